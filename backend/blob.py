@@ -1,0 +1,282 @@
+"""The delegate blob: writer and reader, following runtime/schema/tensorrt_blob.fbs.
+
+Layout (little-endian): a 32-byte prefix (magic, header size, engine offset, engine size,
+reserved), the flatbuffers header at offset 32, zero padding, then the engine bytes at an
+offset that is a multiple of ENGINE_ALIGNMENT, so the runtime deserializes them in place.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+from typing import Optional
+
+import flatbuffers
+import torch
+
+from executorch_tensorrt.blob import (
+    BlobHeader as fb_BlobHeader,
+    ComputeCapability as fb_ComputeCapability,
+    Dim as fb_Dim,
+    RuntimeSettings as fb_RuntimeSettings,
+    TensorSpec as fb_TensorSpec,
+)
+
+from .options import CUDA_GRAPH_STRATEGIES, KERNEL_SPECIALIZATIONS
+from .trt import Flavor
+
+MAGIC = b"ETRT"
+HEADER_IDENTIFIER = b"ETRH"
+PREFIX = struct.Struct("<4sIQQQ")  # magic, header_size, engine_offset, engine_size, reserved
+ENGINE_ALIGNMENT = 256
+FORMAT_MAJOR = 1
+FORMAT_MINOR = 0
+
+# torch dtype <-> the schema's ScalarType (ExecuTorch's numbering).
+_DTYPE_CODES = {
+    torch.uint8: 0,
+    torch.int8: 1,
+    torch.int16: 2,
+    torch.int32: 3,
+    torch.int64: 4,
+    torch.float16: 5,
+    torch.float32: 6,
+    torch.float64: 7,
+    torch.bool: 11,
+    torch.bfloat16: 15,
+}
+_CODE_DTYPES = {v: k for k, v in _DTYPE_CODES.items()}
+
+
+class BlobFormatError(ValueError):
+    """The bytes are not a blob this reader understands; the message says why."""
+
+
+def dtype_code(dtype: torch.dtype) -> int:
+    try:
+        return _DTYPE_CODES[dtype]
+    except KeyError:
+        raise ValueError(
+            f"dtype {dtype} cannot cross a TensorRT delegate boundary; supported: "
+            + ", ".join(str(d) for d in _DTYPE_CODES)
+        ) from None
+
+
+def dtype_from_code(code: int) -> torch.dtype:
+    try:
+        return _CODE_DTYPES[code]
+    except KeyError:
+        raise BlobFormatError(f"unknown ScalarType code {code} in blob") from None
+
+
+@dataclass(frozen=True)
+class Dim:
+    min: int
+    opt: int
+    max: int
+
+    @property
+    def is_static(self) -> bool:
+        return self.min == self.opt == self.max
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    dtype: torch.dtype
+    dims: tuple  # of Dim
+
+    @property
+    def rank(self) -> int:
+        return len(self.dims)
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    cuda_graph_strategy: str = "disabled"
+    kernel_specialization: str = "lazy"
+    runtime_cache_path: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    """Everything a blob says about its engine."""
+
+    flavor: Flavor
+    trt_version: str
+    device_id: int
+    inputs: tuple
+    outputs: tuple
+    compute_capabilities: tuple = ()  # of (major, minor)
+    partition_name: str = ""
+    precision: str = "fp32"
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
+    format_major: int = FORMAT_MAJOR
+    format_minor: int = FORMAT_MINOR
+
+
+@dataclass(frozen=True)
+class Blob:
+    info: BlobInfo
+    engine: memoryview
+    engine_offset: int
+    engine_crc32: int
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def _write_tensor(b: flatbuffers.Builder, t: TensorInfo) -> int:
+    name = b.CreateString(t.name)
+    fb_TensorSpec.StartDimsVector(b, len(t.dims))
+    for d in reversed(t.dims):
+        fb_Dim.CreateDim(b, d.min, d.opt, d.max)
+    dims = b.EndVector()
+    fb_TensorSpec.Start(b)
+    fb_TensorSpec.AddName(b, name)
+    fb_TensorSpec.AddDtype(b, dtype_code(t.dtype))
+    fb_TensorSpec.AddDims(b, dims)
+    return fb_TensorSpec.End(b)
+
+
+def _vector_of_tables(b: flatbuffers.Builder, start, offsets: list) -> int:
+    start(b, len(offsets))
+    for o in reversed(offsets):
+        b.PrependUOffsetTRelative(o)
+    return b.EndVector()
+
+
+def serialize(info: BlobInfo, engine: bytes) -> bytes:
+    """Header + aligned engine bytes, ready to be a delegate's processed bytes."""
+    b = flatbuffers.Builder(1024)
+    version = b.CreateString(info.trt_version)
+    pname = b.CreateString(info.partition_name)
+    precision = b.CreateString(info.precision)
+    inputs = _vector_of_tables(
+        b, fb_BlobHeader.StartInputsVector, [_write_tensor(b, t) for t in info.inputs]
+    )
+    outputs = _vector_of_tables(
+        b, fb_BlobHeader.StartOutputsVector, [_write_tensor(b, t) for t in info.outputs]
+    )
+    fb_BlobHeader.StartComputeCapabilitiesVector(b, len(info.compute_capabilities))
+    for major, minor in reversed(info.compute_capabilities):
+        fb_ComputeCapability.CreateComputeCapability(b, major, minor)
+    caps = b.EndVector()
+    s = info.settings
+    cache = b.CreateString(s.runtime_cache_path) if s.runtime_cache_path else None
+    fb_RuntimeSettings.Start(b)
+    fb_RuntimeSettings.AddCudaGraphStrategy(b, CUDA_GRAPH_STRATEGIES.index(s.cuda_graph_strategy))
+    fb_RuntimeSettings.AddKernelSpecialization(
+        b, KERNEL_SPECIALIZATIONS.index(s.kernel_specialization)
+    )
+    if cache is not None:
+        fb_RuntimeSettings.AddRuntimeCachePath(b, cache)
+    settings = fb_RuntimeSettings.End(b)
+
+    fb_BlobHeader.Start(b)
+    fb_BlobHeader.AddFormatMajor(b, info.format_major)
+    fb_BlobHeader.AddFormatMinor(b, info.format_minor)
+    fb_BlobHeader.AddFlavor(b, int(info.flavor))
+    fb_BlobHeader.AddTrtVersion(b, version)
+    fb_BlobHeader.AddDeviceId(b, info.device_id)
+    fb_BlobHeader.AddComputeCapabilities(b, caps)
+    fb_BlobHeader.AddPartitionName(b, pname)
+    fb_BlobHeader.AddInputs(b, inputs)
+    fb_BlobHeader.AddOutputs(b, outputs)
+    fb_BlobHeader.AddSettings(b, settings)
+    fb_BlobHeader.AddEngineCrc32(b, zlib.crc32(engine) & 0xFFFFFFFF)
+    fb_BlobHeader.AddPrecision(b, precision)
+    b.Finish(fb_BlobHeader.End(b), file_identifier=HEADER_IDENTIFIER)
+    header = bytes(b.Output())
+
+    engine_offset = _align(PREFIX.size + len(header), ENGINE_ALIGNMENT)
+    out = bytearray(engine_offset + len(engine))
+    PREFIX.pack_into(out, 0, MAGIC, len(header), engine_offset, len(engine), 0)
+    out[PREFIX.size : PREFIX.size + len(header)] = header
+    out[engine_offset:] = engine
+    return bytes(out)
+
+
+def _read_tensor(t) -> TensorInfo:
+    dims = []
+    for i in range(t.DimsLength()):
+        d = t.Dims(i)
+        dims.append(Dim(d.Min(), d.Opt(), d.Max()))
+    name = t.Name()
+    return TensorInfo(name.decode() if name else "", dtype_from_code(t.Dtype()), tuple(dims))
+
+
+def _enum_text(values: tuple, code: int, what: str) -> str:
+    if not 0 <= code < len(values):
+        raise BlobFormatError(f"unknown {what} code {code} in blob")
+    return values[code]
+
+
+def deserialize(data: bytes, check_engine: bool = True) -> Blob:
+    """Parse a blob. Raises BlobFormatError naming what is wrong."""
+    view = memoryview(data)
+    if len(view) < PREFIX.size:
+        raise BlobFormatError(f"blob is {len(view)} bytes, shorter than its {PREFIX.size}-byte prefix")
+    magic, header_size, engine_offset, engine_size, _ = PREFIX.unpack_from(view, 0)
+    if magic != MAGIC:
+        raise BlobFormatError(f"bad magic {bytes(magic)!r}: not a TensorRT delegate blob (expected {MAGIC!r})")
+    header_end = PREFIX.size + header_size
+    if header_end > len(view) or engine_offset < header_end or engine_offset + engine_size > len(view):
+        raise BlobFormatError(
+            f"blob of {len(view)} bytes is truncated or inconsistent: header ends at {header_end}, "
+            f"engine spans [{engine_offset}, {engine_offset + engine_size})"
+        )
+    header = bytes(view[PREFIX.size : header_end])
+    if header_size < 8 or not fb_BlobHeader.BlobHeader.BlobHeaderBufferHasIdentifier(header, 0):
+        raise BlobFormatError(f"blob header lacks the {HEADER_IDENTIFIER!r} identifier")
+    try:
+        h = fb_BlobHeader.BlobHeader.GetRootAs(header, 0)
+        major, minor = h.FormatMajor(), h.FormatMinor()
+        if major > FORMAT_MAJOR:
+            raise BlobFormatError(
+                f"blob format {major}.{minor} is newer than this reader, which reads format "
+                f"{FORMAT_MAJOR}.x; upgrade executorch-tensorrt"
+            )
+        flavor_code = h.Flavor()
+        if flavor_code not in (0, 1):
+            raise BlobFormatError(f"unknown TensorRT flavor code {flavor_code} in blob")
+        s = h.Settings()
+        settings = RuntimeSettings()
+        if s is not None:
+            path = s.RuntimeCachePath()
+            settings = RuntimeSettings(
+                _enum_text(CUDA_GRAPH_STRATEGIES, s.CudaGraphStrategy(), "CUDA graph strategy"),
+                _enum_text(KERNEL_SPECIALIZATIONS, s.KernelSpecialization(), "kernel specialization"),
+                path.decode() if path else None,
+            )
+        text = lambda v: v.decode() if v else ""  # noqa: E731
+        info = BlobInfo(
+            flavor=Flavor(flavor_code),
+            trt_version=text(h.TrtVersion()),
+            device_id=h.DeviceId(),
+            inputs=tuple(_read_tensor(h.Inputs(i)) for i in range(h.InputsLength())),
+            outputs=tuple(_read_tensor(h.Outputs(i)) for i in range(h.OutputsLength())),
+            compute_capabilities=tuple(
+                (h.ComputeCapabilities(i).Major(), h.ComputeCapabilities(i).Minor())
+                for i in range(h.ComputeCapabilitiesLength())
+            ),
+            partition_name=text(h.PartitionName()),
+            precision=text(h.Precision()) or "fp32",
+            settings=settings,
+            format_major=major,
+            format_minor=minor,
+        )
+        crc = h.EngineCrc32()
+    except BlobFormatError:
+        raise
+    except Exception as e:  # the flatbuffers runtime raises struct/index errors on garbage
+        raise BlobFormatError(f"blob header is malformed: {type(e).__name__}: {e}") from e
+    engine = view[engine_offset : engine_offset + engine_size]
+    if check_engine and (zlib.crc32(engine) & 0xFFFFFFFF) != crc:
+        raise BlobFormatError(
+            f"engine checksum mismatch: header says {crc:#010x}, engine bytes give "
+            f"{zlib.crc32(engine) & 0xFFFFFFFF:#010x} (corrupted blob)"
+        )
+    return Blob(info, engine, engine_offset, crc)

@@ -1,0 +1,319 @@
+"""Edge dialect -> plain ATen -> ONNX: the one conversion path the partitioner's support
+probe and the backend's engine build share, so TensorRT is asked about exactly the graph
+it will be given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import operator
+import warnings
+from typing import Any, Iterable, Optional
+
+import onnx
+import torch
+from torch._guards import detect_fake_mode
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+
+log = logging.getLogger(__name__)
+
+_PRECISION_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class LoweringError(RuntimeError):
+    pass
+
+
+def _edge_to_aten_target(target: Any) -> Any:
+    # Edge dialect ops wrap the ATen OpOverload they stand for.
+    inner = getattr(target, "_op", None)
+    return inner if isinstance(inner, torch._ops.OpOverload) else target
+
+
+def to_aten(ep: ExportedProgram) -> ExportedProgram:
+    """A copy of ``ep`` whose edge-dialect ops are replaced by the ATen ops they wrap.
+
+    The ONNX exporter knows ATen (and decomposes the ``*_copy`` and ``dim_order_ops``
+    variants the edge dialect uses); it does not know EdgeOpOverload objects.
+    """
+    gm = copy.deepcopy(ep.graph_module)
+    for node in gm.graph.nodes:
+        if node.op == "call_function":
+            node.target = _edge_to_aten_target(node.target)
+    _drop_unused_pool_indices(gm)
+    gm.recompile()
+    return ExportedProgram(
+        root=gm,
+        graph=gm.graph,
+        graph_signature=copy.deepcopy(ep.graph_signature),
+        state_dict=dict(ep.state_dict),
+        range_constraints=dict(ep.range_constraints),
+        module_call_graph=copy.deepcopy(ep.module_call_graph),
+        constants=dict(ep.constants),
+    )
+
+
+def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> None:
+    """max_pool2d_with_indices whose indices nobody reads -> max_pool2d.
+
+    The edge dialect only has the with-indices variant; exported as is, it becomes an ONNX
+    MaxPool with two outputs, which TensorRT's parser refuses even when the second output
+    is unused. Same computation, one output.
+    """
+    aten = torch.ops.aten
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function" or node.target is not aten.max_pool2d_with_indices.default:
+            continue
+        users = list(node.users)
+        if not all(u.target is operator.getitem and u.args[1] == 0 for u in users):
+            continue
+        with gm.graph.inserting_before(node):
+            pool = gm.graph.call_function(aten.max_pool2d.default, node.args, dict(node.kwargs))
+        val = node.meta.get("val")
+        pool.meta = {**node.meta, "val": val[0] if isinstance(val, (tuple, list)) else val}
+        for u in users:
+            u.replace_all_uses_with(pool)
+            gm.graph.erase_node(u)
+        gm.graph.erase_node(node)
+
+
+def _fake_prop(gm: torch.fx.GraphModule) -> None:
+    """Recompute meta['val'] after a dtype rewrite, keeping the export's symbolic shapes."""
+    placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
+    fake_mode = detect_fake_mode([n.meta.get("val") for n in placeholders])
+    from torch.fx.passes.fake_tensor_prop import FakeTensorProp
+
+    FakeTensorProp(gm, mode=fake_mode).propagate_dont_convert_inputs(
+        *[n.meta["val"] for n in placeholders]
+    )
+
+
+def apply_precision(ep: ExportedProgram, precision: str) -> ExportedProgram:
+    """Rewrite an ATen program (in place) so it computes in fp16/bf16 while its inputs
+    and outputs keep their dtypes: floating weights are converted, floating inputs are
+    cast on entry, outputs cast back on exit, and explicit float32 dtype arguments are
+    retargeted. The ONNX model is then strongly typed in the reduced precision, which is
+    how TensorRT is asked for it (no builder precision flags)."""
+    if precision == "fp32":
+        return ep
+    dtype = _PRECISION_DTYPES[precision]
+    gm = ep.graph_module
+    graph = gm.graph
+    sig = ep.graph_signature
+    kinds = {s.arg.name: s for s in sig.input_specs if hasattr(s.arg, "name")}
+    fake_mode = detect_fake_mode(
+        [n.meta.get("val") for n in graph.nodes if n.op == "placeholder"]
+    )
+
+    def is_f32(v: Any) -> bool:
+        return isinstance(v, torch.Tensor) and v.dtype == torch.float32
+
+    for node in list(graph.nodes):
+        if node.op != "placeholder" or not is_f32(node.meta.get("val")):
+            continue
+        spec = kinds[node.name]
+        if spec.kind == InputKind.USER_INPUT:
+            with graph.inserting_after(node):
+                cast = graph.call_function(
+                    torch.ops.aten._to_copy.default, (node,), {"dtype": dtype}
+                )
+            node.replace_all_uses_with(cast, delete_user_cb=lambda u: u is not cast)
+        elif spec.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR):
+            store = ep.constants if spec.kind == InputKind.CONSTANT_TENSOR else ep.state_dict
+            if spec.kind == InputKind.BUFFER and not spec.persistent:
+                store = ep.constants
+            t = store[spec.target]
+            store[spec.target] = (
+                torch.nn.Parameter(t.detach().to(dtype), requires_grad=False)
+                if isinstance(t, torch.nn.Parameter)
+                else t.to(dtype)
+            )
+            with fake_mode:
+                node.meta["val"] = node.meta["val"].to(dtype)
+    for node in graph.nodes:
+        if node.op == "call_function" and node.kwargs.get("dtype") == torch.float32:
+            node.kwargs = {**node.kwargs, "dtype": dtype}
+    output = graph.output_node()
+    user_out = {
+        i for i, s in enumerate(sig.output_specs) if s.kind == OutputKind.USER_OUTPUT
+    }
+    new_outs = list(output.args[0])
+    for i, out in enumerate(new_outs):
+        if i in user_out and isinstance(out, torch.fx.Node) and is_f32(out.meta.get("val")):
+            with graph.inserting_before(output):
+                new_outs[i] = graph.call_function(
+                    torch.ops.aten._to_copy.default, (out,), {"dtype": torch.float32}
+                )
+    output.args = (tuple(new_outs),)
+    graph.lint()
+    gm.recompile()
+    _fake_prop(gm)
+    return ep
+
+
+@contextlib.contextmanager
+def _quiet():
+    """torch.onnx prints progress to stdout and warns a lot; keep our CLI's output ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+
+
+def export_onnx(aten_ep: ExportedProgram) -> onnx.ModelProto:
+    """torch.onnx's dynamo exporter with its graph optimizer on (constant folding makes
+    e.g. reduction axes the build-time constants TensorRT requires)."""
+    return finish_onnx(export_onnx_program(aten_ep), _weights_of(aten_ep))
+
+
+def export_onnx_program(aten_ep: ExportedProgram):
+    """The exporter's ONNXProgram, not yet optimized; its initializers may still be the
+    program's FakeTensors (the partitioner sees a program with fake weights)."""
+    try:
+        with _quiet():
+            return torch.onnx.export(aten_ep, dynamo=True, optimize=False, verbose=False)
+    except Exception as e:
+        raise LoweringError(f"torch.onnx.export failed: {type(e).__name__}: {_first_line(e)}") from e
+
+
+def _weights_of(ep: ExportedProgram) -> dict[str, torch.Tensor]:
+    return {**ep.state_dict, **{k: v for k, v in ep.constants.items() if isinstance(v, torch.Tensor)}}
+
+
+def _is_fake(t: Any) -> bool:
+    from torch._subclasses.fake_tensor import FakeTensor
+
+    return isinstance(t, FakeTensor)
+
+
+def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = False) -> onnx.ModelProto:
+    """Put real weights into ``program``'s initializers (converted to the dtype the
+    initializer has, e.g. after apply_precision), optimize, serialize.
+
+    With ``zeros_for_fake``, initializers still fake after that get zeros of their shape
+    (enough to ask the parser about support, never to build an engine). The program is
+    modified in place.
+    """
+    from torch.onnx._internal.exporter._core import TorchTensor
+
+    weights = weights or {}
+    for name, value in program.model.graph.initializers.items():
+        current = getattr(value.const_value, "raw", None)
+        if not isinstance(current, torch.Tensor):
+            continue
+        real = weights.get(name)
+        if isinstance(real, torch.Tensor) and not _is_fake(real):
+            value.const_value = TorchTensor(real.detach().to(current.dtype), name)
+        elif _is_fake(current):
+            if not zeros_for_fake:
+                raise LoweringError(f"no real value for ONNX initializer {name!r}")
+            value.const_value = TorchTensor(torch.zeros(current.shape, dtype=current.dtype), name)
+    try:
+        with _quiet():
+            program.optimize()
+            return program.model_proto
+    except Exception as e:
+        raise LoweringError(f"ONNX optimization failed: {type(e).__name__}: {_first_line(e)}") from e
+
+
+def _first_line(e: BaseException, limit: int = 600) -> str:
+    text = str(e).strip()
+    return text if len(text) <= limit else text[:limit] + " ..."
+
+
+FX_NODE_KEY = "pkg.torch.onnx.fx_node"
+
+
+def onnx_node_fx_name(node: onnx.NodeProto) -> Optional[str]:
+    """The FX node an ONNX node was translated from, as the exporter records it
+    ('%name : [...] = call_function[...]')."""
+    for prop in node.metadata_props:
+        if prop.key == FX_NODE_KEY and prop.value.startswith("%"):
+            return prop.value[1:].split(" ", 1)[0]
+    return None
+
+
+def compute_nodes(gm: torch.fx.GraphModule) -> list[torch.fx.Node]:
+    """call_function nodes that compute tensors (not getitem or symbolic-int arithmetic)."""
+    out = []
+    for n in gm.graph.nodes:
+        if n.op != "call_function" or n.target is operator.getitem:
+            continue
+        if not isinstance(n.meta.get("val"), (torch.Tensor, list, tuple)):
+            continue  # sym_size, operator.mul on SymInts, ...
+        out.append(n)
+    return out
+
+
+def op_names(nodes: Iterable[torch.fx.Node]) -> list[str]:
+    from .options import op_name
+
+    names = []
+    for n in nodes:
+        try:
+            names.append(op_name(n.target))
+        except ValueError:
+            names.append(str(n.target))
+    return names
+
+
+def fingerprint(ep: ExportedProgram) -> int:
+    """A hash that is equal for two programs computing the same thing with the same weight
+    names and shapes (node names aside), so the ONNX program the partitioner made of a
+    whole program can serve the backend when the partition is that whole program."""
+    index: dict[torch.fx.Node, int] = {}
+    items: list[Any] = []
+    kinds = {s.arg.name: s for s in ep.graph_signature.input_specs if hasattr(s.arg, "name")}
+    for i, n in enumerate(ep.graph.nodes):
+        index[n] = i
+        val = n.meta.get("val")
+        shape = (tuple(str(d) for d in val.shape), str(val.dtype)) if isinstance(val, torch.Tensor) else None
+        if n.op == "placeholder":
+            spec = kinds.get(n.name)
+            # Weights are named, not identified by value: the handed-off ONNX program gets
+            # the backend's real weights by name (the partitioner only sees fake ones).
+            target = spec.target if spec is not None else None
+            items.append(("placeholder", spec.kind.name if spec else None, shape, target))
+        else:
+            args = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: ("%", index[a]))
+            items.append((n.op, str(_edge_to_aten_target(n.target)), repr(args), shape))
+    return hash(tuple(items))
+
+
+class OnnxHandoff:
+    """Unoptimized ONNX programs the partitioner already exported, keyed by (fingerprint,
+    precision), taken (once) by the backend, which puts its real weights in and finishes
+    them. Saves a second export of the same graph. Process-local and short-lived: the
+    partitioner clears it at the start of every partition() call."""
+
+    def __init__(self) -> None:
+        self._programs: dict[tuple, Any] = {}
+
+    def clear(self) -> None:
+        self._programs.clear()
+
+    def put(self, ep: ExportedProgram, precision: str, program: Any) -> None:
+        self._programs[(fingerprint(ep), precision)] = program
+
+    def take(self, ep: ExportedProgram, precision: str) -> Optional[onnx.ModelProto]:
+        program = self._programs.pop((fingerprint(ep), precision), None)
+        if program is None:
+            return None
+        try:
+            return finish_onnx(program, _weights_of(ep))
+        except LoweringError as e:
+            log.info("handed-off ONNX program unusable (%s); exporting again", e)
+            return None
+
+
+HANDOFF = OnnxHandoff()
+
+
+def lower_to_onnx(edge_ep: ExportedProgram, precision: str) -> tuple[ExportedProgram, onnx.ModelProto]:
+    """Edge program -> (ATen program in the target precision, its ONNX model)."""
+    aten_ep = apply_precision(to_aten(edge_ep), precision)
+    return aten_ep, export_onnx(aten_ep)

@@ -1,0 +1,233 @@
+"""TensorRT delegate options: declared, validated and converted to/from CompileSpecs here only.
+
+Both the partitioner (which hands them to the backend as CompileSpecs) and the backend
+(which reads them back in ``preprocess``) use :class:`TensorRTOptions`; nothing else
+parses option strings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Optional, Sequence
+
+from executorch.exir.backend.compile_spec_schema import CompileSpec
+
+# ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
+# propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
+# has it, so both sides agree by construction.
+try:  # pragma: no cover - exercised implicitly on import
+    from executorch.exir.passes.propagate_device_pass import (
+        TARGET_DEVICE_COMPILE_SPEC_KEY,
+    )
+except ImportError:  # pragma: no cover
+    TARGET_DEVICE_COMPILE_SPEC_KEY = "target_device"
+
+_KEY_PREFIX = "tensorrt."
+
+PRECISIONS = ("fp32", "fp16", "bf16")
+CUDA_GRAPH_STRATEGIES = ("disabled", "whole_graph_capture")
+KERNEL_SPECIALIZATIONS = ("lazy", "eager", "none")
+# Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
+COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
+ENGINE_BUILDERS = ("tensorrt",)  # tests register more, see backend/engine.py
+
+
+def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
+    text = str(value).strip().lower() if value is not None else ""
+    if text not in allowed:
+        raise ValueError(
+            f"Invalid value {value!r} for option '{name}': allowed values are "
+            + ", ".join(repr(a) for a in allowed)
+        )
+    return text
+
+
+def _int(name: str, value: Any, lo: Optional[int] = None, hi: Optional[int] = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"Option '{name}' must be an integer, got {value!r}")
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        bounds = f"between {lo} and {hi}" if hi is not None else f"at least {lo}"
+        raise ValueError(f"Option '{name}' must be {bounds}, got {value}")
+    return value
+
+
+def _bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"Option '{name}' must be True or False, got {value!r}")
+    return value
+
+
+def op_name(op: Any) -> str:
+    """Canonical text for an operator: 'aten.add.Tensor' for aten.add.Tensor, edge ops and
+    strings alike (a leading 'torch.ops.' is dropped, a missing overload means 'default')."""
+    if not isinstance(op, str):
+        import torch
+
+        if not isinstance(op, torch._ops.OpOverload):
+            op = getattr(op, "_op", op)  # EdgeOpOverload wraps the ATen OpOverload
+        name = getattr(op, "_name", None)  # 'aten::add'
+        overload = getattr(op, "_overloadname", None)
+        if name is None or overload is None:
+            raise ValueError(f"Cannot name operator {op!r}: pass an OpOverload or a string")
+        ns, base = name.split("::", 1)
+        return f"{ns}.{base}.{overload}"
+    text = op.strip()
+    if text.startswith("torch.ops."):
+        text = text[len("torch.ops.") :]
+    text = text.replace("::", ".")
+    if text.count(".") == 1:
+        text += ".default"
+    return text
+
+
+@dataclass(frozen=True)
+class TensorRTOptions:
+    """Every option of the TensorRT delegate.
+
+    Args:
+        min_block_size: smallest number of compute ops a TensorRT partition may hold;
+            smaller candidate partitions run on ExecuTorch's kernels.
+        exclude_ops: operators forced to stay outside TensorRT ('aten.add.Tensor', or the
+            OpOverload itself).
+        precision: 'fp32', 'fp16' or 'bf16'. The network is strongly typed: fp16/bf16
+            convert the partition's floating-point weights and compute to that type while
+            its inputs and outputs keep the program's dtypes.
+        device_id: CUDA device the engines are built for and run on.
+        tag_target_device: tag partitions with ``target_device=cuda:<device_id>`` so
+            ExecuTorch's device-aware memory planning keeps delegate I/O on the GPU.
+        workspace_size: builder workspace memory pool limit in bytes (None: TensorRT's).
+        optimization_level: builder optimization level 0..5 (None: TensorRT's default).
+        compute_capabilities: TensorRT-RTX ahead-of-time targets such as ('8.6', '12.0');
+            empty: the builder's default.
+        cuda_graph_strategy: TensorRT-RTX native CUDA graphs: 'disabled' or
+            'whole_graph_capture'.
+        kernel_specialization: TensorRT-RTX dynamic-shapes kernel specialization:
+            'lazy', 'eager' or 'none'.
+        runtime_cache_path: TensorRT-RTX runtime cache file on the target (None: none).
+        verify: run the ONNX model TensorRT parsed with onnxruntime against the partition
+            executed eagerly, and fail lowering on a mismatch.
+        engine_builder: which engine builder turns ONNX into engine bytes ('tensorrt';
+            tests register a test double).
+    """
+
+    min_block_size: int = 1
+    exclude_ops: frozenset = field(default_factory=frozenset)
+    precision: str = "fp32"
+    device_id: int = 0
+    tag_target_device: bool = True
+    workspace_size: Optional[int] = None
+    optimization_level: Optional[int] = None
+    compute_capabilities: tuple = ()
+    cuda_graph_strategy: str = "disabled"
+    kernel_specialization: str = "lazy"
+    runtime_cache_path: Optional[str] = None
+    verify: bool = False
+    engine_builder: str = "tensorrt"
+
+    def __post_init__(self) -> None:
+        s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
+        s("min_block_size", _int("min_block_size", self.min_block_size, 1))
+        ops = self.exclude_ops
+        if isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable):
+            ops = [ops]
+        s("exclude_ops", frozenset(op_name(o) for o in ops))
+        s("precision", _choice("precision", self.precision, PRECISIONS))
+        s("device_id", _int("device_id", self.device_id, 0))
+        s("tag_target_device", _bool("tag_target_device", self.tag_target_device))
+        if self.workspace_size is not None:
+            _int("workspace_size", self.workspace_size, 1)
+        if self.optimization_level is not None:
+            _int("optimization_level", self.optimization_level, 0, 5)
+        caps = self.compute_capabilities
+        if isinstance(caps, str):
+            caps = [caps]
+        s(
+            "compute_capabilities",
+            tuple(_choice("compute_capabilities", c, COMPUTE_CAPABILITIES) for c in caps),
+        )
+        s(
+            "cuda_graph_strategy",
+            _choice("cuda_graph_strategy", self.cuda_graph_strategy, CUDA_GRAPH_STRATEGIES),
+        )
+        s(
+            "kernel_specialization",
+            _choice("kernel_specialization", self.kernel_specialization, KERNEL_SPECIALIZATIONS),
+        )
+        if self.runtime_cache_path is not None and (
+            not isinstance(self.runtime_cache_path, str) or not self.runtime_cache_path
+        ):
+            raise ValueError(
+                f"Option 'runtime_cache_path' must be a non-empty string or None, "
+                f"got {self.runtime_cache_path!r}"
+            )
+        s("verify", _bool("verify", self.verify))
+        from .engine import registered_engine_builders  # local: avoids an import cycle
+
+        s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
+
+    @classmethod
+    def create(cls, **kwargs: Any) -> "TensorRTOptions":
+        """Like the constructor, but an unknown option name is a ValueError listing the known ones."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise ValueError(
+                f"Unknown TensorRT option(s) {', '.join(unknown)}: known options are "
+                + ", ".join(sorted(known))
+            )
+        return cls(**kwargs)
+
+    @property
+    def target_device(self) -> str:
+        return f"cuda:{self.device_id}"
+
+    def to_compile_specs(self) -> list[CompileSpec]:
+        specs = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (frozenset, tuple)):
+                value = sorted(value) if isinstance(value, frozenset) else list(value)
+            specs.append(CompileSpec(_KEY_PREFIX + f.name, json.dumps(value).encode()))
+        if self.tag_target_device:
+            specs.append(CompileSpec(TARGET_DEVICE_COMPILE_SPEC_KEY, self.target_device.encode()))
+        return specs
+
+    @classmethod
+    def from_compile_specs(cls, specs: Iterable[CompileSpec]) -> "TensorRTOptions":
+        values: dict[str, Any] = {}
+        target_device = None
+        for spec in specs:
+            raw = bytes(spec.value)
+            if spec.key == TARGET_DEVICE_COMPILE_SPEC_KEY:
+                target_device = raw.decode()
+                continue
+            if spec.key == PARTITION_NAME_KEY:
+                continue
+            if not spec.key.startswith(_KEY_PREFIX):
+                raise ValueError(f"Unknown CompileSpec key {spec.key!r} for TensorRTBackend")
+            try:
+                values[spec.key[len(_KEY_PREFIX) :]] = json.loads(raw.decode())
+            except ValueError as e:
+                raise ValueError(f"CompileSpec {spec.key!r} holds malformed JSON: {raw!r}") from e
+        if "compute_capabilities" in values:
+            values["compute_capabilities"] = tuple(values["compute_capabilities"])
+        options = cls.create(**values)
+        if target_device is not None and target_device != options.target_device:
+            raise ValueError(
+                f"CompileSpec target_device={target_device!r} disagrees with "
+                f"device_id={options.device_id}"
+            )
+        return options
+
+
+# Per-partition CompileSpec naming the partition (for messages and the blob); not an option.
+PARTITION_NAME_KEY = "tensorrt_partition_name"
+
+
+def partition_name_from_specs(specs: Iterable[CompileSpec]) -> str:
+    for spec in specs:
+        if spec.key == PARTITION_NAME_KEY:
+            return bytes(spec.value).decode()
+    return "partition"

@@ -1,0 +1,111 @@
+"""Optimization profiles from the exported program's dynamic dims.
+
+Each dim of each delegate input/output becomes a blob ``Dim(min, opt, max)``: static dims
+have min == opt == max; a symbolic dim takes min/max from the export's ranges (through
+the symbolic expression, so a dim like 2*s0 gets [2*min, 2*max]) and opt from the value
+the example input had.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import sympy
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
+from torch.utils._sympy.value_ranges import ValueRanges, bound_sympy
+
+from .blob import Dim, TensorInfo
+
+
+class UnboundedDimError(ValueError):
+    pass
+
+
+def _shape_env(val: Any):
+    fake_mode = getattr(val, "fake_mode", None)
+    return getattr(fake_mode, "shape_env", None)
+
+
+def _dim(d: Any, ranges: dict, env: Any, where: str) -> Dim:
+    if isinstance(d, int):
+        return Dim(d, d, d)
+    expr = d.node.expr if isinstance(d, torch.SymInt) else sympy.sympify(d)
+    if isinstance(expr, sympy.Integer):
+        v = int(expr)
+        return Dim(v, v, v)
+    env_ranges = dict(getattr(env, "var_to_range", {}) or {})
+    env_ranges.update(ranges)
+    vr = bound_sympy(expr, {s: env_ranges.get(s, ValueRanges.unknown_int()) for s in expr.free_symbols})
+    lo, hi = vr.lower, vr.upper
+    if not (lo.is_finite and hi.is_finite):
+        raise UnboundedDimError(
+            f"{where} has dynamic dim {expr} with range [{lo}, {hi}]: TensorRT needs a finite "
+            f"upper bound for its optimization profile. Bound it when exporting, e.g. "
+            f"torch.export.Dim('{expr}', min=1, max=1024) in dynamic_shapes."
+        )
+    lo, hi = int(lo), int(hi)
+    opt = hi
+    hint = None
+    if env is not None:
+        try:
+            hint = expr.xreplace(env.var_to_val)
+        except Exception:  # noqa: BLE001 - a missing hint only changes opt
+            hint = None
+    if hint is not None and getattr(hint, "is_Integer", False):
+        opt = min(max(int(hint), lo), hi)
+    return Dim(max(lo, 0), opt, hi)
+
+
+def _info(name: str, val: Any, ranges: dict, where: str) -> TensorInfo:
+    if not isinstance(val, torch.Tensor):
+        raise ValueError(f"{where} is not a tensor ({type(val).__name__}); TensorRT partitions take tensors only")
+    env = _shape_env(val)
+    dims = tuple(_dim(d, ranges, env, f"{where} dim {i}") for i, d in enumerate(val.shape))
+    return TensorInfo(name, val.dtype, dims)
+
+
+def io_infos(
+    ep: ExportedProgram, input_names: Sequence[str], output_names: Sequence[str]
+) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
+    """TensorInfos for the delegate's user inputs and outputs, in delegate-argument order,
+    named as the ONNX model (and so the TensorRT network) names them."""
+    ranges = dict(ep.range_constraints)
+    nodes = {n.name: n for n in ep.graph.nodes}
+    user_in = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    out_node = ep.graph.output_node()
+    user_out = [
+        out_node.args[0][i]
+        for i, s in enumerate(ep.graph_signature.output_specs)
+        if s.kind == OutputKind.USER_OUTPUT
+    ]
+    if len(user_in) != len(input_names) or len(user_out) != len(output_names):
+        raise ValueError(
+            f"ONNX model has {len(input_names)} inputs / {len(output_names)} outputs but the "
+            f"partition has {len(user_in)} / {len(user_out)}"
+        )
+    inputs = tuple(
+        _info(onnx_name, nodes[n].meta.get("val"), ranges, f"input {onnx_name!r}")
+        for onnx_name, n in zip(input_names, user_in)
+    )
+    outputs = tuple(
+        _info(onnx_name, getattr(o, "meta", {}).get("val"), ranges, f"output {onnx_name!r}")
+        for onnx_name, o in zip(output_names, user_out)
+    )
+    return inputs, outputs
+
+
+def example_inputs(infos: Sequence[TensorInfo], seed: int = 0) -> list[torch.Tensor]:
+    """Random tensors at each input's opt shape (for verification)."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for t in infos:
+        shape = [d.opt for d in t.dims]
+        if t.dtype.is_floating_point:
+            out.append(torch.randn(shape, generator=g).to(t.dtype))
+        elif t.dtype == torch.bool:
+            out.append(torch.randint(0, 2, shape, generator=g).bool())
+        else:
+            out.append(torch.randint(0, 4, shape, generator=g).to(t.dtype))
+    return out

@@ -1,0 +1,48 @@
+"""Timings and sizes gathered while lowering, for the CLI's summary and bench/aot.py."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PartitionStats:
+    name: str
+    ops: int
+    engine_bytes: int
+    onnx_s: float
+    verify_s: float
+    build_s: float
+    verify_max_abs_diff: float | None = None
+
+
+@dataclass
+class LoweringStats:
+    partitions: list = field(default_factory=list)
+    support_s: float = 0.0  # partitioner: asking TensorRT's parser
+    support_exports: int = 0  # ONNX exports made by the partitioner
+    probe_cache_hits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _verify: dict = field(default_factory=dict, repr=False)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.partitions.clear()
+            self._verify.clear()
+            self.support_s = 0.0
+            self.support_exports = 0
+            self.probe_cache_hits = 0
+
+    def record_verify(self, name: str, max_abs_diff: float) -> None:
+        with self._lock:
+            self._verify[name] = max_abs_diff
+
+    def record_partition(self, name: str, ops: int, engine_bytes: int, **times: float) -> None:
+        with self._lock:
+            self.partitions.append(
+                PartitionStats(name, ops, engine_bytes, verify_max_abs_diff=self._verify.get(name), **times)
+            )
+
+
+STATS = LoweringStats()

@@ -1,0 +1,78 @@
+"""TensorRTBackend.preprocess: a partition (edge dialect) -> a delegate blob."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import List
+
+from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
+from executorch.exir.backend.compile_spec_schema import CompileSpec
+from torch.export import ExportedProgram
+
+from . import blob as blob_mod
+from .engine import BuildRequest, EngineBuildError, get_engine_builder
+from .lowering import HANDOFF, LoweringError, compute_nodes, lower_to_onnx, op_names, apply_precision, to_aten
+from .options import PARTITION_NAME_KEY, TensorRTOptions, partition_name_from_specs
+from .profiles import io_infos
+from .stats import STATS
+
+log = logging.getLogger(__name__)
+
+
+class TensorRTBackend(BackendDetails):
+    """Lowers one partition: edge dialect -> ATen -> ONNX -> TensorRT engine -> blob.
+
+    The name of this class is the delegate's backend id, which the C++ runtime registers
+    under too.
+    """
+
+    @staticmethod
+    def preprocess(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
+        options = TensorRTOptions.from_compile_specs(compile_specs)
+        name = partition_name_from_specs(compile_specs)
+        ops = op_names(compute_nodes(edge_program.graph_module))
+        t0 = time.perf_counter()
+        model = HANDOFF.take(edge_program, options.precision)
+        aten_ep = None
+        if model is None:
+            try:
+                aten_ep, model = lower_to_onnx(edge_program, options.precision)
+            except LoweringError as e:
+                raise LoweringError(f"partition {name} (ops: {', '.join(sorted(set(ops)))}): {e}") from e
+        t1 = time.perf_counter()
+        in_names = [i.name for i in model.graph.input]
+        out_names = [o.name for o in model.graph.output]
+        inputs, outputs = io_infos(edge_program, in_names, out_names)
+        if options.verify:
+            from .verify import verify_partition
+
+            reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
+            STATS.record_verify(name, verify_partition(name, reference, model, inputs, options.precision))
+        t2 = time.perf_counter()
+        built = get_engine_builder(options.engine_builder).build(
+            BuildRequest(name, model.SerializeToString(), inputs, outputs, ops, options)
+        )
+        t3 = time.perf_counter()
+        info = blob_mod.BlobInfo(
+            flavor=built.flavor,
+            trt_version=built.version,
+            device_id=options.device_id,
+            inputs=inputs,
+            outputs=outputs,
+            compute_capabilities=built.compute_capabilities,
+            partition_name=name,
+            precision=options.precision,
+            settings=blob_mod.RuntimeSettings(
+                options.cuda_graph_strategy, options.kernel_specialization, options.runtime_cache_path
+            ),
+        )
+        data = blob_mod.serialize(info, built.engine)
+        STATS.record_partition(
+            name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2
+        )
+        log.info("partition %s: %d ops -> %d engine bytes", name, len(ops), len(built.engine))
+        return PreprocessResult(processed_bytes=data)
+
+
+__all__ = ["TensorRTBackend", "EngineBuildError", "PARTITION_NAME_KEY", "apply_precision"]

@@ -1,0 +1,74 @@
+"""Numerics check of a lowered partition: the ONNX model TensorRT parsed, run with
+onnxruntime on the CPU, against the partition executed eagerly in PyTorch.
+
+This is what can be checked without a GPU: TensorRT's parser and builder accepted this
+exact ONNX model, and the model computes what the partition computes.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import onnx
+import torch
+from torch.export import ExportedProgram
+
+from .blob import TensorInfo
+from .profiles import example_inputs
+
+# (rtol, atol) per precision; the reduced precisions compare an fp16/bf16 computation
+# against the fp32 eager partition.
+TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16": (2e-2, 2e-2), "bf16": (5e-2, 5e-2)}
+
+
+class VerificationError(AssertionError):
+    pass
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    if t.dtype == torch.bfloat16:
+        return t.float().numpy()
+    return t.detach().numpy()
+
+
+def verify_partition(
+    name: str,
+    eager_ep: ExportedProgram,
+    model: onnx.ModelProto,
+    inputs: Sequence[TensorInfo],
+    precision: str = "fp32",
+    tolerances: tuple | None = None,
+) -> float:
+    """Returns the largest absolute difference; raises VerificationError on a mismatch."""
+    import onnxruntime as ort
+
+    rtol, atol = tolerances or TOLERANCES[precision]
+    args = example_inputs(inputs)
+    with torch.no_grad():
+        expected = eager_ep.module()(*args)
+    if isinstance(expected, torch.Tensor):
+        expected = (expected,)
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    feeds = {i.name: _to_numpy(a) for i, a in zip(session.get_inputs(), args)}
+    got = session.run(None, feeds)
+    if len(got) != len(expected):
+        raise VerificationError(f"partition {name}: ONNX gives {len(got)} outputs, eager {len(expected)}")
+    worst = 0.0
+    for k, (g, e) in enumerate(zip(got, expected)):
+        e = e.detach().float().numpy() if e.dtype.is_floating_point else e.numpy()
+        if g.shape != e.shape:
+            raise VerificationError(f"partition {name} output {k}: shape {g.shape} != eager {e.shape}")
+        if e.dtype.kind in "fc":
+            diff = np.abs(g.astype(np.float64) - e.astype(np.float64))
+            worst = max(worst, float(diff.max(initial=0.0)))
+            if not np.allclose(g.astype(np.float64), e.astype(np.float64), rtol=rtol, atol=atol, equal_nan=True):
+                raise VerificationError(
+                    f"partition {name} output {k}: ONNX differs from eager by up to "
+                    f"{float(diff.max()):.3g} (rtol={rtol}, atol={atol})"
+                )
+        elif not np.array_equal(g, e):
+            raise VerificationError(f"partition {name} output {k}: ONNX differs from eager")
+    return worst

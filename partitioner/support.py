@@ -1,0 +1,274 @@
+"""Which nodes can TensorRT take? TensorRT's own ONNX parser decides.
+
+Two ways of asking, both through the same edge -> ATen -> ONNX path the backend uses:
+
+* whole program: export the program to ONNX once and ask the parser which nodes it
+  rejects (``supports_model_v2``); each rejected ONNX node maps back to the FX node the
+  exporter made it from. One export answers for every node, and the ONNX model is handed
+  to the backend when the partition turns out to be the whole program.
+* one node: export a program holding just that node (at its example shapes) and parse it.
+  Used where the whole program cannot be exported, and for ``ops_to_not_decompose``.
+  Verdicts are cached per signature (op, dtypes, ranks, which dims are dynamic, and the
+  non-tensor arguments), process-wide, so a repeated signature costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
+from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
+
+from executorch_tensorrt.backend.engine import parse_errors
+from executorch_tensorrt.backend.lowering import (
+    LoweringError,
+    _edge_to_aten_target,
+    _quiet,
+    _is_fake,
+    apply_precision,
+    export_onnx,
+    export_onnx_program,
+    finish_onnx,
+    onnx_node_fx_name,
+    to_aten,
+)
+from executorch_tensorrt.backend.options import op_name
+from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.trt import load
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    supported: bool
+    reason: str = ""
+
+
+SUPPORTED = Verdict(True)
+
+
+def _tensor_sig(v: Any) -> Any:
+    if isinstance(v, torch.Tensor):
+        return ("T", str(v.dtype), tuple(not isinstance(d, int) for d in v.shape))
+    if isinstance(v, (list, tuple)):
+        return tuple(_tensor_sig(x) for x in v)
+    return None
+
+
+def signature(node: torch.fx.Node, precision: str) -> tuple:
+    """(op, per tensor argument: dtype, rank and which dims are dynamic, the non-tensor
+    arguments, precision)."""
+
+    def arg_sig(a: Any) -> Any:
+        if isinstance(a, torch.fx.Node):
+            val = a.meta.get("val")
+            if isinstance(val, torch.Tensor):
+                return _tensor_sig(val)
+            return ("sym",)  # a SymInt computed elsewhere
+        if isinstance(a, (list, tuple)):
+            return tuple(arg_sig(x) for x in a)
+        if isinstance(a, torch.dtype):
+            return str(a)
+        return repr(a)
+
+    return (
+        str(_edge_to_aten_target(node.target)),
+        arg_sig(node.args),
+        tuple(sorted((k, arg_sig(v)) for k, v in node.kwargs.items())),
+        precision,
+    )
+
+
+def data_dependent(node: torch.fx.Node) -> bool:
+    """Output shape depends on input values (nonzero, unique, masked_select, item, ...)."""
+    return bool(free_unbacked_symbols(node.meta.get("val")))
+
+
+def _concrete(v: Any) -> Any:
+    """A real tensor with the example (hint) shape of a FakeTensor."""
+    shape = []
+    for d in v.shape:
+        if isinstance(d, int):
+            shape.append(d)
+        else:
+            hint = d.node.hint
+            shape.append(int(hint) if hint is not None else 2)
+    if v.dtype.is_floating_point:
+        return torch.randn(shape, dtype=torch.float32).to(v.dtype)
+    if v.dtype == torch.bool:
+        return torch.zeros(shape, dtype=torch.bool)
+    return torch.zeros(shape, dtype=v.dtype)
+
+
+class _OneOp(torch.nn.Module):
+    """Calls one ATen op; tensors that were weights in the source program are buffers here
+    (so they become ONNX initializers, as in the real lowering), the rest are inputs."""
+
+    def __init__(self, target, args, kwargs, weights: dict) -> None:
+        super().__init__()
+        self.target, self.args_t, self.kwargs_t = target, args, kwargs
+        for k, t in weights.items():
+            self.register_buffer(k, t)
+
+    def forward(self, *inputs):
+        it = iter(inputs)
+
+        def fill(a):
+            if isinstance(a, tuple) and len(a) == 2 and a[0] == "__in__":
+                return next(it)
+            if isinstance(a, tuple) and len(a) == 2 and a[0] == "__w__":
+                return getattr(self, a[1])
+            if isinstance(a, list):
+                return [fill(x) for x in a]
+            if isinstance(a, tuple):
+                return tuple(fill(x) for x in a)
+            return a
+
+        out = self.target(*fill(self.args_t), **{k: fill(v) for k, v in self.kwargs_t.items()})
+        return out
+
+
+class ParserSupport:
+    """Asks TensorRT's parser. One instance is shared process-wide (``SUPPORT``)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, Verdict] = {}
+        self._lock = threading.Lock()
+
+    def cache_size(self) -> int:
+        return len(self._cache)
+
+    # -- one node ---------------------------------------------------------------------
+    def probe(self, node: torch.fx.Node, ep: ExportedProgram, precision: str) -> Verdict:
+        sig = signature(node, precision)
+        with self._lock:
+            hit = self._cache.get(sig)
+        if hit is not None:
+            STATS.probe_cache_hits += 1
+            return hit
+        t0 = time.perf_counter()
+        verdict = self._probe_uncached(node, ep, precision)
+        STATS.support_s += time.perf_counter() - t0
+        with self._lock:
+            self._cache[sig] = verdict
+        log.debug("probe %s -> %s", sig[0], verdict)
+        return verdict
+
+    def _probe_uncached(self, node: torch.fx.Node, ep: ExportedProgram, precision: str) -> Verdict:
+        weights_of = {
+            s.arg.name: s.target
+            for s in ep.graph_signature.input_specs
+            if s.kind in (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+        }
+        inputs: list[torch.Tensor] = []
+        weights: dict[str, torch.Tensor] = {}
+
+        def template(a: Any) -> Any:
+            if isinstance(a, torch.fx.Node):
+                val = a.meta.get("val")
+                if isinstance(val, torch.Tensor):
+                    if a.name in weights_of:
+                        key = f"w{len(weights)}"
+                        t = ep.state_dict.get(weights_of[a.name], ep.constants.get(weights_of[a.name]))
+                        if not isinstance(t, torch.Tensor) or _is_fake(t):
+                            t = _concrete(val)  # the partitioner's program has fake weights
+                        weights[key] = t.detach().clone()
+                        return ("__w__", key)
+                    inputs.append(_concrete(val))
+                    return ("__in__", len(inputs) - 1)
+                if isinstance(val, torch.SymInt) and val.node.hint is not None:
+                    return int(val.node.hint)
+                if isinstance(val, int):
+                    return val
+                raise LoweringError(f"argument {a.name} is not a tensor or an integer")
+            if isinstance(a, list):
+                return [template(x) for x in a]
+            if isinstance(a, tuple):
+                return tuple(template(x) for x in a)
+            return a
+
+        try:
+            args = template(node.args)
+            kwargs = {k: template(v) for k, v in node.kwargs.items()}
+            module = _OneOp(_edge_to_aten_target(node.target), args, kwargs, weights).eval()
+            with _quiet():
+                one = torch.export.export(module, tuple(inputs), strict=False)
+            one = apply_precision(one, precision)
+            model = export_onnx(one)
+        except Exception as e:  # noqa: BLE001 - any failure here means "not supported"
+            return Verdict(False, f"ONNX export: {str(e).splitlines()[0][:300]}")
+        errors = parse_errors(model.SerializeToString())
+        if errors:
+            return Verdict(False, f"TensorRT parser: {errors[0][:300]}")
+        return SUPPORTED
+
+    # -- whole program ----------------------------------------------------------------
+    def whole_program(
+        self, ep: ExportedProgram, precision: str
+    ) -> Optional[tuple[dict[str, Verdict], Any]]:
+        """{fx node name: Verdict} for the nodes TensorRT rejects, and the unoptimized ONNX
+        program (for the backend to finish with real weights); or None if the program as a
+        whole does not export to ONNX."""
+        t0 = time.perf_counter()
+        try:
+            program = export_onnx_program(apply_precision(to_aten(ep), precision))
+            # A copy to optimize with stand-in weights; `program` stays unoptimized.
+            import onnx_ir as ir
+
+            probe = ir.serde.deserialize_model(_serialize_with_zero_fakes(program))
+            probe_program = type(program)(probe, None)
+            model = finish_onnx(probe_program, zeros_for_fake=True)
+        except LoweringError as e:
+            log.info("whole-program ONNX export failed, probing nodes one by one: %s", e)
+            STATS.support_s += time.perf_counter() - t0
+            return None
+        finally:
+            STATS.support_exports += 1
+        trt = load()
+        m = trt.module
+        logger = m.Logger(m.Logger.INTERNAL_ERROR)
+        builder = m.Builder(logger)
+        network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+        parser = m.OnnxParser(network, logger)
+        rejected: dict[str, Verdict] = {}
+        if not parser.supports_model_v2(model.SerializeToString()):
+            for i in range(parser.num_errors):
+                err = parser.get_error(i)
+                idx = err.node()
+                desc = f"TensorRT parser: {err.node_operator()}: {str(err.desc())[:300]}"
+                if 0 <= idx < len(model.graph.node):
+                    fx = onnx_node_fx_name(model.graph.node[idx])
+                    if fx is not None:
+                        rejected.setdefault(fx, Verdict(False, desc))
+                        continue
+                rejected.setdefault("", Verdict(False, desc))  # could not be attributed
+        STATS.support_s += time.perf_counter() - t0
+        return rejected, program
+
+
+def _serialize_with_zero_fakes(program) -> bytes:
+    """Serialize an ONNX program whose initializers may be FakeTensors, with zeros in their
+    place, leaving ``program`` itself untouched."""
+    from torch.onnx._internal.exporter._core import TorchTensor
+
+    saved = {}
+    for name, value in program.model.graph.initializers.items():
+        raw = getattr(value.const_value, "raw", None)
+        if _is_fake(raw):
+            saved[name] = value.const_value
+            value.const_value = TorchTensor(torch.zeros(raw.shape, dtype=raw.dtype), name)
+    try:
+        return program.model_proto
+    finally:
+        for name, const in saved.items():
+            program.model.graph.initializers[name].const_value = const
+
+
+SUPPORT = ParserSupport()
