@@ -96,6 +96,13 @@ class _CollectingLogger:
         return Logger()
 
 
+def describe_parser_error(err) -> str:
+    """One line for a TensorRT ParserError: the ONNX node, its operator, TensorRT's text."""
+    desc = str(err.desc()).strip()
+    where = f"{err.node_operator()} node {err.node_name()!r}" if err.node_operator() else "model"
+    return f"{where}: {desc[:300]} (error code {err.code()})"
+
+
 def _parse(trt: TensorRT, onnx_bytes: bytes, logger):
     m = trt.module
     builder = m.Builder(logger)
@@ -103,7 +110,7 @@ def _parse(trt: TensorRT, onnx_bytes: bytes, logger):
     network = builder.create_network(flags)
     parser = m.OnnxParser(network, logger)
     ok = parser.parse(onnx_bytes)
-    errors = [str(parser.get_error(i).desc()) for i in range(parser.num_errors)]
+    errors = [describe_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
     return builder, network, parser, ok, errors
 
 

@@ -10,6 +10,8 @@ import copy
 import io
 import logging
 import operator
+import re
+import threading
 import warnings
 from typing import Any, Iterable, Optional
 
@@ -44,6 +46,7 @@ def to_aten(ep: ExportedProgram) -> ExportedProgram:
     for node in gm.graph.nodes:
         if node.op == "call_function":
             node.target = _edge_to_aten_target(node.target)
+            _undo_dim_order(node)
     _drop_unused_pool_indices(gm)
     gm.recompile()
     return ExportedProgram(
@@ -55,6 +58,26 @@ def to_aten(ep: ExportedProgram) -> ExportedProgram:
         module_call_graph=copy.deepcopy(ep.module_call_graph),
         constants=dict(ep.constants),
     )
+
+
+def _undo_dim_order(node: torch.fx.Node) -> None:
+    """ExecuTorch's dim_order ops -> the ATen ops they stand for.
+
+    ``_clone_dim_order(x, dim_order=contiguous)`` is a clone *to contiguous*; left as is,
+    the exporter's decomposition keeps the input's strides and a following view fails on
+    a permuted tensor. Only the contiguous dim order exists in an ONNX/TensorRT graph.
+    """
+    dim_order_ops = getattr(torch.ops, "dim_order_ops", None)
+    if dim_order_ops is None:
+        return
+    kwargs = {k: v for k, v in node.kwargs.items() if k != "dim_order"}
+    kwargs["memory_format"] = torch.contiguous_format
+    if node.target is getattr(getattr(dim_order_ops, "_clone_dim_order", None), "default", None):
+        node.target = torch.ops.aten.clone.default
+        node.kwargs = kwargs
+    elif node.target is getattr(getattr(dim_order_ops, "_to_dim_order_copy", None), "default", None):
+        node.target = torch.ops.aten._to_copy.default
+        node.kwargs = kwargs
 
 
 def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> None:
@@ -213,11 +236,40 @@ def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = 
                 raise LoweringError(f"no real value for ONNX initializer {name!r}")
             value.const_value = TorchTensor(torch.zeros(current.shape, dtype=current.dtype), name)
     try:
-        with _quiet():
+        with _quiet(), _no_batchnorm_fusion_if_bf16(program):
             program.optimize()
             return program.model_proto
     except Exception as e:
         raise LoweringError(f"ONNX optimization failed: {type(e).__name__}: {_first_line(e)}") from e
+
+
+_REWRITE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_batchnorm_fusion_if_bf16(program):
+    """onnxscript's BatchNormalization->Conv folding computes the fused kernel in numpy,
+    which promotes bfloat16 to float32, and TensorRT then refuses a Conv whose input is
+    bf16 and kernel fp32. For bf16 models that rewrite is left out (TensorRT's builder
+    fuses the BatchNormalization itself); other precisions use the exporter's defaults."""
+    import onnx_ir as ir
+    from onnxscript import rewriter
+    from onnxscript.rewriter.rules.common import _fuse_batchnorm
+
+    bf16 = any(
+        v.const_value is not None and v.const_value.dtype == ir.DataType.BFLOAT16
+        for v in program.model.graph.initializers.values()
+    )
+    if not bf16:
+        yield
+        return
+    with _REWRITE_LOCK:
+        saved = rewriter._DEFAULT_REWRITE_RULES
+        rewriter._DEFAULT_REWRITE_RULES = tuple(r for r in saved if r not in _fuse_batchnorm.rules)
+        try:
+            yield
+        finally:
+            rewriter._DEFAULT_REWRITE_RULES = saved
 
 
 def _first_line(e: BaseException, limit: int = 600) -> str:
@@ -225,15 +277,30 @@ def _first_line(e: BaseException, limit: int = 600) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-FX_NODE_KEY = "pkg.torch.onnx.fx_node"
+# Provenance marker. torch.onnx re-decomposes (and so renames) the program it exports, but
+# every node it creates inherits its source node's nn_module_stack, which the exporter
+# writes into each ONNX node's name-scope metadata. A marker entry carrying our node name
+# therefore maps every ONNX node back to the edge node it came from.
+_ORIGIN_PREFIX = "__etrt_origin__"
+_NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
+_ORIGIN_RE = re.compile(re.escape(_ORIGIN_PREFIX) + r"(\w+)")
+
+
+def mark_origins(ep: ExportedProgram) -> None:
+    for node in ep.graph.nodes:
+        if node.op == "call_function":
+            stack = dict(node.meta.get("nn_module_stack") or {})
+            stack[_ORIGIN_PREFIX + node.name] = (_ORIGIN_PREFIX + node.name, "origin")
+            node.meta["nn_module_stack"] = stack
 
 
 def onnx_node_fx_name(node: onnx.NodeProto) -> Optional[str]:
-    """The FX node an ONNX node was translated from, as the exporter records it
-    ('%name : [...] = call_function[...]')."""
+    """The (edge program) FX node an ONNX node was translated from, if it was marked."""
     for prop in node.metadata_props:
-        if prop.key == FX_NODE_KEY and prop.value.startswith("%"):
-            return prop.value[1:].split(" ", 1)[0]
+        if prop.key == _NAME_SCOPES_KEY:
+            found = _ORIGIN_RE.findall(prop.value)
+            if found:
+                return found[-1]
     return None
 
 
@@ -304,7 +371,11 @@ class OnnxHandoff:
         if program is None:
             return None
         try:
-            return finish_onnx(program, _weights_of(ep))
+            model = finish_onnx(program, _weights_of(ep))
+            from .stats import STATS
+
+            STATS.handoff_hits += 1
+            return model
         except LoweringError as e:
             log.info("handed-off ONNX program unusable (%s); exporting again", e)
             return None

@@ -67,11 +67,11 @@ def op_name(op: Any) -> str:
 
         if not isinstance(op, torch._ops.OpOverload):
             op = getattr(op, "_op", op)  # EdgeOpOverload wraps the ATen OpOverload
-        name = getattr(op, "_name", None)  # 'aten::add'
+        schema = getattr(op, "_schema", None)
         overload = getattr(op, "_overloadname", None)
-        if name is None or overload is None:
+        if schema is None or overload is None:
             raise ValueError(f"Cannot name operator {op!r}: pass an OpOverload or a string")
-        ns, base = name.split("::", 1)
+        ns, base = schema.name.split("::", 1)  # 'aten::add'
         return f"{ns}.{base}.{overload}"
     text = op.strip()
     if text.startswith("torch.ops."):

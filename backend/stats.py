@@ -23,6 +23,7 @@ class LoweringStats:
     support_s: float = 0.0  # partitioner: asking TensorRT's parser
     support_exports: int = 0  # ONNX exports made by the partitioner
     probe_cache_hits: int = 0
+    handoff_hits: int = 0  # partitions whose ONNX export the partitioner's served
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _verify: dict = field(default_factory=dict, repr=False)
 
@@ -33,6 +34,7 @@ class LoweringStats:
             self.support_s = 0.0
             self.support_exports = 0
             self.probe_cache_hits = 0
+            self.handoff_hits = 0
 
     def record_verify(self, name: str, max_abs_diff: float) -> None:
         with self._lock:

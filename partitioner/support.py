@@ -25,7 +25,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from executorch_tensorrt.backend.engine import parse_errors
+from executorch_tensorrt.backend.engine import describe_parser_error, parse_errors
 from executorch_tensorrt.backend.lowering import (
     LoweringError,
     _edge_to_aten_target,
@@ -35,6 +35,7 @@ from executorch_tensorrt.backend.lowering import (
     export_onnx,
     export_onnx_program,
     finish_onnx,
+    mark_origins,
     onnx_node_fx_name,
     to_aten,
 )
@@ -218,7 +219,9 @@ class ParserSupport:
         whole does not export to ONNX."""
         t0 = time.perf_counter()
         try:
-            program = export_onnx_program(apply_precision(to_aten(ep), precision))
+            aten_ep = to_aten(ep)
+            mark_origins(aten_ep)
+            program = export_onnx_program(apply_precision(aten_ep, precision))
             # A copy to optimize with stand-in weights; `program` stays unoptimized.
             import onnx_ir as ir
 
@@ -242,7 +245,7 @@ class ParserSupport:
             for i in range(parser.num_errors):
                 err = parser.get_error(i)
                 idx = err.node()
-                desc = f"TensorRT parser: {err.node_operator()}: {str(err.desc())[:300]}"
+                desc = f"TensorRT parser: {describe_parser_error(err)}"
                 if 0 <= idx < len(model.graph.node):
                     fx = onnx_node_fx_name(model.graph.node[idx])
                     if fx is not None:

@@ -25,11 +25,15 @@ log = logging.getLogger(__name__)
 
 # High-level ops kept whole (not decomposed) for TensorRT when its parser takes them:
 # TensorRT has fused implementations for them that beat their decompositions.
+# scaled_dot_product_attention is not among them: kept whole, its fake kernel reports
+# output strides that disagree with the `view` torch.export traced after the usual
+# transpose(1, 2).reshape(...), and ExecuTorch's re-decomposition then fails with
+# "Cannot view a tensor ..." (torch 2.14 / executorch 1.5.1). Decomposed, TensorRT gets
+# the MatMul/Softmax pattern its attention fusion matches.
 PRESERVED_OPS = tuple(
     op
     for op in (
         getattr(torch.ops.aten.linear, "default", None),
-        getattr(torch.ops.aten.scaled_dot_product_attention, "default", None),
         getattr(torch.ops.aten.layer_norm, "default", None),
         getattr(torch.ops.aten.group_norm, "default", None),
         getattr(torch.ops.aten.gelu, "default", None),
@@ -42,6 +46,7 @@ PRESERVED_OPS = tuple(
     if op is not None
 )
 _PRESERVED_NAMES = frozenset(op_name(op) for op in PRESERVED_OPS)
+
 
 
 def _tensors(v: Any) -> list:

@@ -1,0 +1,5 @@
+import sys
+
+from executorch_tensorrt.cli import main
+
+sys.exit(main())

@@ -1,0 +1,73 @@
+"""Lowering helpers for the tests: every partition built here goes through a real
+TensorRT-RTX build and is checked with onnxruntime against eager (verify=True)."""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+from executorch.exir import to_edge_transform_and_lower
+
+from executorch_tensorrt.backend.options import TensorRTOptions
+from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.partitioner import TensorRTPartitioner
+from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
+from executorch_tensorrt.pte import read_delegates
+
+
+@dataclass
+class Lowered:
+    edge: Any
+    et: Any
+    partitioner: TensorRTPartitioner
+    partitions: list
+    delegates: list  # pte.DelegateEntry
+    remaining: dict  # method -> ops left to ExecuTorch, read before to_executorch
+    delegated_ops: dict  # method -> ops inside TensorRT partitions
+
+    def remaining_ops(self, method: str = "forward") -> list[str]:
+        return self.remaining[method]
+
+
+def _ops(gm) -> list[str]:
+    return [
+        op_name_safe(n.target)
+        for n in gm.graph.nodes
+        if n.op == "call_function"
+        and n.target is not operator.getitem
+        and "executorch_call_delegate" not in str(n.target)
+        and isinstance(n.meta.get("val"), torch.Tensor)
+    ]
+
+
+def _delegated(gm) -> list[str]:
+    out = []
+    for n in gm.graph.nodes:
+        if n.op == "get_attr" and n.target.startswith("lowered_module"):
+            out += _ops(getattr(gm, n.target).original_module.graph_module)
+    return out
+
+
+def lower(
+    module: torch.nn.Module | dict,
+    args: Optional[tuple] = None,
+    dynamic_shapes: Any = None,
+    **options: Any,
+) -> Lowered:
+    options.setdefault("verify", True)
+    with torch.no_grad():
+        if isinstance(module, dict):
+            eps = {k: torch.export.export(m, a, dynamic_shapes=d) for k, (m, a, d) in module.items()}
+        else:
+            eps = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes)
+    part = TensorRTPartitioner(TensorRTOptions.create(**options))
+    STATS.reset()
+    edge = to_edge_transform_and_lower(eps, partitioner=[part])
+    partitions = list(STATS.partitions)
+    names = edge.methods
+    remaining = {m: _ops(edge.exported_program(m).graph_module) for m in names}
+    delegated = {m: _delegated(edge.exported_program(m).graph_module) for m in names}
+    et = edge.to_executorch()
+    return Lowered(edge, et, part, partitions, read_delegates(et.buffer), remaining, delegated)
