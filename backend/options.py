@@ -203,7 +203,7 @@ class TensorRTOptions:
             if spec.key == TARGET_DEVICE_COMPILE_SPEC_KEY:
                 target_device = raw.decode()
                 continue
-            if spec.key == PARTITION_NAME_KEY:
+            if spec.key in (PARTITION_NAME_KEY, DIM_RANGES_KEY):
                 continue
             if not spec.key.startswith(_KEY_PREFIX):
                 raise ValueError(f"Unknown CompileSpec key {spec.key!r} for TensorRTBackend")
@@ -231,3 +231,16 @@ def partition_name_from_specs(specs: Iterable[CompileSpec]) -> str:
         if spec.key == PARTITION_NAME_KEY:
             return bytes(spec.value).decode()
     return "partition"
+
+
+# Per-partition CompileSpec: the dynamic-dim ranges as the user declared them
+# ({symbol: [min, max]}). ExecuTorch's re-decomposition narrows a declared min of 1 to 2
+# (torch's 0/1 specialization); the profile must still accept what the user declared.
+DIM_RANGES_KEY = "tensorrt_dim_ranges"
+
+
+def dim_ranges_from_specs(specs: Iterable[CompileSpec]) -> dict[str, tuple[int, int]]:
+    for spec in specs:
+        if spec.key == DIM_RANGES_KEY:
+            return {k: (int(v[0]), int(v[1])) for k, v in json.loads(bytes(spec.value)).items()}
+    return {}

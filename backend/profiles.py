@@ -28,7 +28,7 @@ def _shape_env(val: Any):
     return getattr(fake_mode, "shape_env", None)
 
 
-def _dim(d: Any, ranges: dict, env: Any, where: str) -> Dim:
+def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
     if isinstance(d, int):
         return Dim(d, d, d)
     expr = d.node.expr if isinstance(d, torch.SymInt) else sympy.sympify(d)
@@ -37,9 +37,16 @@ def _dim(d: Any, ranges: dict, env: Any, where: str) -> Dim:
         return Dim(v, v, v)
     env_ranges = dict(getattr(env, "var_to_range", {}) or {})
     env_ranges.update(ranges)
+    for sym in expr.free_symbols:
+        # Widen a min narrowed by re-tracing back to the declared one (same symbol: same max).
+        dec, cur = declared.get(str(sym)), env_ranges.get(sym)
+        if dec is not None and cur is not None and cur.upper == dec[1] and dec[0] < cur.lower:
+            env_ranges[sym] = ValueRanges(dec[0], cur.upper)
     vr = bound_sympy(expr, {s: env_ranges.get(s, ValueRanges.unknown_int()) for s in expr.free_symbols})
     lo, hi = vr.lower, vr.upper
-    if not (lo.is_finite and hi.is_finite):
+    # torch uses its own int_oo for "no bound", which sympy's is_finite does not catch.
+    bounded = all(isinstance(v, sympy.Integer) and abs(int(v)) < 2**31 for v in (lo, hi))
+    if not bounded:
         raise UnboundedDimError(
             f"{where} has dynamic dim {expr} with range [{lo}, {hi}]: TensorRT needs a finite "
             f"upper bound for its optimization profile. Bound it when exporting, e.g. "
@@ -58,19 +65,24 @@ def _dim(d: Any, ranges: dict, env: Any, where: str) -> Dim:
     return Dim(max(lo, 0), opt, hi)
 
 
-def _info(name: str, val: Any, ranges: dict, where: str) -> TensorInfo:
+def _info(name: str, val: Any, ranges: dict, where: str, declared: dict) -> TensorInfo:
     if not isinstance(val, torch.Tensor):
         raise ValueError(f"{where} is not a tensor ({type(val).__name__}); TensorRT partitions take tensors only")
     env = _shape_env(val)
-    dims = tuple(_dim(d, ranges, env, f"{where} dim {i}") for i, d in enumerate(val.shape))
+    dims = tuple(_dim(d, ranges, env, f"{where} dim {i}", declared) for i, d in enumerate(val.shape))
     return TensorInfo(name, val.dtype, dims)
 
 
 def io_infos(
-    ep: ExportedProgram, input_names: Sequence[str], output_names: Sequence[str]
+    ep: ExportedProgram,
+    input_names: Sequence[str],
+    output_names: Sequence[str],
+    declared: dict | None = None,
 ) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
     """TensorInfos for the delegate's user inputs and outputs, in delegate-argument order,
-    named as the ONNX model (and so the TensorRT network) names them."""
+    named as the ONNX model (and so the TensorRT network) names them. ``declared`` holds
+    the ranges the user declared per symbol name (see options.DIM_RANGES_KEY)."""
+    declared = declared or {}
     ranges = dict(ep.range_constraints)
     nodes = {n.name: n for n in ep.graph.nodes}
     user_in = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
@@ -86,11 +98,11 @@ def io_infos(
             f"partition has {len(user_in)} / {len(user_out)}"
         )
     inputs = tuple(
-        _info(onnx_name, nodes[n].meta.get("val"), ranges, f"input {onnx_name!r}")
+        _info(onnx_name, nodes[n].meta.get("val"), ranges, f"input {onnx_name!r}", declared)
         for onnx_name, n in zip(input_names, user_in)
     )
     outputs = tuple(
-        _info(onnx_name, getattr(o, "meta", {}).get("val"), ranges, f"output {onnx_name!r}")
+        _info(onnx_name, getattr(o, "meta", {}).get("val"), ranges, f"output {onnx_name!r}", declared)
         for onnx_name, o in zip(output_names, user_out)
     )
     return inputs, outputs

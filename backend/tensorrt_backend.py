@@ -13,7 +13,7 @@ from torch.export import ExportedProgram
 from . import blob as blob_mod
 from .engine import BuildRequest, EngineBuildError, get_engine_builder
 from .lowering import HANDOFF, LoweringError, compute_nodes, lower_to_onnx, op_names, apply_precision, to_aten
-from .options import PARTITION_NAME_KEY, TensorRTOptions, partition_name_from_specs
+from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_ranges_from_specs, partition_name_from_specs
 from .profiles import io_infos
 from .stats import STATS
 
@@ -43,7 +43,7 @@ class TensorRTBackend(BackendDetails):
         t1 = time.perf_counter()
         in_names = [i.name for i in model.graph.input]
         out_names = [o.name for o in model.graph.output]
-        inputs, outputs = io_infos(edge_program, in_names, out_names)
+        inputs, outputs = io_infos(edge_program, in_names, out_names, dim_ranges_from_specs(compile_specs))
         if options.verify:
             from .verify import verify_partition
 

@@ -25,8 +25,21 @@ class DelegateEntry:
     size: int
 
 
+def _program(data: bytes):
+    # An ExecuTorch program is a flatbuffer with file identifier "ET" + 2 version digits.
+    if len(data) < 8 or data[4:6] != b"ET":
+        raise ValueError("not an ExecuTorch .pte file (no 'ET..' flatbuffer identifier)")
+    try:
+        program = deserialize_pte_binary(data).program
+    except Exception as e:  # the deserializer raises whatever its parser hits
+        raise ValueError(f"malformed .pte file: {type(e).__name__}: {e}") from e
+    if program is None or program.execution_plan is None:
+        raise ValueError("malformed .pte file: no execution plan")
+    return program
+
+
 def read_delegates(data: bytes) -> list[DelegateEntry]:
-    program = deserialize_pte_binary(data).program
+    program = _program(data)
     out = []
     for plan in program.execution_plan:
         for i, d in enumerate(plan.delegates):
@@ -40,7 +53,7 @@ def read_delegates(data: bytes) -> list[DelegateEntry]:
 
 
 def methods(data: bytes) -> list[str]:
-    return [p.name for p in deserialize_pte_binary(data).program.execution_plan]
+    return [p.name for p in _program(data).execution_plan]
 
 
 def _tensor_json(t: blob_mod.TensorInfo) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import operator
 from typing import Any, Callable, Optional
@@ -16,7 +17,7 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 
 from executorch_tensorrt.backend.blob import _DTYPE_CODES
 from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
-from executorch_tensorrt.backend.options import PARTITION_NAME_KEY, TensorRTOptions, op_name
+from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -99,12 +100,14 @@ class TensorRTPartitioner(Partitioner):
         self._compile_specs = self.options.to_compile_specs()
         super().__init__(DelegationSpec(TensorRTBackend.__name__, self._compile_specs))
         self._calls = 0
+        self._declared_ranges: dict[str, tuple[int, int]] = {}
         self.last_verdicts: dict[str, Verdict] = {}  # node name -> verdict, for reports
 
     # -- decomposition ----------------------------------------------------------------
     def ops_to_not_decompose(
         self, ep: ExportedProgram
     ) -> tuple[list[torch._ops.OpOverload], Optional[Callable[[torch.fx.Node], bool]]]:
+        self._record_declared_ranges(ep)
         ops = [op for op in PRESERVED_OPS if op_name(op) not in self.options.exclude_ops]
 
         def keep(node: torch.fx.Node) -> bool:
@@ -115,6 +118,17 @@ class TensorRTPartitioner(Partitioner):
             return SUPPORT.probe(node, ep, self.options.precision).supported
 
         return ops, keep
+
+    def _record_declared_ranges(self, ep: ExportedProgram) -> None:
+        # ExecuTorch calls this first with the program as exported, whose ranges are the
+        # ones the user declared; later programs have them narrowed (see DIM_RANGES_KEY).
+        for sym, vr in ep.range_constraints.items():
+            try:
+                lo, hi = int(vr.lower), int(vr.upper)
+            except (TypeError, ValueError, OverflowError, AttributeError):
+                continue  # unbounded: the backend reports it
+            old = self._declared_ranges.get(str(sym))
+            self._declared_ranges[str(sym)] = (min(lo, old[0]), hi) if old and old[1] == hi else (lo, hi)
 
     # -- partitioning -----------------------------------------------------------------
     def _verdicts(self, ep: ExportedProgram) -> dict[torch.fx.Node, Verdict]:
@@ -178,7 +192,8 @@ class TensorRTPartitioner(Partitioner):
             for n in nodes:
                 n.meta["delegation_tag"] = tag
             specs = self._compile_specs + [
-                CompileSpec(PARTITION_NAME_KEY, f"partition_{call}.{idx}".encode())
+                CompileSpec(PARTITION_NAME_KEY, f"partition_{call}.{idx}".encode()),
+                CompileSpec(DIM_RANGES_KEY, json.dumps(self._declared_ranges, sort_keys=True).encode()),
             ]
             tags[tag] = DelegationSpec(TensorRTBackend.__name__, specs)
         tag_constant_data(ep)

@@ -1,0 +1,84 @@
+"""Options: validation with messages that list what is allowed, CompileSpec round trip."""
+
+import pytest
+import torch
+
+from executorch_tensorrt.backend.options import (
+    TARGET_DEVICE_COMPILE_SPEC_KEY,
+    TensorRTOptions,
+    op_name,
+)
+from executorch_tensorrt.partitioner import TensorRTPartitioner
+
+
+def test_target_device_key_is_executorchs():
+    from executorch.exir.passes.propagate_device_pass import TARGET_DEVICE_COMPILE_SPEC_KEY as ET_KEY
+
+    assert TARGET_DEVICE_COMPILE_SPEC_KEY == ET_KEY
+
+
+def test_compile_spec_round_trip():
+    opts = TensorRTOptions(
+        min_block_size=3,
+        exclude_ops=[torch.ops.aten.relu.default, "aten.add.Tensor"],
+        precision="bf16",
+        device_id=2,
+        workspace_size=1 << 30,
+        optimization_level=4,
+        compute_capabilities=("8.6", "12.0"),
+        cuda_graph_strategy="whole_graph_capture",
+        kernel_specialization="eager",
+        runtime_cache_path="/tmp/c.bin",
+    )
+    specs = opts.to_compile_specs()
+    assert {s.key: s.value for s in specs}[TARGET_DEVICE_COMPILE_SPEC_KEY] == b"cuda:2"
+    assert TensorRTOptions.from_compile_specs(specs) == opts
+    assert opts.exclude_ops == {"aten.relu.default", "aten.add.Tensor"}
+
+
+def test_target_device_tagging_can_be_turned_off():
+    specs = TensorRTOptions(tag_target_device=False).to_compile_specs()
+    assert TARGET_DEVICE_COMPILE_SPEC_KEY not in {s.key for s in specs}
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"precision": "int4"}, r"'fp32', 'fp16', 'bf16'"),
+        ({"cuda_graph_strategy": "always"}, r"'disabled', 'whole_graph_capture'"),
+        ({"kernel_specialization": "sometimes"}, r"'lazy', 'eager', 'none'"),
+        ({"compute_capabilities": ["9.0"]}, r"'7.5', '8.0', '8.6', '8.9', '12.0'"),
+        ({"engine_builder": "magic"}, r"allowed values are 'tensorrt'"),
+        ({"min_block_size": 0}, "at least 1"),
+        ({"device_id": -1}, "at least 0"),
+        ({"optimization_level": 9}, "between 0 and 5"),
+        ({"workspace_size": "1GB"}, "must be an integer"),
+        ({"tag_target_device": "yes"}, "True or False"),
+        ({"runtime_cache_path": ""}, "non-empty string"),
+        ({"exclude_ops": [object()]}, "Cannot name operator"),
+        ({"precison": "fp16"}, r"Unknown TensorRT option\(s\) precison: known options are"),
+    ],
+)
+def test_bad_options_name_the_allowed_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TensorRTPartitioner(**kwargs)
+
+
+def test_rtx_strategies_are_validated_on_every_flavor(monkeypatch):
+    # validation is pure Python: it must not depend on which TensorRT is installed
+    monkeypatch.setenv("EXECUTORCH_TENSORRT_FLAVOR", "standard")
+    with pytest.raises(ValueError, match="whole_graph_capture"):
+        TensorRTOptions(cuda_graph_strategy="on")
+
+
+def test_op_names():
+    assert op_name(torch.ops.aten.add.Tensor) == "aten.add.Tensor"
+    assert op_name("torch.ops.aten.relu") == "aten.relu.default"
+    assert op_name("aten::mm.default") == "aten.mm.default"
+
+
+def test_unknown_compile_spec_is_refused():
+    from executorch.exir.backend.compile_spec_schema import CompileSpec
+
+    with pytest.raises(ValueError, match="Unknown CompileSpec key 'foo'"):
+        TensorRTOptions.from_compile_specs([CompileSpec("foo", b"1")])
