@@ -1,0 +1,228 @@
+// Runtime benchmark (issue 3), one run, two ratios:
+//
+// 1. Per-execute overhead: median time of TensorRTBackend::execute (zero-copy device
+//    I/O, static shapes) vs calling the same test-double engine directly
+//    (enqueue + stream synchronize, addresses bound once), 10,000 calls each.
+//    Target: delegate / direct <= 1.10.
+// 2. Staged transfers: 64 MiB in and 64 MiB out through the delegate's staging path
+//    (pinned host I/O) vs the same engine with raw pinned cudaMemcpyAsync H2D and D2H
+//    on one stream. Target: delegate throughput / raw throughput >= 0.90.
+//    Pageable host I/O through the delegate is printed too, for information.
+//
+// Exit status: 0 when both targets are met, 3 when one is missed, 1 on error,
+// 77 without a GPU.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include <executorch/extension/tensor/tensor.h>
+#include <executorch/runtime/platform/runtime.h>
+
+#include "backend_harness.h"
+#include "blob_writer.h"
+#include "trt_engine.h"
+
+using executorch::extension::from_blob;
+using executorch::runtime::Error;
+using executorch::runtime::EValue;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+double us_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::micro>(Clock::now() - t0).count();
+}
+
+#define CHECK_CUDA(call)                                                      \
+  do {                                                                        \
+    cudaError_t s__ = (call);                                                 \
+    if (s__ != cudaSuccess) {                                                 \
+      std::fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(s__));       \
+      return -1;                                                              \
+    }                                                                         \
+  } while (0)
+
+// Ratio 1. Returns delegate/direct, or < 0 on error.
+double per_execute(int calls) {
+  const int64_t n = 4096;
+  const char* program = "trt_double 1\ninput x 1\ninput y 1\nop add 0 1\nop relu 2\noutput z 3\n";
+  const auto blob = etrt_test::write_blob(etrt_test::double_blob(
+      program, {{"x", etrt_test::static_dims({n})}, {"y", etrt_test::static_dims({n})}},
+      {{"z", etrt_test::static_dims({n})}}));
+  void *x = nullptr, *y = nullptr, *z = nullptr;
+  CHECK_CUDA(cudaMalloc(&x, n * 4));
+  CHECK_CUDA(cudaMalloc(&y, n * 4));
+  CHECK_CUDA(cudaMalloc(&z, n * 4));
+  CHECK_CUDA(cudaMemset(x, 0, n * 4));
+  CHECK_CUDA(cudaMemset(y, 0, n * 4));
+
+  // Delegate.
+  etrt_test::BackendHarness h;
+  auto handle = h.init(blob);
+  if (!handle.ok()) return -1;
+  auto tx = from_blob(x, {static_cast<int>(n)});
+  auto ty = from_blob(y, {static_cast<int>(n)});
+  auto tz = from_blob(z, {static_cast<int>(n)});
+  EValue ex(*tx), ey(*ty), ez(*tz);
+  std::vector<EValue*> args{&ex, &ey, &ez};
+  std::vector<double> delegate_us(calls);
+  for (int i = 0; i < 200; ++i) {
+    if (h.execute(handle.get(), args) != Error::Ok) return -1;
+  }
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    const Error err = h.execute(handle.get(), args);
+    delegate_us[i] = us_since(t0);
+    if (err != Error::Ok) return -1;
+  }
+  h.destroy(handle.get());
+
+  // The same engine, called directly.
+  auto factory = executorch_tensorrt::engine_factory();
+  auto engine = factory.get()->deserialize(program, std::strlen(program));
+  if (!engine.ok()) return -1;
+  auto context = engine.get()->create_context();
+  if (!context.ok()) return -1;
+  auto& ctx = *context.get();
+  executorch_tensorrt::Shape shape;
+  shape.rank = 1;
+  shape.dims[0] = n;
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_input_shape("y", shape) != Error::Ok ||
+      ctx.set_tensor_address("x", x) != Error::Ok || ctx.set_tensor_address("y", y) != Error::Ok ||
+      ctx.set_tensor_address("z", z) != Error::Ok) {
+    return -1;
+  }
+  std::vector<double> direct_us(calls);
+  for (int i = 0; i < 200; ++i) {
+    if (ctx.enqueue(stream) != Error::Ok) return -1;
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+  }
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    if (ctx.enqueue(stream) != Error::Ok) return -1;
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+    direct_us[i] = us_since(t0);
+  }
+  context.get().reset();
+  cudaStreamDestroy(stream);
+  cudaFree(x);
+  cudaFree(y);
+  cudaFree(z);
+  const double d = median(delegate_us), r = median(direct_us);
+  std::printf("per-execute, zero-copy, static shapes, %d calls: delegate median %.2f us, "
+              "direct engine median %.2f us\n", calls, d, r);
+  return d / r;
+}
+
+// Ratio 2 (and the pageable figure). Returns delegate/raw throughput, < 0 on error.
+double staged(int reps) {
+  const size_t bytes = size_t{64} << 20;
+  const int64_t n = static_cast<int64_t>(bytes / 4);
+  const char* program = "trt_double 1\ninput x 1\nop relu 0\noutput y 1\n";
+  const auto blob = etrt_test::write_blob(etrt_test::double_blob(
+      program, {{"x", etrt_test::static_dims({n})}}, {{"y", etrt_test::static_dims({n})}}));
+  void *hin = nullptr, *hout = nullptr;
+  CHECK_CUDA(cudaHostAlloc(&hin, bytes, cudaHostAllocDefault));
+  CHECK_CUDA(cudaHostAlloc(&hout, bytes, cudaHostAllocDefault));
+  std::memset(hin, 0, bytes);
+  std::vector<float> pin(n, 1.f), pout(n, 0.f);
+
+  etrt_test::BackendHarness h;
+  auto handle = h.init(blob);
+  if (!handle.ok()) return -1;
+  auto time_delegate = [&](void* in, void* out) {
+    auto tx = from_blob(in, {static_cast<int>(n)});
+    auto ty = from_blob(out, {static_cast<int>(n)});
+    EValue ex(*tx), ey(*ty);
+    std::vector<EValue*> args{&ex, &ey};
+    std::vector<double> us;
+    for (int i = 0; i < reps + 2; ++i) {
+      const auto t0 = Clock::now();
+      if (h.execute(handle.get(), args) != Error::Ok) return -1.0;
+      if (i >= 2) us.push_back(us_since(t0));
+    }
+    return median(us);
+  };
+  const double delegate_pinned_us = time_delegate(hin, hout);
+  const double delegate_pageable_us = time_delegate(pin.data(), pout.data());
+  h.destroy(handle.get());
+  if (delegate_pinned_us < 0 || delegate_pageable_us < 0) return -1;
+
+  // Raw: pinned cudaMemcpyAsync in and out around the same engine, one stream.
+  auto factory = executorch_tensorrt::engine_factory();
+  auto engine = factory.get()->deserialize(program, std::strlen(program));
+  if (!engine.ok()) return -1;
+  auto context = engine.get()->create_context();
+  if (!context.ok()) return -1;
+  auto& ctx = *context.get();
+  void *din = nullptr, *dout = nullptr;
+  CHECK_CUDA(cudaMalloc(&din, bytes));
+  CHECK_CUDA(cudaMalloc(&dout, bytes));
+  executorch_tensorrt::Shape shape;
+  shape.rank = 1;
+  shape.dims[0] = n;
+  cudaStream_t stream = nullptr;
+  CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_tensor_address("x", din) != Error::Ok ||
+      ctx.set_tensor_address("y", dout) != Error::Ok) {
+    return -1;
+  }
+  std::vector<double> raw_us;
+  for (int i = 0; i < reps + 2; ++i) {
+    const auto t0 = Clock::now();
+    CHECK_CUDA(cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream));
+    if (ctx.enqueue(stream) != Error::Ok) return -1;
+    CHECK_CUDA(cudaMemcpyAsync(hout, dout, bytes, cudaMemcpyDeviceToHost, stream));
+    CHECK_CUDA(cudaStreamSynchronize(stream));
+    if (i >= 2) raw_us.push_back(us_since(t0));
+  }
+  const double raw = median(raw_us);
+  context.get().reset();
+  cudaStreamDestroy(stream);
+  cudaFree(din);
+  cudaFree(dout);
+  cudaFreeHost(hin);
+  cudaFreeHost(hout);
+  const double moved = 2.0 * static_cast<double>(bytes) / 1e3; // bytes per us -> GB/s
+  std::printf("staged 64 MiB H2D + D2H, median of %d: delegate (pinned host I/O) %.2f GB/s, "
+              "raw pinned cudaMemcpyAsync %.2f GB/s, delegate (pageable host I/O) %.2f GB/s "
+              "(%.2fx raw, informational)\n",
+              reps, moved / delegate_pinned_us, moved / raw, moved / delegate_pageable_us,
+              raw / delegate_pageable_us);
+  return raw / delegate_pinned_us;
+}
+
+} // namespace
+
+int main() {
+  executorch::runtime::runtime_init();
+  int gpus = 0;
+  if (cudaGetDeviceCount(&gpus) != cudaSuccess || gpus == 0) {
+    std::printf("SKIP: no CUDA device\n");
+    return 77;
+  }
+  cudaSetDevice(0);
+  const double r1 = per_execute(10000);
+  const double r2 = staged(20);
+  if (r1 < 0 || r2 < 0) {
+    std::printf("ERROR: benchmark failed (see the log)\n");
+    return 1;
+  }
+  const bool ok1 = r1 <= 1.10, ok2 = r2 >= 0.90;
+  std::printf("RATIO per-execute delegate/direct = %.3fx (target <= 1.10x) %s\n", r1,
+              ok1 ? "MET" : "MISSED");
+  std::printf("RATIO staged throughput delegate/raw = %.3fx (target >= 0.90x) %s\n", r2,
+              ok2 ? "MET" : "MISSED");
+  return ok1 && ok2 ? 0 : 3;
+}

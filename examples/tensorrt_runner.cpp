@@ -1,0 +1,265 @@
+// tensorrt_runner: runs a .pte with TensorRT delegates through ExecuTorch's Module
+// API (libexecutorch.so), with host tensors or, with --device, with inputs and
+// outputs in cudaMalloc'd GPU memory.
+//
+//   tensorrt_runner model.pte [--method forward] [--device] [--iters N]
+//                   [--inputs inputs.bin] [--expected expected.bin] [--atol 1e-5]
+//                   [--load /path/libexecutorch_tensorrt_backend.so]
+//
+// Inputs are float32 tensors of the shapes the program was exported with, read from
+// --inputs (all inputs concatenated) or filled with a deterministic pattern. With
+// --expected the outputs are compared and the exit status says whether they match.
+// Prints "device before/after" so a caller can check that the current CUDA device is
+// unchanged by the backend (it runs on the device its engine was baked for).
+//
+// --device needs a program lowered with caller-owned I/O (MemoryPlanningPass with
+// alloc_graph_input/output=False, PropagateDeviceConfig skip_h2d/skip_d2h, see
+// tests/gpu/make_ptes.py "device_io"): ExecuTorch then uses the caller's GPU
+// buffers as they are, and the TensorRT engine binds them zero-copy.
+#include <dlfcn.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include <cuda_runtime_api.h>
+
+#include <executorch/extension/module/module.h>
+#include <executorch/extension/tensor/tensor.h>
+
+using executorch::aten::ScalarType;
+using executorch::aten::SizesType;
+using executorch::extension::from_blob;
+using executorch::extension::Module;
+using executorch::extension::TensorPtr;
+using executorch::runtime::Error;
+using executorch::runtime::EValue;
+
+namespace {
+
+struct Options {
+  std::string pte;
+  std::string method = "forward";
+  std::string inputs;
+  std::string expected;
+  std::string load;
+  bool device = false;
+  int iters = 3;
+  double atol = 1e-5;
+};
+
+int usage(const char* argv0) {
+  std::fprintf(stderr,
+               "usage: %s model.pte [--method NAME] [--device] [--iters N] "
+               "[--inputs FILE] [--expected FILE] [--atol X] [--load LIB]\n",
+               argv0);
+  return 2;
+}
+
+bool parse(int argc, char** argv, Options& o) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&](std::string& dst) {
+      if (i + 1 >= argc) {
+        return false;
+      }
+      dst = argv[++i];
+      return true;
+    };
+    std::string v;
+    if (a == "--method") {
+      if (!next(o.method)) return false;
+    } else if (a == "--inputs") {
+      if (!next(o.inputs)) return false;
+    } else if (a == "--expected") {
+      if (!next(o.expected)) return false;
+    } else if (a == "--load") {
+      if (!next(o.load)) return false;
+    } else if (a == "--iters") {
+      if (!next(v)) return false;
+      o.iters = std::atoi(v.c_str());
+    } else if (a == "--atol") {
+      if (!next(v)) return false;
+      o.atol = std::atof(v.c_str());
+    } else if (a == "--device") {
+      o.device = true;
+    } else if (!a.empty() && a[0] != '-' && o.pte.empty()) {
+      o.pte = a;
+    } else {
+      return false;
+    }
+  }
+  return !o.pte.empty() && o.iters > 0;
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> raw((std::istreambuf_iterator<char>(in)), {});
+  std::vector<float> out(raw.size() / sizeof(float));
+  std::memcpy(out.data(), raw.data(), out.size() * sizeof(float));
+  return out;
+}
+
+int current_device() {
+  int d = -1;
+  cudaGetDevice(&d);
+  return d;
+}
+
+#define CUDA_OR_DIE(call)                                                   \
+  do {                                                                      \
+    cudaError_t s__ = (call);                                               \
+    if (s__ != cudaSuccess) {                                               \
+      std::fprintf(stderr, "%s failed: %s\n", #call, cudaGetErrorString(s__)); \
+      return 1;                                                             \
+    }                                                                       \
+  } while (0)
+
+} // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  if (!parse(argc, argv, o)) {
+    return usage(argv[0]);
+  }
+  if (!o.load.empty() && dlopen(o.load.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr) {
+    std::fprintf(stderr, "cannot load %s: %s\n", o.load.c_str(), dlerror());
+    return 1;
+  }
+  const int device_before = current_device();
+  Module module(o.pte, Module::LoadMode::Mmap);
+  Error err = module.load_method(o.method);
+  if (err != Error::Ok) {
+    std::fprintf(stderr, "load_method(%s) failed: 0x%x\n", o.method.c_str(),
+                 static_cast<unsigned>(err));
+    return 1;
+  }
+  auto meta = module.method_meta(o.method);
+  if (!meta.ok()) {
+    return 1;
+  }
+
+  // Inputs.
+  std::vector<float> all_inputs = o.inputs.empty() ? std::vector<float>() : read_floats(o.inputs);
+  size_t offset = 0;
+  std::vector<std::vector<float>> host_inputs;
+  std::vector<void*> device_buffers;
+  std::vector<TensorPtr> inputs;
+  for (size_t i = 0; i < meta->num_inputs(); ++i) {
+    auto info = meta->input_tensor_meta(i);
+    if (!info.ok() || info->scalar_type() != ScalarType::Float) {
+      std::fprintf(stderr, "input %zu is not a float32 tensor\n", i);
+      return 1;
+    }
+    std::vector<SizesType> sizes(info->sizes().begin(), info->sizes().end());
+    size_t n = 1;
+    for (auto s : sizes) n *= static_cast<size_t>(s);
+    std::vector<float> data(n);
+    for (size_t k = 0; k < n; ++k) {
+      data[k] = offset + k < all_inputs.size()
+                    ? all_inputs[offset + k]
+                    : std::sin(0.1f * static_cast<float>(k + 7 * i));
+    }
+    offset += n;
+    if (o.device) {
+      void* d = nullptr;
+      CUDA_OR_DIE(cudaMalloc(&d, n * sizeof(float)));
+      CUDA_OR_DIE(cudaMemcpy(d, data.data(), n * sizeof(float), cudaMemcpyHostToDevice));
+      device_buffers.push_back(d);
+      inputs.push_back(from_blob(d, sizes, ScalarType::Float,
+                                 executorch::aten::Device(executorch::aten::DeviceType::CUDA,
+                                                          static_cast<int8_t>(current_device()))));
+    } else {
+      host_inputs.push_back(std::move(data));
+      inputs.push_back(from_blob(host_inputs.back().data(), sizes));
+    }
+  }
+  // Caller-owned outputs (not memory-planned): give them buffers.
+  std::vector<TensorPtr> outputs_owned;
+  std::vector<std::vector<float>> host_outputs;
+  for (size_t j = 0; j < meta->num_outputs(); ++j) {
+    auto info = meta->output_tensor_meta(j);
+    if (!info.ok() || info->is_memory_planned()) {
+      continue;
+    }
+    std::vector<SizesType> sizes(info->sizes().begin(), info->sizes().end());
+    size_t n = 1;
+    for (auto s : sizes) n *= static_cast<size_t>(s);
+    if (o.device) {
+      void* d = nullptr;
+      CUDA_OR_DIE(cudaMalloc(&d, n * sizeof(float)));
+      device_buffers.push_back(d);
+      outputs_owned.push_back(from_blob(d, sizes));
+    } else {
+      host_outputs.emplace_back(n);
+      outputs_owned.push_back(from_blob(host_outputs.back().data(), sizes));
+    }
+    err = module.set_output(o.method, EValue(*outputs_owned.back()), j);
+    if (err != Error::Ok) {
+      std::fprintf(stderr, "set_output(%zu) failed: 0x%x\n", j, static_cast<unsigned>(err));
+      return 1;
+    }
+  }
+
+  std::vector<EValue> args;
+  for (auto& t : inputs) {
+    args.emplace_back(*t);
+  }
+  std::vector<EValue> outputs;
+  double best_ms = 1e30;
+  for (int it = 0; it < o.iters; ++it) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto result = module.execute(o.method, args);
+    const auto t1 = std::chrono::steady_clock::now();
+    if (!result.ok()) {
+      std::fprintf(stderr, "execute failed: 0x%x\n", static_cast<unsigned>(result.error()));
+      return 1;
+    }
+    outputs = std::move(result.get());
+    best_ms = std::min(best_ms, std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  const int device_after = current_device();
+  std::printf("ran %s %d time(s), best %.3f ms; device before %d after %d\n",
+              o.method.c_str(), o.iters, best_ms, device_before, device_after);
+
+  // Outputs to host (they may live in device memory).
+  std::vector<float> got;
+  for (const EValue& v : outputs) {
+    if (!v.isTensor()) continue;
+    const auto& t = v.toTensor();
+    const size_t n = static_cast<size_t>(t.numel());
+    const size_t at = got.size();
+    got.resize(at + n);
+    cudaPointerAttributes attrs{};
+    const bool on_device = cudaPointerGetAttributes(&attrs, t.const_data_ptr()) == cudaSuccess &&
+                           attrs.type == cudaMemoryTypeDevice;
+    (void)cudaGetLastError();
+    if (on_device) {
+      CUDA_OR_DIE(cudaMemcpy(got.data() + at, t.const_data_ptr(), n * sizeof(float),
+                             cudaMemcpyDeviceToHost));
+    } else {
+      std::memcpy(got.data() + at, t.const_data_ptr<float>(), n * sizeof(float));
+    }
+    std::printf("output: %zu floats in %s memory\n", n, on_device ? "device" : "host");
+  }
+  int status = device_after == device_before ? 0 : 1;
+  if (!o.expected.empty()) {
+    const std::vector<float> want = read_floats(o.expected);
+    double worst = want.size() == got.size() ? 0.0 : INFINITY;
+    for (size_t k = 0; k < want.size() && k < got.size(); ++k) {
+      worst = std::max(worst, static_cast<double>(std::fabs(want[k] - got[k])));
+    }
+    const bool ok = worst <= o.atol;
+    std::printf("%s: max abs error %.3g over %zu values (atol %.3g)\n", ok ? "MATCH" : "MISMATCH",
+                worst, got.size(), o.atol);
+    status |= ok ? 0 : 1;
+  }
+  for (void* d : device_buffers) cudaFree(d);
+  return status;
+}

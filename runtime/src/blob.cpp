@@ -1,0 +1,282 @@
+#include "blob.h"
+
+#include <cstring>
+#include <cstdlib>
+
+#include <executorch/runtime/platform/log.h>
+
+#include "crc32.h"
+
+static_assert(
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+    "the blob prefix is little-endian and is read with memcpy");
+
+namespace executorch_tensorrt {
+
+using ::executorch::runtime::Error;
+using ::executorch::runtime::Result;
+
+namespace {
+
+struct Prefix {
+  char magic[4];
+  uint32_t header_size;
+  uint64_t engine_offset;
+  uint64_t engine_size;
+  uint64_t reserved;
+};
+static_assert(sizeof(Prefix) == kBlobPrefixSize, "prefix layout");
+
+bool known_dtype(int8_t code) {
+  switch (code) {
+    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 11:
+    case 15:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Error check_tensors(
+    const flatbuffers::Vector<flatbuffers::Offset<blob::TensorSpec>>* tensors,
+    const char* what,
+    const char* blob_name) {
+  if (tensors == nullptr) {
+    ET_LOG(Error, "TensorRTBackend: blob %s lists no %s", blob_name, what);
+    return Error::InvalidProgram;
+  }
+  for (flatbuffers::uoffset_t i = 0; i < tensors->size(); ++i) {
+    const blob::TensorSpec* t = tensors->Get(i);
+    if (t->name() == nullptr || t->name()->size() == 0) {
+      ET_LOG(Error, "TensorRTBackend: blob %s: %s %u has no name", blob_name, what, i);
+      return Error::InvalidProgram;
+    }
+    const auto rank = t->dims() == nullptr ? 0u : t->dims()->size();
+    if (rank > static_cast<uint32_t>(kMaxRank)) {
+      ET_LOG(
+          Error,
+          "TensorRTBackend: blob %s: %s '%s' has rank %u, more than TensorRT's %d",
+          blob_name, what, t->name()->c_str(), rank, kMaxRank);
+      return Error::InvalidProgram;
+    }
+    if (!known_dtype(static_cast<int8_t>(t->dtype()))) {
+      ET_LOG(
+          Error,
+          "TensorRTBackend: blob %s: %s '%s' has unknown dtype code %d",
+          blob_name, what, t->name()->c_str(), static_cast<int>(t->dtype()));
+      return Error::InvalidProgram;
+    }
+    for (uint32_t d = 0; d < rank; ++d) {
+      const blob::Dim* dim = t->dims()->Get(d);
+      if (dim->min() < 0 || dim->min() > dim->opt() || dim->opt() > dim->max()) {
+        ET_LOG(
+            Error,
+            "TensorRTBackend: blob %s: %s '%s' dim %u has inconsistent bounds "
+            "min=%lld opt=%lld max=%lld",
+            blob_name, what, t->name()->c_str(), d,
+            static_cast<long long>(dim->min()), static_cast<long long>(dim->opt()),
+            static_cast<long long>(dim->max()));
+        return Error::InvalidProgram;
+      }
+    }
+  }
+  return Error::Ok;
+}
+
+// "10.13.0.35" -> {10, 13, 0}; false unless at least three numeric components.
+bool numeric_version(const char* text, long out[3]) {
+  const char* p = text;
+  for (int i = 0; i < 3; ++i) {
+    char* end = nullptr;
+    if (*p < '0' || *p > '9') {
+      return false;
+    }
+    out[i] = std::strtol(p, &end, 10);
+    if (i < 2 && *end != '.') {
+      return false;
+    }
+    if (i == 2 && *end != '\0' && *end != '.') {
+      return false;
+    }
+    p = end + (*end == '.' ? 1 : 0);
+  }
+  return true;
+}
+
+} // namespace
+
+const char* BlobView::name() const {
+  const auto* n = header == nullptr ? nullptr : header->partition_name();
+  return n == nullptr || n->size() == 0 ? "?" : n->c_str();
+}
+
+Result<BlobView> parse_blob(const void* data, size_t size) {
+  if (data == nullptr || size < kBlobPrefixSize) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: delegate blob is %zu bytes, shorter than its %zu-byte prefix",
+        size, kBlobPrefixSize);
+    return Error::InvalidProgram;
+  }
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  Prefix prefix;
+  std::memcpy(&prefix, bytes, sizeof(prefix));
+  if (std::memcmp(prefix.magic, kBlobMagic, sizeof(kBlobMagic)) != 0) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: bad blob magic %02x %02x %02x %02x: not a TensorRT "
+        "delegate blob (expected \"ETRT\")",
+        bytes[0], bytes[1], bytes[2], bytes[3]);
+    return Error::InvalidProgram;
+  }
+  const uint64_t header_end = kBlobPrefixSize + uint64_t{prefix.header_size};
+  // Written so that none of the sums can overflow with hostile values.
+  if (prefix.header_size < 8 || header_end > size ||
+      prefix.engine_offset < header_end || prefix.engine_offset > size ||
+      prefix.engine_size > size - prefix.engine_offset) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: blob of %zu bytes is truncated or inconsistent: header "
+        "ends at %llu, engine spans [%llu, +%llu)",
+        size, static_cast<unsigned long long>(header_end),
+        static_cast<unsigned long long>(prefix.engine_offset),
+        static_cast<unsigned long long>(prefix.engine_size));
+    return Error::InvalidProgram;
+  }
+  if (prefix.engine_offset % kEngineAlignment != 0) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: blob engine offset %llu is not a multiple of %zu",
+        static_cast<unsigned long long>(prefix.engine_offset), kEngineAlignment);
+    return Error::InvalidProgram;
+  }
+  const uint8_t* header_bytes = bytes + kBlobPrefixSize;
+  if (!blob::BlobHeaderBufferHasIdentifier(header_bytes)) {
+    ET_LOG(Error, "TensorRTBackend: blob header lacks the \"ETRH\" identifier");
+    return Error::InvalidProgram;
+  }
+  flatbuffers::Verifier verifier(header_bytes, prefix.header_size);
+  if (!blob::VerifyBlobHeaderBuffer(verifier)) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: blob header (%u bytes) fails flatbuffers verification: "
+        "corrupted blob",
+        prefix.header_size);
+    return Error::InvalidProgram;
+  }
+  BlobView view;
+  view.header = blob::GetBlobHeader(header_bytes);
+  view.engine = bytes + prefix.engine_offset;
+  view.engine_size = static_cast<size_t>(prefix.engine_size);
+  const blob::BlobHeader& h = *view.header;
+  if (h.format_major() > kFormatMajor) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: blob %s has format %u.%u, newer than this runtime, which "
+        "reads formats up to %u.x; upgrade executorch-tensorrt",
+        view.name(), h.format_major(), h.format_minor(), kFormatMajor);
+    return Error::DelegateInvalidCompatibility;
+  }
+  if (flatbuffers::IsOutRange(h.flavor(), blob::Flavor::MIN, blob::Flavor::MAX)) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: blob %s has unknown TensorRT flavor code %d",
+        view.name(), static_cast<int>(h.flavor()));
+    return Error::DelegateInvalidCompatibility;
+  }
+  if (view.engine_size == 0) {
+    ET_LOG(Error, "TensorRTBackend: blob %s holds no engine bytes", view.name());
+    return Error::InvalidProgram;
+  }
+  Error err = check_tensors(h.inputs(), "inputs", view.name());
+  if (err != Error::Ok) {
+    return err;
+  }
+  err = check_tensors(h.outputs(), "outputs", view.name());
+  if (err != Error::Ok) {
+    return err;
+  }
+  return view;
+}
+
+bool versions_compatible(const char* built, const char* linked) {
+  if (built == nullptr || linked == nullptr) {
+    return false;
+  }
+  long a[3];
+  long b[3];
+  if (numeric_version(built, a) && numeric_version(linked, b)) {
+    return a[0] == b[0] && a[1] == b[1] && a[2] == b[2];
+  }
+  return std::strcmp(built, linked) == 0;
+}
+
+Error check_engine_build(
+    const BlobView& blob,
+    Flavor linked_flavor,
+    const char* linked_version) {
+  const auto blob_flavor = static_cast<Flavor>(blob.header->flavor());
+  const char* blob_version =
+      blob.header->trt_version() ? blob.header->trt_version()->c_str() : "";
+  if (blob_flavor != linked_flavor) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine of blob %s was built by %s %s, but this runtime "
+        "is linked against %s %s; rebuild the .pte for %s or load a runtime "
+        "built with %s",
+        blob.name(), flavor_name(blob_flavor), blob_version,
+        flavor_name(linked_flavor), linked_version, flavor_name(linked_flavor),
+        flavor_name(blob_flavor));
+    return Error::DelegateInvalidCompatibility;
+  }
+  if (!versions_compatible(blob_version, linked_version)) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine of blob %s was built by %s %s, but this runtime "
+        "runs %s %s; an engine only runs on the version that built it",
+        blob.name(), flavor_name(blob_flavor), blob_version,
+        flavor_name(linked_flavor), linked_version);
+    return Error::DelegateInvalidCompatibility;
+  }
+  return Error::Ok;
+}
+
+Error check_engine_crc(const BlobView& blob) {
+  const uint32_t actual = crc32(blob.engine, blob.engine_size);
+  if (actual != blob.header->engine_crc32()) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine checksum mismatch in blob %s: header says 0x%08x, "
+        "engine bytes give 0x%08x (corrupted blob)",
+        blob.name(), blob.header->engine_crc32(), actual);
+    return Error::InvalidProgram;
+  }
+  return Error::Ok;
+}
+
+Error check_device(const BlobView& blob, int device_count) {
+  const int device = blob.header->device_id();
+  if (device < 0 || device >= device_count) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine of blob %s is baked for CUDA device %d, but this "
+        "process sees %d CUDA device(s)",
+        blob.name(), device, device_count);
+    return Error::NotFound;
+  }
+  return Error::Ok;
+}
+
+IOSpec io_spec_from(const blob::TensorSpec& spec) {
+  IOSpec out;
+  out.name = spec.name()->str();
+  out.dtype = static_cast<int8_t>(spec.dtype());
+  out.rank = spec.dims() == nullptr ? 0 : static_cast<int32_t>(spec.dims()->size());
+  for (int32_t d = 0; d < out.rank; ++d) {
+    const blob::Dim* dim = spec.dims()->Get(static_cast<flatbuffers::uoffset_t>(d));
+    out.dims[d] = DimRange{dim->min(), dim->opt(), dim->max()};
+  }
+  return out;
+}
+
+} // namespace executorch_tensorrt

@@ -1,0 +1,76 @@
+// Reading and verifying a delegate blob (layout: runtime/schema/tensorrt_blob.fbs,
+// writer: backend/blob.py).
+//
+// Each check is its own function so init() reports the first failing one with its
+// own Error and log line, and so tests can exercise each one:
+//   parse_blob          prefix, bounds, flatbuffers Verifier, identifier, format
+//                       version, tensor specs            -> InvalidProgram /
+//                                                           DelegateInvalidCompatibility
+//   check_engine_build  flavor and version vs the linked TensorRT
+//                                                        -> DelegateInvalidCompatibility
+//   check_engine_crc    CRC-32 of the engine bytes       -> InvalidProgram
+//   check_device        device_id < number of CUDA devices -> NotFound
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include <executorch/runtime/core/error.h>
+#include <executorch/runtime/core/result.h>
+
+#include "generated/tensorrt_blob_generated.h"
+#include "trt_engine.h"
+
+namespace executorch_tensorrt {
+
+constexpr char kBlobMagic[4] = {'E', 'T', 'R', 'T'};
+constexpr size_t kBlobPrefixSize = 32;
+constexpr size_t kEngineAlignment = 256;
+// The newest format this reader reads; a blob with a newer major is refused.
+constexpr uint16_t kFormatMajor = 1;
+constexpr uint16_t kFormatMinor = 0;
+
+// A verified view into blob bytes (nothing copied; valid while the bytes are).
+struct BlobView {
+  const blob::BlobHeader* header = nullptr;
+  const uint8_t* engine = nullptr;
+  size_t engine_size = 0;
+
+  // "forward/partition_0"-style name for messages ("?" when the blob has none).
+  const char* name() const;
+};
+
+::executorch::runtime::Result<BlobView> parse_blob(const void* data, size_t size);
+
+::executorch::runtime::Error check_engine_build(
+    const BlobView& blob,
+    Flavor linked_flavor,
+    const char* linked_version);
+
+::executorch::runtime::Error check_engine_crc(const BlobView& blob);
+
+::executorch::runtime::Error check_device(const BlobView& blob, int device_count);
+
+// Whether an engine built by `built` runs on a runtime of version `linked`. Dotted
+// numeric versions match on major.minor.patch (the build number is not part of
+// TensorRT's engine compatibility); anything else must match exactly.
+bool versions_compatible(const char* built, const char* linked);
+
+// One I/O tensor as the blob describes it, owned (the blob is freed after init).
+struct DimRange {
+  int64_t min;
+  int64_t opt;
+  int64_t max;
+};
+
+struct IOSpec {
+  std::string name;
+  int8_t dtype = 0; // ExecuTorch ScalarType code
+  int32_t rank = 0;
+  DimRange dims[kMaxRank] = {};
+};
+
+IOSpec io_spec_from(const blob::TensorSpec& spec);
+
+} // namespace executorch_tensorrt

@@ -1,0 +1,101 @@
+#include "shape_check.h"
+
+#include <executorch/runtime/platform/log.h>
+
+namespace executorch_tensorrt {
+
+using ::executorch::aten::Tensor;
+using ::executorch::runtime::EValue;
+using ::executorch::runtime::Error;
+using ::executorch::runtime::Span;
+
+namespace {
+
+Error check_one(
+    const char* engine_name,
+    const char* direction,
+    size_t index,
+    const IOSpec& spec,
+    const EValue* value,
+    bool check_dims) {
+  if (value == nullptr || !value->isTensor()) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s: %s %zu ('%s') is not a tensor",
+        engine_name, direction, index, spec.name.c_str());
+    return Error::InvalidArgument;
+  }
+  const Tensor& t = value->toTensor();
+  const int8_t dtype = static_cast<int8_t>(t.scalar_type());
+  if (dtype != spec.dtype) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s: %s '%s' has dtype code %d, the engine "
+        "expects %d",
+        engine_name, direction, spec.name.c_str(), static_cast<int>(dtype),
+        static_cast<int>(spec.dtype));
+    return Error::InvalidArgument;
+  }
+  if (t.dim() != spec.rank) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s: %s '%s' has rank %zd, the engine expects %d",
+        engine_name, direction, spec.name.c_str(), static_cast<ssize_t>(t.dim()),
+        spec.rank);
+    return Error::InvalidArgument;
+  }
+  if (!check_dims) {
+    return Error::Ok;
+  }
+  for (int32_t d = 0; d < spec.rank; ++d) {
+    const int64_t size = t.size(d);
+    const DimRange& r = spec.dims[d];
+    if (size < r.min || size > r.max) {
+      ET_LOG(
+          Error,
+          "TensorRTBackend: engine %s: %s '%s' dim %d is %lld, outside the "
+          "engine's range [%lld, %lld]",
+          engine_name, direction, spec.name.c_str(), d,
+          static_cast<long long>(size), static_cast<long long>(r.min),
+          static_cast<long long>(r.max));
+      return Error::InvalidArgument;
+    }
+  }
+  return Error::Ok;
+}
+
+} // namespace
+
+Error check_arguments(
+    const char* engine_name,
+    const IOSpec* inputs,
+    size_t num_inputs,
+    const IOSpec* outputs,
+    size_t num_outputs,
+    Span<EValue*> args) {
+  if (args.size() != num_inputs + num_outputs) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s takes %zu inputs and %zu outputs, the call "
+        "passed %zu arguments",
+        engine_name, num_inputs, num_outputs, args.size());
+    return Error::InvalidArgument;
+  }
+  for (size_t i = 0; i < num_inputs; ++i) {
+    Error err = check_one(engine_name, "input", i, inputs[i], args[i], true);
+    if (err != Error::Ok) {
+      return err;
+    }
+  }
+  for (size_t i = 0; i < num_outputs; ++i) {
+    // Output dims are the engine's to decide (resize_tensor checks capacity).
+    Error err = check_one(
+        engine_name, "output", i, outputs[i], args[num_inputs + i], false);
+    if (err != Error::Ok) {
+      return err;
+    }
+  }
+  return Error::Ok;
+}
+
+} // namespace executorch_tensorrt

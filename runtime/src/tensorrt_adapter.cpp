@@ -1,0 +1,257 @@
+// The TensorRT seam (trt_engine.h) implemented with TensorRT 10+ or TensorRT-RTX.
+// The only file of the runtime that includes a TensorRT header.
+//
+// Written against the documented C++ API: IRuntime::deserializeCudaEngine,
+// ICudaEngine::getNbIOTensors/getIOTensorName/getTensorIOMode/getTensorDataType/
+// getTensorShape/createExecutionContext, IExecutionContext::setInputShape/
+// setTensorAddress/getTensorShape/enqueueV3. TensorRT objects are deleted with
+// `delete` (TensorRT >= 10).
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <utility>
+
+#include <NvInfer.h>
+#include <NvInferVersion.h>
+
+#include <executorch/runtime/platform/log.h>
+
+#include "trt_engine.h"
+
+#if !defined(NV_TENSORRT_MAJOR) || NV_TENSORRT_MAJOR < 10
+#if !defined(TRT_MAJOR_RTX)
+#error "executorch-tensorrt needs TensorRT 10 or newer, or TensorRT-RTX"
+#endif
+#endif
+
+// TensorRT-RTX defines TRT_MAJOR_RTX in NvInferVersion.h.
+#if defined(TRT_MAJOR_RTX)
+#define ETRT_FLAVOR_RTX 1
+#else
+#define ETRT_FLAVOR_RTX 0
+#endif
+
+// IRuntimeConfig (ICudaEngine::createRuntimeConfig, createExecutionContext(
+// IRuntimeConfig*)) exists in TensorRT-RTX and in standard TensorRT from 10.11;
+// JetPack-era TensorRT 10.3 lacks it. Issue 4 applies the blob's RuntimeSettings
+// (kernel specialization, native CUDA graphs, runtime cache: TensorRT-RTX only)
+// under this switch; without it those settings are off.
+#if ETRT_FLAVOR_RTX || NV_TENSORRT_MAJOR > 10 || \
+    (NV_TENSORRT_MAJOR == 10 && NV_TENSORRT_MINOR >= 11)
+#define ETRT_HAS_RUNTIME_CONFIG 1
+#else
+#define ETRT_HAS_RUNTIME_CONFIG 0
+#endif
+
+namespace executorch_tensorrt {
+namespace {
+
+using ::executorch::runtime::Error;
+using ::executorch::runtime::Result;
+
+class Logger final : public nvinfer1::ILogger {
+ public:
+  void log(Severity severity, const char* msg) noexcept override {
+    switch (severity) {
+      case Severity::kINTERNAL_ERROR:
+      case Severity::kERROR:
+        ET_LOG(Error, "TensorRT: %s", msg);
+        break;
+      case Severity::kWARNING:
+        ET_LOG(Info, "TensorRT warning: %s", msg);
+        break;
+      default:
+        ET_LOG(Debug, "TensorRT: %s", msg);
+        break;
+    }
+  }
+};
+
+// TensorRT DataType -> ExecuTorch ScalarType code (-1: none).
+int8_t scalar_type_code(nvinfer1::DataType type) {
+  switch (type) {
+    case nvinfer1::DataType::kFLOAT:
+      return 6;
+    case nvinfer1::DataType::kHALF:
+      return 5;
+    case nvinfer1::DataType::kINT8:
+      return 1;
+    case nvinfer1::DataType::kINT32:
+      return 3;
+    case nvinfer1::DataType::kBOOL:
+      return 11;
+    case nvinfer1::DataType::kUINT8:
+      return 0;
+    case nvinfer1::DataType::kBF16:
+      return 15;
+    case nvinfer1::DataType::kINT64:
+      return 4;
+    default:
+      return -1;
+  }
+}
+
+class TrtContext final : public ExecutionContext {
+ public:
+  explicit TrtContext(std::unique_ptr<nvinfer1::IExecutionContext> context)
+      : context_(std::move(context)) {}
+
+  Error set_input_shape(const char* name, const Shape& shape) override {
+    nvinfer1::Dims dims{};
+    dims.nbDims = shape.rank;
+    for (int32_t i = 0; i < shape.rank; ++i) {
+      dims.d[i] = shape.dims[i];
+    }
+    if (!context_->setInputShape(name, dims)) {
+      ET_LOG(Error, "TensorRT rejected the shape of input '%s'", name);
+      return Error::InvalidArgument;
+    }
+    return Error::Ok;
+  }
+
+  Error set_tensor_address(const char* name, void* address) override {
+    if (!context_->setTensorAddress(name, address)) {
+      ET_LOG(Error, "TensorRT rejected the address of tensor '%s'", name);
+      return Error::InvalidArgument;
+    }
+    return Error::Ok;
+  }
+
+  Result<Shape> output_shape(const char* name) const override {
+    const nvinfer1::Dims dims = context_->getTensorShape(name);
+    if (dims.nbDims < 0 || dims.nbDims > kMaxRank) {
+      ET_LOG(Error, "TensorRT has no shape for output '%s'", name);
+      return Error::Internal;
+    }
+    Shape shape;
+    shape.rank = dims.nbDims;
+    for (int32_t i = 0; i < dims.nbDims; ++i) {
+      if (dims.d[i] < 0) {
+        ET_LOG(
+            Error,
+            "output '%s' dim %d depends on data; data-dependent output shapes are "
+            "not supported",
+            name, i);
+        return Error::NotSupported;
+      }
+      shape.dims[i] = dims.d[i];
+    }
+    return shape;
+  }
+
+  Error enqueue(cudaStream_t stream) override {
+    return context_->enqueueV3(stream) ? Error::Ok : Error::Internal;
+  }
+
+ private:
+  std::unique_ptr<nvinfer1::IExecutionContext> context_;
+};
+
+class TrtEngine final : public Engine {
+ public:
+  explicit TrtEngine(std::unique_ptr<nvinfer1::ICudaEngine> engine)
+      : engine_(std::move(engine)) {}
+
+  int32_t num_io_tensors() const override {
+    return engine_->getNbIOTensors();
+  }
+
+  const char* io_tensor_name(int32_t index) const override {
+    return engine_->getIOTensorName(index);
+  }
+
+  Result<IOTensorInfo> io_tensor(const char* name) const override {
+    for (int32_t i = 0; i < engine_->getNbIOTensors(); ++i) {
+      const char* candidate = engine_->getIOTensorName(i);
+      if (candidate == nullptr || std::strcmp(candidate, name) != 0) {
+        continue;
+      }
+      const nvinfer1::TensorIOMode mode = engine_->getTensorIOMode(name);
+      IOTensorInfo info;
+      info.mode = mode == nvinfer1::TensorIOMode::kINPUT ? TensorIOMode::kInput
+                                                         : TensorIOMode::kOutput;
+      info.dtype = scalar_type_code(engine_->getTensorDataType(name));
+      info.rank = engine_->getTensorShape(name).nbDims;
+      return info;
+    }
+    return Error::NotFound;
+  }
+
+  Result<std::unique_ptr<ExecutionContext>> create_context() override {
+    // kSTATIC: the context owns device memory for the largest profile shape, so
+    // execute never allocates (TensorRT's default, spelled out for that reason).
+    std::unique_ptr<nvinfer1::IExecutionContext> context(
+        engine_->createExecutionContext(
+            nvinfer1::ExecutionContextAllocationStrategy::kSTATIC));
+    if (context == nullptr) {
+      return Error::MemoryAllocationFailed;
+    }
+    return std::unique_ptr<ExecutionContext>(new TrtContext(std::move(context)));
+  }
+
+ private:
+  std::unique_ptr<nvinfer1::ICudaEngine> engine_;
+};
+
+class TrtFactory final : public EngineFactory {
+ public:
+  bool start() {
+    runtime_.reset(nvinfer1::createInferRuntime(logger_));
+    if (runtime_ == nullptr) {
+      return false;
+    }
+    // The library's own version (it may differ from the headers we were built
+    // with); getInferLibVersion() is (major * 100 + minor) * 100 + patch.
+    const int32_t lib = getInferLibVersion();
+    std::snprintf(
+        version_, sizeof(version_), "%d.%d.%d.%d", lib / 10000, (lib / 100) % 100,
+        lib % 100, static_cast<int>(NV_TENSORRT_BUILD));
+    return true;
+  }
+
+  Flavor flavor() const override {
+    return ETRT_FLAVOR_RTX ? Flavor::kRTX : Flavor::kStandard;
+  }
+
+  const char* version() const override {
+    return version_;
+  }
+
+  Result<std::unique_ptr<Engine>> deserialize(const void* data, size_t size)
+      override {
+    std::unique_ptr<nvinfer1::ICudaEngine> engine(
+        runtime_->deserializeCudaEngine(data, size));
+    if (engine == nullptr) {
+      return Error::DelegateInvalidCompatibility; // TensorRT logged why
+    }
+    return std::unique_ptr<Engine>(new TrtEngine(std::move(engine)));
+  }
+
+ private:
+  Logger logger_;
+  std::unique_ptr<nvinfer1::IRuntime> runtime_;
+  char version_[48] = {};
+};
+
+} // namespace
+
+Result<EngineFactory*> engine_factory() {
+  // Created once, on first use, and kept for the life of the process: engines
+  // must not outlive the IRuntime that deserialized them, and delegates may be
+  // destroyed from static destructors of the application.
+  static TrtFactory* factory = [] {
+    auto* f = new TrtFactory();
+    if (!f->start()) {
+      ET_LOG(Error, "TensorRTBackend: TensorRT could not create a runtime");
+      delete f;
+      return static_cast<TrtFactory*>(nullptr);
+    }
+    return f;
+  }();
+  if (factory == nullptr) {
+    return Error::NotSupported;
+  }
+  return static_cast<EngineFactory*>(factory);
+}
+
+} // namespace executorch_tensorrt

@@ -1,0 +1,130 @@
+// TensorRTBackend: the ExecuTorch BackendInterface glue. Verification lives in
+// blob.cpp, the engine and its execution in delegate.cpp; this file only orders the
+// steps and registers the backend when the library loads.
+#include <cuda_runtime_api.h>
+
+#include <executorch/runtime/backend/interface.h>
+#include <executorch/runtime/platform/log.h>
+
+#include "blob.h"
+#include "cuda_device_allocator.h"
+#include "delegate.h"
+#include "trt_engine.h"
+
+namespace executorch_tensorrt {
+namespace {
+
+using ::executorch::runtime::ArrayRef;
+using ::executorch::runtime::Backend;
+using ::executorch::runtime::BackendExecutionContext;
+using ::executorch::runtime::BackendInitContext;
+using ::executorch::runtime::BackendInterface;
+using ::executorch::runtime::CompileSpec;
+using ::executorch::runtime::DelegateHandle;
+using ::executorch::runtime::Error;
+using ::executorch::runtime::EValue;
+using ::executorch::runtime::FreeableBuffer;
+using ::executorch::runtime::Result;
+using ::executorch::runtime::Span;
+
+// Name shared with the Python side (BackendDetails subclass / DelegationSpec).
+constexpr char kBackendName[] = "TensorRTBackend";
+
+int visible_device_count() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    // No driver or no device: CUDA says which; init reports it as "0 devices".
+    ET_LOG(
+        Info,
+        "TensorRTBackend: no usable CUDA device: %s",
+        cudaGetErrorString(status));
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+class TensorRTBackend final : public BackendInterface {
+ public:
+  bool is_available() const override {
+    return engine_factory().ok() && visible_device_count() > 0;
+  }
+
+  Result<DelegateHandle*> init(
+      BackendInitContext& context,
+      FreeableBuffer* processed,
+      ArrayRef<CompileSpec> compile_specs) const override {
+    (void)context;
+    (void)compile_specs; // everything the runtime needs is in the blob
+    Result<BlobView> blob = parse_blob(processed->data(), processed->size());
+    if (!blob.ok()) {
+      return blob.error();
+    }
+    Result<EngineFactory*> factory = engine_factory();
+    if (!factory.ok()) {
+      return factory.error();
+    }
+    Error err = check_engine_build(
+        blob.get(), factory.get()->flavor(), factory.get()->version());
+    if (err != Error::Ok) {
+      return err;
+    }
+    err = check_engine_crc(blob.get());
+    if (err != Error::Ok) {
+      return err;
+    }
+    err = check_device(blob.get(), visible_device_count());
+    if (err != Error::Ok) {
+      return err;
+    }
+    // The library registered it at load unless another CUDA backend had; if that
+    // one was unloaded since, register ours now (cheap when already there).
+    (void)ensure_cuda_device_allocator();
+
+    Result<TensorRTDelegate*> delegate =
+        TensorRTDelegate::create(blob.get(), *factory.get());
+    if (!delegate.ok()) {
+      return delegate.error();
+    }
+    // The engine now lives in TensorRT's (device) memory; the blob bytes are no
+    // longer needed, so give them back now rather than at program teardown.
+    processed->Free();
+    return delegate.get();
+  }
+
+  Error execute(
+      BackendExecutionContext& context,
+      DelegateHandle* handle,
+      Span<EValue*> args) const override {
+    (void)context;
+    if (handle == nullptr) {
+      return Error::DelegateInvalidHandle;
+    }
+    return static_cast<TensorRTDelegate*>(handle)->execute(args);
+  }
+
+  void destroy(DelegateHandle* handle) const override {
+    delete static_cast<TensorRTDelegate*>(handle);
+  }
+};
+
+TensorRTBackend backend_instance;
+const Backend backend_entry{kBackendName, &backend_instance};
+
+// Static registration: runs when the shared library is loaded.
+const bool backend_registered = [] {
+  const Error err = ::executorch::runtime::register_backend(backend_entry);
+  if (err != Error::Ok) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: registration failed with error 0x%x (already "
+        "registered by another copy of this library?)",
+        static_cast<unsigned>(err));
+  }
+  (void)ensure_cuda_device_allocator();
+  return err == Error::Ok;
+}();
+
+} // namespace
+} // namespace executorch_tensorrt

@@ -1,0 +1,110 @@
+// The TensorRT seam: the only interface through which the runtime uses TensorRT.
+//
+// Exactly one implementation is linked into a build:
+//   * runtime/src/tensorrt_adapter.cpp: TensorRT 10+/TensorRT-RTX (the only file
+//     that includes NvInfer.h);
+//   * tests/cpp/trt_double/: a test double that executes a tiny elementwise program
+//     with real CUDA kernels on real streams (never installed).
+// Everything else in runtime/ compiles and is tested without TensorRT headers.
+//
+// Conventions: no exceptions, errors are ExecuTorch Errors and are logged by the
+// implementation where the cause is known. Methods used by execute() (the context's)
+// must not allocate host or device memory once a shape has been seen.
+//
+// CUDA device: the runtime makes the engine's device current (DeviceGuard) before
+// every call into this interface; implementations use the current device.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include <cuda_runtime_api.h>
+
+#include <executorch/runtime/core/error.h>
+#include <executorch/runtime/core/result.h>
+
+namespace executorch_tensorrt {
+
+// Numbered as the blob schema's Flavor enum.
+enum class Flavor : uint8_t {
+  kStandard = 0, // TensorRT, libnvinfer
+  kRTX = 1, // TensorRT-RTX, libtensorrt_rtx
+};
+
+const char* flavor_name(Flavor flavor);
+
+constexpr int32_t kMaxRank = 8; // TensorRT's Dims::MAX_DIMS
+
+struct Shape {
+  int32_t rank = 0;
+  int64_t dims[kMaxRank] = {};
+};
+
+bool operator==(const Shape& a, const Shape& b);
+inline bool operator!=(const Shape& a, const Shape& b) {
+  return !(a == b);
+}
+
+enum class TensorIOMode : uint8_t { kInput, kOutput };
+
+struct IOTensorInfo {
+  TensorIOMode mode;
+  // ExecuTorch ScalarType code of the engine's binding, or -1 for a TensorRT type
+  // with no ExecuTorch equivalent.
+  int8_t dtype;
+  int32_t rank;
+};
+
+class ExecutionContext {
+ public:
+  virtual ~ExecutionContext() = default;
+  // `name` must stay valid for the context's lifetime (the runtime passes names it
+  // owns), so implementations may keep the pointer.
+  virtual ::executorch::runtime::Error set_input_shape(
+      const char* name,
+      const Shape& shape) = 0;
+  virtual ::executorch::runtime::Error set_tensor_address(
+      const char* name,
+      void* address) = 0;
+  // The shape of an output given the input shapes set so far. A dim that depends
+  // on data (unknown before running) is an error.
+  virtual ::executorch::runtime::Result<Shape> output_shape(
+      const char* name) const = 0;
+  // Enqueues the engine on `stream`; the stream belongs to the engine's device.
+  virtual ::executorch::runtime::Error enqueue(cudaStream_t stream) = 0;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  virtual int32_t num_io_tensors() const = 0;
+  virtual const char* io_tensor_name(int32_t index) const = 0;
+  // NotFound (no log) when the engine has no I/O tensor of that name.
+  virtual ::executorch::runtime::Result<IOTensorInfo> io_tensor(
+      const char* name) const = 0;
+  // Issue 4 adds the blob's RuntimeSettings (and runtime overrides) as an argument
+  // here; TensorRT-RTX applies them through IRuntimeConfig.
+  virtual ::executorch::runtime::Result<std::unique_ptr<ExecutionContext>>
+  create_context() = 0;
+};
+
+class EngineFactory {
+ public:
+  virtual ~EngineFactory() = default;
+  // What the blob's flavor and trt_version are compared with.
+  virtual Flavor flavor() const = 0;
+  virtual const char* version() const = 0;
+  // Deserializes from `data` without copying it first (TensorRT reads the bytes in
+  // place; the caller may free them once this returns).
+  virtual ::executorch::runtime::Result<std::unique_ptr<Engine>> deserialize(
+      const void* data,
+      size_t size) = 0;
+};
+
+// The factory of the linked implementation (process-wide, never null once it
+// returns Ok). Fails, logged, when the implementation cannot start (e.g. the
+// TensorRT library cannot create a runtime).
+::executorch::runtime::Result<EngineFactory*> engine_factory();
+
+} // namespace executorch_tensorrt

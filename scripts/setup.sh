@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs everything this project needs into ./.venv (and, where apt is available as root,
+# the Debian packages the C++ runtime build and the schema check use). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+  need=""
+  command -v flatc >/dev/null 2>&1 || need="$need flatbuffers-compiler"
+  [ -f /usr/include/flatbuffers/flatbuffers.h ] || need="$need libflatbuffers-dev"
+  command -v cmake >/dev/null 2>&1 || need="$need cmake"
+  if [ -n "$need" ]; then
+    echo "setup: apt-get install$need"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+  fi
+fi
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null 2>&1; then PY="$candidate"; break; fi
+  done
+fi
+[ -d .venv ] || "$PY" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -r requirements.txt
+.venv/bin/python -m pip install -q --no-deps -e .
+.venv/bin/python - <<'PY'
+import executorch, torch
+from executorch_tensorrt.backend.trt import load
+trt = load()
+print(f"setup: torch {torch.__version__}, executorch {executorch.version.__version__}, {trt.flavor.label} {trt.version}")
+PY

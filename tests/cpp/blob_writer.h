@@ -1,0 +1,48 @@
+// Test helper: writes delegate blobs in C++ exactly as backend/blob.py does
+// (prefix, flatbuffers header, 256-aligned engine), with knobs to break them.
+// tests/cpp/test_python_blob.cpp checks the Python writer against the same reader.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trt_engine.h"
+
+namespace etrt_test {
+
+struct TestTensor {
+  std::string name;
+  std::vector<std::array<int64_t, 3>> dims; // {min, opt, max} per dim
+  int8_t dtype = 6; // Float
+};
+
+struct TestBlob {
+  uint16_t format_major = 1;
+  uint16_t format_minor = 0;
+  executorch_tensorrt::Flavor flavor = executorch_tensorrt::Flavor::kRTX;
+  std::string version = "test-double";
+  int32_t device_id = 0;
+  std::string name = "forward/partition_0";
+  std::vector<TestTensor> inputs;
+  std::vector<TestTensor> outputs;
+  std::string engine;
+  bool wrong_crc = false;
+};
+
+// The blob bytes, in a buffer aligned like ExecuTorch's delegate data.
+std::vector<uint8_t> write_blob(const TestBlob& spec);
+
+// Static dims helper: {2, 3} -> {{2,2,2}, {3,3,3}}.
+std::vector<std::array<int64_t, 3>> static_dims(std::initializer_list<int64_t> dims);
+
+// A blob for a trt_double program whose inputs and outputs are all float32 with
+// the given dims.
+TestBlob double_blob(
+    const std::string& program,
+    std::vector<TestTensor> inputs,
+    std::vector<TestTensor> outputs,
+    int32_t device = 0);
+
+} // namespace etrt_test

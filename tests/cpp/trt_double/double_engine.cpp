@@ -1,0 +1,344 @@
+#include <algorithm>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <executorch/runtime/platform/log.h>
+
+#include "kernels.h"
+#include "program.h"
+#include "trt_double.h"
+
+namespace trt_double {
+
+Stats& stats() {
+  static Stats s;
+  return s;
+}
+
+namespace {
+
+using ::executorch::runtime::Error;
+using ::executorch::runtime::Result;
+using executorch_tensorrt::EngineFactory;
+using executorch_tensorrt::ExecutionContext;
+using executorch_tensorrt::Flavor;
+using executorch_tensorrt::IOTensorInfo;
+using executorch_tensorrt::Shape;
+using executorch_tensorrt::TensorIOMode;
+
+constexpr int8_t kFloat = 6; // ExecuTorch ScalarType::Float
+
+int find(const std::vector<Tensor>& tensors, const char* name) {
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (std::strcmp(tensors[i].name.c_str(), name) == 0) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+size_t numel(const Shape& s) {
+  size_t n = 1;
+  for (int32_t d = 0; d < s.rank; ++d) {
+    n *= static_cast<size_t>(s.dims[d]);
+  }
+  return n;
+}
+
+class DoubleContext final : public ExecutionContext {
+ public:
+  DoubleContext(const Program& program, int device)
+      : program_(program),
+        device_(device),
+        input_shape_set_(program.inputs.size(), false),
+        input_address_(program.inputs.size(), nullptr),
+        output_address_(program.outputs.size(), nullptr),
+        shapes_(static_cast<size_t>(program.num_values())),
+        values_(static_cast<size_t>(program.num_values()), nullptr),
+        scratch_(static_cast<size_t>(program.num_values()), nullptr),
+        scratch_bytes_(static_cast<size_t>(program.num_values()), 0) {}
+
+  ~DoubleContext() override {
+    for (void* p : scratch_) {
+      if (p != nullptr) {
+        cudaFree(p);
+      }
+    }
+  }
+
+  Error set_input_shape(const char* name, const Shape& shape) override {
+    const int i = find(program_.inputs, name);
+    if (i < 0) {
+      ET_LOG(Error, "trt_double: no input '%s'", name);
+      return Error::InvalidArgument;
+    }
+    if (shape.rank != program_.inputs[i].rank) {
+      ET_LOG(Error, "trt_double: input '%s' rank %d, expected %d", name, shape.rank,
+             program_.inputs[i].rank);
+      return Error::InvalidArgument;
+    }
+    for (int32_t d = 0; d < shape.rank; ++d) {
+      if (shape.dims[d] < 0) {
+        return Error::InvalidArgument;
+      }
+    }
+    shapes_[i] = shape;
+    input_shape_set_[i] = true;
+    shapes_valid_ = false;
+    return Error::Ok;
+  }
+
+  Error set_tensor_address(const char* name, void* address) override {
+    int i = find(program_.inputs, name);
+    if (i >= 0) {
+      input_address_[i] = address;
+      return Error::Ok;
+    }
+    i = find(program_.outputs, name);
+    if (i >= 0) {
+      output_address_[i] = address;
+      return Error::Ok;
+    }
+    ET_LOG(Error, "trt_double: no tensor '%s'", name);
+    return Error::InvalidArgument;
+  }
+
+  Result<Shape> output_shape(const char* name) const override {
+    const int j = find(program_.outputs, name);
+    if (j < 0) {
+      return Error::InvalidArgument;
+    }
+    Error err = propagate();
+    if (err != Error::Ok) {
+      return err;
+    }
+    return shapes_[program_.outputs[j].value];
+  }
+
+  Error enqueue(cudaStream_t stream) override {
+    // The runtime's contract, checked here because TensorRT would not complain.
+    if (stream == nullptr || stream == cudaStreamLegacy ||
+        stream == cudaStreamPerThread) {
+      ET_LOG(Error, "trt_double: enqueue on a default stream");
+      return Error::InvalidState;
+    }
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != device_) {
+      ET_LOG(Error, "trt_double: enqueue with device %d current, engine is on %d",
+             current, device_);
+      return Error::InvalidState;
+    }
+    int stream_device = -1;
+    if (cudaStreamGetDevice(stream, &stream_device) != cudaSuccess ||
+        stream_device != device_) {
+      ET_LOG(Error, "trt_double: stream of device %d, engine is on %d",
+             stream_device, device_);
+      return Error::InvalidState;
+    }
+    Error err = propagate();
+    if (err != Error::Ok) {
+      return err;
+    }
+    const size_t num_inputs = program_.inputs.size();
+    for (size_t i = 0; i < num_inputs; ++i) {
+      if (input_address_[i] == nullptr) {
+        ET_LOG(Error, "trt_double: input '%s' has no address",
+               program_.inputs[i].name.c_str());
+        return Error::InvalidState;
+      }
+      values_[i] = static_cast<float*>(input_address_[i]);
+    }
+    for (size_t j = 0; j < program_.outputs.size(); ++j) {
+      if (output_address_[j] == nullptr) {
+        ET_LOG(Error, "trt_double: output '%s' has no address",
+               program_.outputs[j].name.c_str());
+        return Error::InvalidState;
+      }
+    }
+    for (size_t k = 0; k < program_.ops.size(); ++k) {
+      const size_t v = num_inputs + k;
+      float* dst = destination(v);
+      if (dst == nullptr) {
+        return Error::MemoryAllocationFailed;
+      }
+      values_[v] = dst;
+      const Op& op = program_.ops[k];
+      const cudaError_t status = launch_elementwise(
+          op.kind, values_[op.a], op.b >= 0 ? values_[op.b] : nullptr, op.scalar,
+          dst, numel(shapes_[v]), stream);
+      if (status != cudaSuccess) {
+        ET_LOG(Error, "trt_double: kernel launch failed: %s",
+               cudaGetErrorString(status));
+        return Error::Internal;
+      }
+    }
+    // Outputs not written in place (an input returned as is, or a value returned
+    // twice) are copied.
+    for (size_t j = 0; j < program_.outputs.size(); ++j) {
+      const int32_t v = program_.outputs[j].value;
+      if (values_[v] != output_address_[j]) {
+        const cudaError_t status = cudaMemcpyAsync(
+            output_address_[j], values_[v], numel(shapes_[v]) * sizeof(float),
+            cudaMemcpyDeviceToDevice, stream);
+        if (status != cudaSuccess) {
+          return Error::Internal;
+        }
+      }
+    }
+    Stats& s = stats();
+    s.enqueues.fetch_add(1);
+    s.last_stream.store(stream);
+    s.last_device.store(device_);
+    return Error::Ok;
+  }
+
+ private:
+  Error propagate() const {
+    if (shapes_valid_) {
+      return Error::Ok;
+    }
+    for (size_t i = 0; i < program_.inputs.size(); ++i) {
+      if (!input_shape_set_[i]) {
+        ET_LOG(Error, "trt_double: input '%s' has no shape",
+               program_.inputs[i].name.c_str());
+        return Error::InvalidState;
+      }
+    }
+    const size_t num_inputs = program_.inputs.size();
+    for (size_t k = 0; k < program_.ops.size(); ++k) {
+      const Op& op = program_.ops[k];
+      if (op.b >= 0 && shapes_[op.a] != shapes_[op.b]) {
+        ET_LOG(Error, "trt_double: op %zu operands differ in shape (no broadcasting)",
+               k);
+        return Error::InvalidArgument;
+      }
+      shapes_[num_inputs + k] = shapes_[op.a];
+    }
+    shapes_valid_ = true;
+    return Error::Ok;
+  }
+
+  // Where value `v` (an op result) is written: straight into the first output that
+  // returns it, else a scratch buffer that only grows.
+  float* destination(size_t v) {
+    for (size_t j = 0; j < program_.outputs.size(); ++j) {
+      if (static_cast<size_t>(program_.outputs[j].value) == v) {
+        return static_cast<float*>(output_address_[j]);
+      }
+    }
+    const size_t bytes = std::max<size_t>(numel(shapes_[v]) * sizeof(float), 4);
+    if (scratch_bytes_[v] < bytes) {
+      if (scratch_[v] != nullptr) {
+        cudaFree(scratch_[v]);
+        scratch_[v] = nullptr;
+        scratch_bytes_[v] = 0;
+      }
+      if (cudaMalloc(&scratch_[v], bytes) != cudaSuccess) {
+        return nullptr;
+      }
+      scratch_bytes_[v] = bytes;
+      stats().scratch_allocations.fetch_add(1);
+    }
+    return static_cast<float*>(scratch_[v]);
+  }
+
+  const Program& program_;
+  const int device_;
+  std::vector<bool> input_shape_set_;
+  std::vector<void*> input_address_;
+  std::vector<void*> output_address_;
+  mutable std::vector<Shape> shapes_;
+  mutable bool shapes_valid_ = false;
+  std::vector<float*> values_;
+  std::vector<void*> scratch_;
+  std::vector<size_t> scratch_bytes_;
+};
+
+class DoubleEngine final : public executorch_tensorrt::Engine {
+ public:
+  DoubleEngine(Program program, int device)
+      : program_(std::move(program)), device_(device) {}
+
+  int32_t num_io_tensors() const override {
+    return static_cast<int32_t>(program_.inputs.size() + program_.outputs.size());
+  }
+
+  const char* io_tensor_name(int32_t index) const override {
+    const size_t i = static_cast<size_t>(index);
+    if (i < program_.inputs.size()) {
+      return program_.inputs[i].name.c_str();
+    }
+    return program_.outputs[i - program_.inputs.size()].name.c_str();
+  }
+
+  Result<IOTensorInfo> io_tensor(const char* name) const override {
+    int i = find(program_.inputs, name);
+    if (i >= 0) {
+      return IOTensorInfo{TensorIOMode::kInput, kFloat, program_.inputs[i].rank};
+    }
+    i = find(program_.outputs, name);
+    if (i >= 0) {
+      return IOTensorInfo{TensorIOMode::kOutput, kFloat, program_.outputs[i].rank};
+    }
+    return Error::NotFound;
+  }
+
+  Result<std::unique_ptr<ExecutionContext>> create_context() override {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess || current != device_) {
+      ET_LOG(Error, "trt_double: context created on device %d, engine is on %d",
+             current, device_);
+      return Error::InvalidState;
+    }
+    return std::unique_ptr<ExecutionContext>(
+        new DoubleContext(program_, device_));
+  }
+
+ private:
+  Program program_;
+  int device_;
+};
+
+class DoubleFactory final : public EngineFactory {
+ public:
+  Flavor flavor() const override {
+    return kFlavor;
+  }
+  const char* version() const override {
+    return kVersion;
+  }
+  Result<std::unique_ptr<executorch_tensorrt::Engine>> deserialize(
+      const void* data,
+      size_t size) override {
+    Program program;
+    std::string error;
+    if (!parse_program(static_cast<const char*>(data), size, program, error)) {
+      ET_LOG(Error, "trt_double: cannot read engine: %s", error.c_str());
+      return Error::DelegateInvalidCompatibility;
+    }
+    int device = -1;
+    if (cudaGetDevice(&device) != cudaSuccess) {
+      return Error::Internal;
+    }
+    stats().deserializations.fetch_add(1);
+    stats().last_engine_bytes.store(data);
+    return std::unique_ptr<executorch_tensorrt::Engine>(
+        new DoubleEngine(std::move(program), device));
+  }
+};
+
+} // namespace
+} // namespace trt_double
+
+namespace executorch_tensorrt {
+
+::executorch::runtime::Result<EngineFactory*> engine_factory() {
+  static trt_double::DoubleFactory factory;
+  return static_cast<EngineFactory*>(&factory);
+}
+
+} // namespace executorch_tensorrt

@@ -1,0 +1,138 @@
+#include "program.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+namespace trt_double {
+namespace {
+
+bool op_kind(const std::string& word, OpKind& kind, int& operands, bool& scalar) {
+  struct Entry {
+    const char* name;
+    OpKind kind;
+    int operands;
+    bool scalar;
+  };
+  static const Entry kEntries[] = {
+      {"add", OpKind::kAdd, 2, false},   {"sub", OpKind::kSub, 2, false},
+      {"mul", OpKind::kMul, 2, false},   {"relu", OpKind::kRelu, 1, false},
+      {"neg", OpKind::kNeg, 1, false},   {"copy", OpKind::kCopy, 1, false},
+      {"adds", OpKind::kAddScalar, 1, true}, {"muls", OpKind::kMulScalar, 1, true},
+  };
+  for (const Entry& e : kEntries) {
+    if (word == e.name) {
+      kind = e.kind;
+      operands = e.operands;
+      scalar = e.scalar;
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+bool parse_program(const char* text, size_t size, Program& out, std::string& error) {
+  out = Program();
+  std::istringstream in(std::string(text, size));
+  std::string line;
+  int line_no = 0;
+  bool header = false;
+  auto fail = [&](const std::string& why) {
+    error = "line " + std::to_string(line_no) + ": " + why;
+    return false;
+  };
+  while (std::getline(in, line)) {
+    ++line_no;
+    const size_t hash = line.find('#');
+    if (hash != std::string::npos) {
+      line.resize(hash);
+    }
+    std::istringstream words(line);
+    std::string word;
+    if (!(words >> word)) {
+      continue;
+    }
+    if (!header) {
+      int version = 0;
+      if (word != kFormatTag || !(words >> version)) {
+        return fail("not a trt_double program (expected 'trt_double 1')");
+      }
+      if (version != kFormatVersion) {
+        return fail("unsupported trt_double version " + std::to_string(version));
+      }
+      header = true;
+      continue;
+    }
+    if (word == "input") {
+      Tensor t{};
+      if (!(words >> t.name >> t.rank) || t.rank < 0 || t.rank > 8) {
+        return fail("expected 'input <name> <rank 0..8>'");
+      }
+      if (!out.ops.empty()) {
+        return fail("inputs must come before ops");
+      }
+      t.value = static_cast<int32_t>(out.inputs.size());
+      out.inputs.push_back(t);
+    } else if (word == "op") {
+      std::string kind_word;
+      Op op{};
+      op.b = -1;
+      int operands = 0;
+      bool scalar = false;
+      if (!(words >> kind_word) || !op_kind(kind_word, op.kind, operands, scalar)) {
+        return fail("unknown op '" + kind_word + "'");
+      }
+      const int32_t defined = out.num_values();
+      if (!(words >> op.a) || op.a < 0 || op.a >= defined) {
+        return fail("op operand must name an earlier value");
+      }
+      if (operands == 2 && (!(words >> op.b) || op.b < 0 || op.b >= defined)) {
+        return fail("op operand must name an earlier value");
+      }
+      if (scalar && !(words >> op.scalar)) {
+        return fail("scalar op needs a number");
+      }
+      out.ops.push_back(op);
+    } else if (word == "output") {
+      Tensor t{};
+      if (!(words >> t.name >> t.value) || t.value < 0 ||
+          t.value >= out.num_values()) {
+        return fail("expected 'output <name> <defined value id>'");
+      }
+      t.rank = -1;
+      out.outputs.push_back(t);
+    } else {
+      return fail("unknown statement '" + word + "'");
+    }
+    if (words >> word) {
+      return fail("trailing text '" + word + "'");
+    }
+  }
+  if (!header) {
+    return fail("empty program");
+  }
+  if (out.outputs.empty()) {
+    return fail("program has no outputs");
+  }
+  // Static ranks: an op has its first operand's rank; two-operand ops need equal
+  // ranks (shapes are compared at run time).
+  std::vector<int32_t> ranks;
+  for (const Tensor& t : out.inputs) {
+    ranks.push_back(t.rank);
+  }
+  for (const Op& op : out.ops) {
+    if (op.b >= 0 && ranks[op.a] != ranks[op.b]) {
+      return fail("operands of rank " + std::to_string(ranks[op.a]) + " and " +
+                  std::to_string(ranks[op.b]) + ": no broadcasting");
+    }
+    ranks.push_back(ranks[op.a]);
+  }
+  for (Tensor& t : out.outputs) {
+    t.rank = ranks[t.value];
+  }
+  return true;
+}
+
+} // namespace trt_double

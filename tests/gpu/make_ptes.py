@@ -1,0 +1,133 @@
+"""Lowers the GPU test programs with the TensorRT test double (run on the AOT machine).
+
+    python tests/gpu/make_ptes.py OUT_DIR
+
+writes, for each case, ``<case>.pte``, ``<case>.inputs.bin`` / ``<case>.expected.bin``
+(float32, the inputs and eager outputs concatenated in order) and ``manifest.json``
+describing every case. tests/gpu/run_gpu_tests.sh runs them through ExecuTorch's Python
+runtime (tests/gpu/test_pte_gpu.py) and the C++ runner (examples/tensorrt_runner.cpp)
+on a GPU machine, which needs neither TensorRT nor the AOT stack.
+
+Cases:
+  zero_copy     one engine; the program is device-planned (target_device=cuda:0, the
+                partitioner's default): ExecuTorch keeps delegate I/O in GPU memory through
+                our CUDA DeviceAllocator, so the engine binds it zero-copy.
+  staged        two engines split by an op kept on the CPU, planned in host memory
+                (tag_target_device=False): both stage, each logging once.
+  dynamic       a dynamic batch dim [1, 16], host memory: staged, outputs resized.
+  device_io     device-planned with skip_h2d/skip_d2h and caller-owned I/O: the caller
+                passes cudaMalloc'd inputs and outputs (C++ runner --device).
+  device1       as zero_copy, with the engine baked for cuda:1 (two-GPU machines).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+
+_REPO = Path(__file__).resolve().parents[2]
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+import tests.trt_double.builder  # noqa: E402,F401  registers engine_builder="test_double"
+from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower  # noqa: E402
+from executorch.exir.passes import MemoryPlanningPass  # noqa: E402
+from executorch.exir.passes.propagate_device_config import PropagateDeviceConfig  # noqa: E402
+
+from executorch_tensorrt.partitioner import TensorRTPartitioner  # noqa: E402
+
+
+class AddRelu(torch.nn.Module):
+    def forward(self, x, y):
+        return torch.relu(x + y) * 2 - x
+
+
+class TwoEngines(torch.nn.Module):
+    def forward(self, x, y):
+        a = x + y  # engine 1
+        b = a * y  # excluded: an ExecuTorch CPU kernel
+        return torch.relu(b) - x  # engine 2
+
+
+class Scale(torch.nn.Module):
+    def forward(self, x):
+        return torch.relu(x * 3.0 + 1.0) - x
+
+
+def _lower(model, args, *, dynamic_shapes=None, config=None, **options):
+    ep = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
+    partitioner = TensorRTPartitioner(engine_builder="test_double", **options)
+    edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
+    return edge.to_executorch(config) if config is not None else edge.to_executorch()
+
+
+def _engines(program) -> int:
+    return sum(
+        1
+        for plan in program.executorch_program.execution_plan
+        for d in plan.delegates
+        if d.id == "TensorRTBackend"
+    )
+
+
+def _write(out: Path, name: str, program, model, args, manifest: dict, **meta) -> None:
+    (out / f"{name}.pte").write_bytes(program.buffer)
+    with torch.no_grad():
+        expected = model(*args)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    (out / f"{name}.inputs.bin").write_bytes(b"".join(a.contiguous().numpy().tobytes() for a in args))
+    (out / f"{name}.expected.bin").write_bytes(b"".join(e.contiguous().numpy().tobytes() for e in expected))
+    manifest[name] = {
+        "inputs": [list(a.shape) for a in args],
+        "outputs": [list(e.shape) for e in expected],
+        "engines": _engines(program),
+        **meta,
+    }
+    print(f"wrote {name}.pte ({manifest[name]})")
+
+
+def main(out_dir: str) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    g = torch.Generator().manual_seed(0)
+    manifest: dict = {}
+
+    x, y = torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)
+    _write(out, "zero_copy", _lower(AddRelu(), (x, y)), AddRelu(), (x, y), manifest,
+           device=0, planned="device")
+
+    x, y = torch.randn(8, 256, generator=g), torch.randn(8, 256, generator=g)
+    staged = _lower(TwoEngines(), (x, y), tag_target_device=False, exclude_ops=["aten.mul.Tensor"])
+    _write(out, "staged", staged, TwoEngines(), (x, y), manifest, device=0, planned="host")
+
+    x = torch.randn(5, 64, generator=g)
+    batch = torch.export.Dim("batch", min=1, max=16)
+    dyn = _lower(Scale(), (x,), dynamic_shapes=({0: batch},), tag_target_device=False)
+    _write(out, "dynamic", dyn, Scale(), (x,), manifest, device=0, planned="host",
+           batches=[1, 5, 16, 3])
+
+    x, y = torch.randn(16, 512, generator=g), torch.randn(16, 512, generator=g)
+    caller_owned = ExecutorchBackendConfig(
+        propagate_device_config=PropagateDeviceConfig(
+            skip_h2d_for_method_inputs=True, skip_d2h_for_method_outputs=True
+        ),
+        memory_planning_pass=MemoryPlanningPass(alloc_graph_input=False, alloc_graph_output=False),
+    )
+    _write(out, "device_io", _lower(AddRelu(), (x, y), config=caller_owned), AddRelu(), (x, y),
+           manifest, device=0, planned="caller_device")
+
+    x, y = torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)
+    _write(out, "device1", _lower(AddRelu(), (x, y), device_id=1), AddRelu(), (x, y), manifest,
+           device=1, planned="device")
+
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    main(sys.argv[1])

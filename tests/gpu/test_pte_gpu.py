@@ -1,0 +1,102 @@
+"""Whole .pte files with TensorRT test-double engines through ExecuTorch's Python
+runtime, on a GPU. Needs tests/gpu/make_ptes.py's output (ETRT_GPU_PTES) and the
+backend library built with -DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from .conftest import PTE_DIR
+
+STAGE_LINE = re.compile(r"engine (\S+) stages (input|output) '([^']+)'")
+
+
+def _arrays(path, shapes):
+    flat = np.fromfile(path, dtype=np.float32)
+    out, at = [], 0
+    for shape in shapes:
+        n = int(np.prod(shape))
+        out.append(flat[at : at + n].reshape(shape))
+        at += n
+    assert at == flat.size, f"{path}: {flat.size} floats, expected {at}"
+    return out
+
+
+def _case(manifest, name):
+    case = manifest[name]
+    inputs = _arrays(PTE_DIR / f"{name}.inputs.bin", case["inputs"])
+    expected = _arrays(PTE_DIR / f"{name}.expected.bin", case["outputs"])
+    return case, inputs, expected
+
+
+def _run(trt_runtime, torch, name, inputs, times=1):
+    method = trt_runtime.load_program(str(PTE_DIR / f"{name}.pte")).load_method("forward")
+    outs = None
+    for _ in range(times):
+        outs = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+    return method, outs
+
+
+def _stage_lines(text):
+    return [m.groups() for m in STAGE_LINE.finditer(text)]
+
+
+def test_backend_registered(trt_runtime):
+    assert "TensorRTBackend" in trt_runtime.backend_registry.registered_backend_names
+    assert trt_runtime.backend_registry.is_available("TensorRTBackend")
+
+
+def test_zero_copy_device_planned(trt_runtime, torch_cuda, manifest, capfd):
+    """Device-planned program: ExecuTorch allocates delegate I/O with our CUDA
+    DeviceAllocator and the engine binds it in place: no staging at all."""
+    torch = torch_cuda
+    torch.cuda.set_device(0)
+    case, inputs, expected = _case(manifest, "zero_copy")
+    assert case["planned"] == "device"
+    _, outs = _run(trt_runtime, torch, "zero_copy", inputs, times=3)
+    np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
+    err = capfd.readouterr().err
+    assert _stage_lines(err) == [], err
+    assert torch.cuda.current_device() == 0
+
+
+def test_staged_logs_once_per_engine(trt_runtime, torch_cuda, manifest, capfd):
+    """Host-planned program with two engines: both stage, each logs exactly once."""
+    torch = torch_cuda
+    case, inputs, expected = _case(manifest, "staged")
+    assert case["engines"] == 2
+    _, outs = _run(trt_runtime, torch, "staged", inputs, times=4)
+    np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
+    lines = _stage_lines(capfd.readouterr().err)
+    engines = [engine for engine, _, _ in lines]
+    assert len(lines) == 2 and len(set(engines)) == 2, lines
+
+
+def test_dynamic_batch(trt_runtime, torch_cuda, manifest):
+    torch = torch_cuda
+    case = manifest["dynamic"]
+    method = trt_runtime.load_program(str(PTE_DIR / "dynamic.pte")).load_method("forward")
+    rng = np.random.default_rng(0)
+    for batch in case["batches"]:
+        x = rng.standard_normal((batch, 64)).astype(np.float32)
+        (out,) = method.execute([torch.from_numpy(x)])
+        assert tuple(out.shape) == (batch, 64)
+        np.testing.assert_allclose(out.numpy(), np.maximum(x * 3 + 1, 0) - x, atol=1e-5, rtol=0)
+    with pytest.raises(Exception):
+        method.execute([torch.zeros(17, 64)])  # beyond the export's max of 16
+
+
+def test_engine_on_device_1_keeps_caller_on_device_0(trt_runtime, torch_cuda, manifest, capfd):
+    torch = torch_cuda
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two GPUs")
+    torch.cuda.set_device(0)
+    case, inputs, expected = _case(manifest, "device1")
+    assert case["device"] == 1
+    _, outs = _run(trt_runtime, torch, "device1", inputs, times=3)
+    np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
+    assert torch.cuda.current_device() == 0
+    assert _stage_lines(capfd.readouterr().err) == []

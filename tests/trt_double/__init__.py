@@ -1,0 +1,1 @@
+"""The TensorRT test double, AOT side: see builder.py."""
