@@ -53,6 +53,12 @@ def _int(name: str, value: Any, lo: Optional[int] = None, hi: Optional[int] = No
     return value
 
 
+def _tolerance(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"Option '{name}' must be a non-negative number or None, got {value!r}")
+    return float(value)
+
+
 def _bool(name: str, value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"Option '{name}' must be True or False, got {value!r}")
@@ -108,6 +114,9 @@ class TensorRTOptions:
         runtime_cache_path: TensorRT-RTX runtime cache file on the target (None: none).
         verify: run the ONNX model TensorRT parsed with onnxruntime against the partition
             executed eagerly, and fail lowering on a mismatch.
+        verify_rtol, verify_atol: the tolerances of that comparison (None: the defaults
+            for the precision, see backend/verify.py TOLERANCES). A test suite with its own
+            tolerances (ExecuTorch's backend suite) passes them here.
         engine_builder: which engine builder turns ONNX into engine bytes ('tensorrt';
             tests register a test double).
     """
@@ -124,6 +133,8 @@ class TensorRTOptions:
     kernel_specialization: str = "lazy"
     runtime_cache_path: Optional[str] = None
     verify: bool = False
+    verify_rtol: Optional[float] = None
+    verify_atol: Optional[float] = None
     engine_builder: str = "tensorrt"
 
     def __post_init__(self) -> None:
@@ -163,6 +174,9 @@ class TensorRTOptions:
                 f"got {self.runtime_cache_path!r}"
             )
         s("verify", _bool("verify", self.verify))
+        for tol in ("verify_rtol", "verify_atol"):
+            if getattr(self, tol) is not None:
+                s(tol, _tolerance(tol, getattr(self, tol)))
         from .engine import registered_engine_builders  # local: avoids an import cycle
 
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))

@@ -15,6 +15,9 @@ class PartitionStats:
     verify_s: float
     build_s: float
     verify_max_abs_diff: float | None = None
+    # The ONNX model TensorRT parsed, kept only while STATS.keep_onnx is set (the
+    # conformance suite runs it with onnxruntime in place of the engine).
+    onnx_model: bytes | None = None
 
 
 @dataclass
@@ -24,6 +27,7 @@ class LoweringStats:
     support_exports: int = 0  # ONNX exports made by the partitioner
     probe_cache_hits: int = 0
     handoff_hits: int = 0  # partitions whose ONNX export the partitioner's served
+    keep_onnx: bool = False  # keep each partition's ONNX model bytes (memory: off by default)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _verify: dict = field(default_factory=dict, repr=False)
 
@@ -40,10 +44,19 @@ class LoweringStats:
         with self._lock:
             self._verify[name] = max_abs_diff
 
-    def record_partition(self, name: str, ops: int, engine_bytes: int, **times: float) -> None:
+    def record_partition(
+        self, name: str, ops: int, engine_bytes: int, onnx_model: bytes | None = None, **times: float
+    ) -> None:
         with self._lock:
             self.partitions.append(
-                PartitionStats(name, ops, engine_bytes, verify_max_abs_diff=self._verify.get(name), **times)
+                PartitionStats(
+                    name,
+                    ops,
+                    engine_bytes,
+                    verify_max_abs_diff=self._verify.get(name),
+                    onnx_model=onnx_model if self.keep_onnx else None,
+                    **times,
+                )
             )
 
 

@@ -48,10 +48,14 @@ class TensorRTBackend(BackendDetails):
             from .verify import verify_partition
 
             reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
-            STATS.record_verify(name, verify_partition(name, reference, model, inputs, options.precision))
+            tolerances = (options.verify_rtol, options.verify_atol)
+            STATS.record_verify(
+                name, verify_partition(name, reference, model, inputs, options.precision, tolerances)
+            )
         t2 = time.perf_counter()
+        onnx_bytes = model.SerializeToString()
         built = get_engine_builder(options.engine_builder).build(
-            BuildRequest(name, model.SerializeToString(), inputs, outputs, ops, options)
+            BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
         )
         t3 = time.perf_counter()
         info = blob_mod.BlobInfo(
@@ -69,7 +73,8 @@ class TensorRTBackend(BackendDetails):
         )
         data = blob_mod.serialize(info, built.engine)
         STATS.record_partition(
-            name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2
+            name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
+            onnx_model=onnx_bytes,
         )
         log.info("partition %s: %d ops -> %d engine bytes", name, len(ops), len(built.engine))
         return PreprocessResult(processed_bytes=data)

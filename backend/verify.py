@@ -7,6 +7,7 @@ exact ONNX model, and the model computes what the partition computes.
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import numpy as np
@@ -17,9 +18,18 @@ from torch.export import ExportedProgram
 from .blob import TensorInfo
 from .profiles import example_inputs
 
+log = logging.getLogger(__name__)
+
 # (rtol, atol) per precision; the reduced precisions compare an fp16/bf16 computation
 # against the fp32 eager partition.
 TOLERANCES = {"fp32": (1e-3, 1e-4), "fp16": (2e-2, 2e-2), "bf16": (5e-2, 5e-2)}
+
+
+def resolve_tolerances(precision: str, tolerances: tuple | None = None) -> tuple[float, float]:
+    """(rtol, atol): the given ones where not None, else the precision's defaults."""
+    default_rtol, default_atol = TOLERANCES[precision]
+    rtol, atol = tolerances if tolerances is not None else (None, None)
+    return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
 
 
 class VerificationError(AssertionError):
@@ -39,14 +49,28 @@ def verify_partition(
     inputs: Sequence[TensorInfo],
     precision: str = "fp32",
     tolerances: tuple | None = None,
-) -> float:
-    """Returns the largest absolute difference; raises VerificationError on a mismatch."""
+) -> float | None:
+    """Returns the largest absolute difference; raises VerificationError on a mismatch.
+
+    ``tolerances`` is (rtol, atol); either may be None for the precision's default.
+    Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
+    random inputs: nothing can be compared then."""
     import onnxruntime as ort
 
-    rtol, atol = tolerances or TOLERANCES[precision]
+    rtol, atol = resolve_tolerances(precision, tolerances)
     args = example_inputs(inputs)
-    with torch.no_grad():
-        expected = eager_ep.module()(*args)
+    try:
+        with torch.no_grad():
+            expected = eager_ep.module()(*args)
+    except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
+        # Random inputs are not valid for every partition: integer inputs used as indices
+        # or divisors can be out of range or zero. The partition computes nothing to compare
+        # on them, so the check is inconclusive, not failed; say so loudly.
+        log.warning(
+            "partition %s not verified: the partition itself fails on random inputs (%s: %s)",
+            name, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
+        )
+        return None
     if isinstance(expected, torch.Tensor):
         expected = (expected,)
     opts = ort.SessionOptions()
