@@ -1,8 +1,8 @@
 #include "program.h"
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 namespace trt_double {
 namespace {
@@ -31,32 +31,97 @@ bool op_kind(const std::string& word, OpKind& kind, int& operands, bool& scalar)
   return false;
 }
 
+// WHY no <sstream>: this parser runs inside init() of a library loaded into other
+// processes (ExecuTorch's Python runtime with its own libstdc++-using extensions);
+// iostream formatting depends on process-wide locale state that such hosts share, and
+// it crashed there. Plain tokenizing and strtol/strtod depend on nothing global.
+class Words final {
+ public:
+  explicit Words(const std::string& line) : line_(line) {}
+
+  bool next(std::string& word) {
+    while (pos_ < line_.size() && is_space(line_[pos_])) {
+      ++pos_;
+    }
+    if (pos_ >= line_.size()) {
+      return false;
+    }
+    const size_t start = pos_;
+    while (pos_ < line_.size() && !is_space(line_[pos_])) {
+      ++pos_;
+    }
+    word.assign(line_, start, pos_ - start);
+    return true;
+  }
+
+  bool next(int32_t& value) {
+    std::string word;
+    if (!next(word)) {
+      return false;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const long v = std::strtol(word.c_str(), &end, 10);
+    if (errno != 0 || end == word.c_str() || *end != '\0' || v < INT32_MIN || v > INT32_MAX) {
+      return false;
+    }
+    value = static_cast<int32_t>(v);
+    return true;
+  }
+
+  bool next(float& value) {
+    std::string word;
+    if (!next(word)) {
+      return false;
+    }
+    char* end = nullptr;
+    errno = 0;
+    const float v = std::strtof(word.c_str(), &end);
+    if (errno != 0 || end == word.c_str() || *end != '\0') {
+      return false;
+    }
+    value = v;
+    return true;
+  }
+
+ private:
+  static bool is_space(char c) {
+    return c == ' ' || c == '\t' || c == '\r';
+  }
+  const std::string& line_;
+  size_t pos_ = 0;
+};
+
 } // namespace
 
 bool parse_program(const char* text, size_t size, Program& out, std::string& error) {
   out = Program();
-  std::istringstream in(std::string(text, size));
   std::string line;
+  size_t at = 0;
   int line_no = 0;
   bool header = false;
   auto fail = [&](const std::string& why) {
     error = "line " + std::to_string(line_no) + ": " + why;
     return false;
   };
-  while (std::getline(in, line)) {
+  while (at < size) {
+    const char* nl = static_cast<const char*>(std::memchr(text + at, '\n', size - at));
+    const size_t end = nl != nullptr ? static_cast<size_t>(nl - text) : size;
+    line.assign(text + at, end - at);
+    at = end + 1;
     ++line_no;
     const size_t hash = line.find('#');
     if (hash != std::string::npos) {
       line.resize(hash);
     }
-    std::istringstream words(line);
+    Words words(line);
     std::string word;
-    if (!(words >> word)) {
+    if (!words.next(word)) {
       continue;
     }
     if (!header) {
-      int version = 0;
-      if (word != kFormatTag || !(words >> version)) {
+      int32_t version = 0;
+      if (word != kFormatTag || !words.next(version)) {
         return fail("not a trt_double program (expected 'trt_double 1')");
       }
       if (version != kFormatVersion) {
@@ -67,7 +132,7 @@ bool parse_program(const char* text, size_t size, Program& out, std::string& err
     }
     if (word == "input") {
       Tensor t{};
-      if (!(words >> t.name >> t.rank) || t.rank < 0 || t.rank > 8) {
+      if (!words.next(t.name) || !words.next(t.rank) || t.rank < 0 || t.rank > 8) {
         return fail("expected 'input <name> <rank 0..8>'");
       }
       if (!out.ops.empty()) {
@@ -81,23 +146,23 @@ bool parse_program(const char* text, size_t size, Program& out, std::string& err
       op.b = -1;
       int operands = 0;
       bool scalar = false;
-      if (!(words >> kind_word) || !op_kind(kind_word, op.kind, operands, scalar)) {
+      if (!words.next(kind_word) || !op_kind(kind_word, op.kind, operands, scalar)) {
         return fail("unknown op '" + kind_word + "'");
       }
       const int32_t defined = out.num_values();
-      if (!(words >> op.a) || op.a < 0 || op.a >= defined) {
+      if (!words.next(op.a) || op.a < 0 || op.a >= defined) {
         return fail("op operand must name an earlier value");
       }
-      if (operands == 2 && (!(words >> op.b) || op.b < 0 || op.b >= defined)) {
+      if (operands == 2 && (!words.next(op.b) || op.b < 0 || op.b >= defined)) {
         return fail("op operand must name an earlier value");
       }
-      if (scalar && !(words >> op.scalar)) {
+      if (scalar && !words.next(op.scalar)) {
         return fail("scalar op needs a number");
       }
       out.ops.push_back(op);
     } else if (word == "output") {
       Tensor t{};
-      if (!(words >> t.name >> t.value) || t.value < 0 ||
+      if (!words.next(t.name) || !words.next(t.value) || t.value < 0 ||
           t.value >= out.num_values()) {
         return fail("expected 'output <name> <defined value id>'");
       }
@@ -106,7 +171,7 @@ bool parse_program(const char* text, size_t size, Program& out, std::string& err
     } else {
       return fail("unknown statement '" + word + "'");
     }
-    if (words >> word) {
+    if (words.next(word)) {
       return fail("trailing text '" + word + "'");
     }
   }
