@@ -108,7 +108,12 @@ class TensorRTPartitioner(Partitioner):
         self, ep: ExportedProgram
     ) -> tuple[list[torch._ops.OpOverload], Optional[Callable[[torch.fx.Node], bool]]]:
         self._record_declared_ranges(ep)
-        ops = [op for op in PRESERVED_OPS if op_name(op) not in self.options.exclude_ops]
+        # Only ops the program has: each preserved op makes ExecuTorch run two more
+        # decomposition passes over the whole program, so absent ones are not listed.
+        present = {n.target for n in ep.graph.nodes if n.op == "call_function"}
+        ops = [
+            op for op in PRESERVED_OPS if op in present and op_name(op) not in self.options.exclude_ops
+        ]
 
         def keep(node: torch.fx.Node) -> bool:
             if node.op != "call_function" or node.target not in ops:
