@@ -7,6 +7,7 @@ offset that is a multiple of ENGINE_ALIGNMENT, so the runtime deserializes them 
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -17,13 +18,14 @@ import torch
 
 from executorch_tensorrt.blob import (
     BlobHeader as fb_BlobHeader,
+    BuildSettings as fb_BuildSettings,
     ComputeCapability as fb_ComputeCapability,
     Dim as fb_Dim,
     RuntimeSettings as fb_RuntimeSettings,
     TensorSpec as fb_TensorSpec,
 )
 
-from .options import CUDA_GRAPH_STRATEGIES, KERNEL_SPECIALIZATIONS
+from .options import CUDA_GRAPH_STRATEGIES, ENGINE_MODES, KERNEL_SPECIALIZATIONS
 from .trt import Flavor
 
 MAGIC = b"ETRT"
@@ -31,7 +33,7 @@ HEADER_IDENTIFIER = b"ETRH"
 PREFIX = struct.Struct("<4sIQQQ")  # magic, header_size, engine_offset, engine_size, reserved
 ENGINE_ALIGNMENT = 256
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1  # 1.1: engine_mode, the ONNX payload, build settings
 
 # torch dtype <-> the schema's ScalarType (ExecuTorch's numbering).
 _DTYPE_CODES = {
@@ -100,6 +102,13 @@ class RuntimeSettings:
 
 
 @dataclass(frozen=True)
+class BuildSettings:
+    workspace_size: Optional[int] = None
+    optimization_level: Optional[int] = None
+    strongly_typed: bool = True
+
+
+@dataclass(frozen=True)
 class BlobInfo:
     """Everything a blob says about its engine."""
 
@@ -112,6 +121,8 @@ class BlobInfo:
     partition_name: str = ""
     precision: str = "fp32"
     settings: RuntimeSettings = field(default_factory=RuntimeSettings)
+    engine_mode: str = "prebuilt"
+    build_settings: BuildSettings = field(default_factory=BuildSettings)
     format_major: int = FORMAT_MAJOR
     format_minor: int = FORMAT_MINOR
 
@@ -119,9 +130,12 @@ class BlobInfo:
 @dataclass(frozen=True)
 class Blob:
     info: BlobInfo
-    engine: memoryview
+    engine: memoryview  # empty in a portable blob
     engine_offset: int
     engine_crc32: int
+    onnx: Optional[memoryview] = None  # the ONNX model (portable / both)
+    onnx_offset: int = 0
+    onnx_sha256: str = ""
 
 
 def _align(n: int, a: int) -> int:
@@ -148,8 +162,20 @@ def _vector_of_tables(b: flatbuffers.Builder, start, offsets: list) -> int:
     return b.EndVector()
 
 
-def serialize(info: BlobInfo, engine: bytes) -> bytes:
-    """Header + aligned engine bytes, ready to be a delegate's processed bytes."""
+def onnx_digest(onnx: bytes) -> str:
+    return hashlib.sha256(onnx).hexdigest()
+
+
+def serialize(info: BlobInfo, engine: bytes, onnx: Optional[bytes] = None) -> bytes:
+    """Header + aligned engine bytes (+ aligned ONNX model), ready to be a delegate's
+    processed bytes. ``engine`` is empty for engine_mode 'portable', ``onnx`` is given
+    exactly for 'portable' and 'both'."""
+    if info.engine_mode not in ENGINE_MODES:
+        raise ValueError(f"engine_mode {info.engine_mode!r}: allowed values are {ENGINE_MODES}")
+    if (onnx is not None) != (info.engine_mode != "prebuilt"):
+        raise ValueError(f"engine_mode {info.engine_mode!r} {'needs' if onnx is None else 'takes no'} ONNX bytes")
+    if (len(engine) == 0) != (info.engine_mode == "portable"):
+        raise ValueError(f"engine_mode {info.engine_mode!r} {'takes no' if engine else 'needs'} engine bytes")
     b = flatbuffers.Builder(1024)
     version = b.CreateString(info.trt_version)
     pname = b.CreateString(info.partition_name)
@@ -166,6 +192,13 @@ def serialize(info: BlobInfo, engine: bytes) -> bytes:
     caps = b.EndVector()
     s = info.settings
     cache = b.CreateString(s.runtime_cache_path) if s.runtime_cache_path else None
+    digest = b.CreateString(onnx_digest(onnx)) if onnx is not None else None
+    bs = info.build_settings
+    fb_BuildSettings.Start(b)
+    fb_BuildSettings.AddWorkspaceSize(b, bs.workspace_size or 0)
+    fb_BuildSettings.AddOptimizationLevel(b, -1 if bs.optimization_level is None else bs.optimization_level)
+    fb_BuildSettings.AddStronglyTyped(b, bs.strongly_typed)
+    build_settings = fb_BuildSettings.End(b)
     fb_RuntimeSettings.Start(b)
     fb_RuntimeSettings.AddCudaGraphStrategy(b, CUDA_GRAPH_STRATEGIES.index(s.cuda_graph_strategy))
     fb_RuntimeSettings.AddKernelSpecialization(
@@ -188,15 +221,39 @@ def serialize(info: BlobInfo, engine: bytes) -> bytes:
     fb_BlobHeader.AddSettings(b, settings)
     fb_BlobHeader.AddEngineCrc32(b, zlib.crc32(engine) & 0xFFFFFFFF)
     fb_BlobHeader.AddPrecision(b, precision)
+    fb_BlobHeader.AddEngineMode(b, ENGINE_MODES.index(info.engine_mode))
+    fb_BlobHeader.AddBuildSettings(b, build_settings)
+    # The ONNX offset depends on the header's size, which depends on the offset only
+    # through its value, never its size (a fixed 8-byte field): write a placeholder,
+    # measure, then patch the value in the finished buffer.
+    if digest is not None:
+        fb_BlobHeader.AddOnnxOffset(b, _ONNX_OFFSET_PLACEHOLDER)
+        fb_BlobHeader.AddOnnxSize(b, len(onnx))
+        fb_BlobHeader.AddOnnxSha256(b, digest)
     b.Finish(fb_BlobHeader.End(b), file_identifier=HEADER_IDENTIFIER)
-    header = bytes(b.Output())
+    header = bytearray(b.Output())
 
     engine_offset = _align(PREFIX.size + len(header), ENGINE_ALIGNMENT)
-    out = bytearray(engine_offset + len(engine))
+    end = engine_offset + len(engine)
+    onnx_offset = _align(end, ENGINE_ALIGNMENT) if onnx is not None else 0
+    if onnx is not None:
+        placeholder = struct.pack("<Q", _ONNX_OFFSET_PLACEHOLDER)
+        at = header.find(placeholder)
+        if at < 0 or header.find(placeholder, at + 1) >= 0:
+            raise AssertionError("could not place the ONNX offset in the blob header")
+        header[at : at + 8] = struct.pack("<Q", onnx_offset)
+        end = onnx_offset + len(onnx)
+    out = bytearray(end)
     PREFIX.pack_into(out, 0, MAGIC, len(header), engine_offset, len(engine), 0)
     out[PREFIX.size : PREFIX.size + len(header)] = header
-    out[engine_offset:] = engine
+    out[engine_offset : engine_offset + len(engine)] = engine
+    if onnx is not None:
+        out[onnx_offset:] = onnx
     return bytes(out)
+
+
+# An improbable 8-byte pattern, unique in a header (checked when it is patched).
+_ONNX_OFFSET_PLACEHOLDER = 0x5F4F4E4E585F4F46
 
 
 def _read_tensor(t) -> TensorInfo:
@@ -265,10 +322,13 @@ def deserialize(data: bytes, check_engine: bool = True) -> Blob:
             partition_name=text(h.PartitionName()),
             precision=text(h.Precision()) or "fp32",
             settings=settings,
+            engine_mode=_enum_text(ENGINE_MODES, h.EngineMode(), "engine mode"),
+            build_settings=_read_build_settings(h.BuildSettings()),
             format_major=major,
             format_minor=minor,
         )
         crc = h.EngineCrc32()
+        onnx_offset, onnx_size, digest = h.OnnxOffset(), h.OnnxSize(), text(h.OnnxSha256())
     except BlobFormatError:
         raise
     except Exception as e:  # the flatbuffers runtime raises struct/index errors on garbage
@@ -279,4 +339,24 @@ def deserialize(data: bytes, check_engine: bool = True) -> Blob:
             f"engine checksum mismatch: header says {crc:#010x}, engine bytes give "
             f"{zlib.crc32(engine) & 0xFFFFFFFF:#010x} (corrupted blob)"
         )
-    return Blob(info, engine, engine_offset, crc)
+    has_engine = info.engine_mode != "portable"
+    if has_engine != (engine_size > 0):
+        raise BlobFormatError(f"engine mode {info.engine_mode} but {engine_size} engine bytes")
+    onnx = None
+    if info.engine_mode != "prebuilt":
+        if onnx_size == 0 or onnx_offset < engine_offset + engine_size or onnx_offset + onnx_size > len(view):
+            raise BlobFormatError(
+                f"engine mode {info.engine_mode}: ONNX model [{onnx_offset}, {onnx_offset + onnx_size}) "
+                f"is missing or outside the {len(view)}-byte blob"
+            )
+        onnx = view[onnx_offset : onnx_offset + onnx_size]
+        if check_engine and onnx_digest(onnx) != digest:
+            raise BlobFormatError(f"ONNX digest mismatch: header says {digest[:16]}..., bytes give {onnx_digest(onnx)[:16]}...")
+    return Blob(info, engine, engine_offset, crc, onnx, onnx_offset, digest)
+
+
+def _read_build_settings(bs) -> BuildSettings:
+    if bs is None:
+        return BuildSettings()
+    level = bs.OptimizationLevel()
+    return BuildSettings(bs.WorkspaceSize() or None, None if level < 0 else level, bool(bs.StronglyTyped()))

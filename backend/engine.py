@@ -46,6 +46,14 @@ class BuiltEngine:
 class EngineBuilder(Protocol):
     def build(self, request: BuildRequest) -> BuiltEngine: ...
 
+    # For engine_mode 'portable': the flavor and version whose parser made the support
+    # decisions, recorded in a blob that has no engine.
+    def identity(self) -> tuple[Flavor, str]: ...
+
+
+def requested_compute_capabilities(options) -> tuple:
+    return tuple(tuple(int(p) for p in cc.split(".")) for cc in options.compute_capabilities)
+
 
 _BUILDERS: dict[str, Callable[[], EngineBuilder]] = {}
 _LOCK = threading.Lock()
@@ -130,6 +138,9 @@ class TensorRTEngineBuilder:
     def __init__(self, trt: Optional[TensorRT] = None) -> None:
         self.trt = trt or load()
 
+    def identity(self) -> tuple[Flavor, str]:
+        return self.trt.flavor, self.trt.version
+
     def build(self, req: BuildRequest) -> BuiltEngine:
         trt, m, opts = self.trt, self.trt.module, req.options
         logger = _CollectingLogger(trt)
@@ -159,7 +170,7 @@ class TensorRTEngineBuilder:
             config.num_compute_capabilities = len(opts.compute_capabilities)
             for i, cc in enumerate(opts.compute_capabilities):
                 config.set_compute_capability(_cc_enum(trt, cc), i)
-            caps = tuple(tuple(int(p) for p in cc.split(".")) for cc in opts.compute_capabilities)
+            caps = requested_compute_capabilities(opts)
         if any(not d.is_static for t in req.inputs for d in t.dims):
             profile = builder.create_optimization_profile()
             for i in range(network.num_inputs):

@@ -29,6 +29,9 @@ _KEY_PREFIX = "tensorrt."
 PRECISIONS = ("fp32", "fp16", "bf16")
 CUDA_GRAPH_STRATEGIES = ("disabled", "whole_graph_capture")
 KERNEL_SPECIALIZATIONS = ("lazy", "eager", "none")
+# prebuilt: an engine; portable: the ONNX model + build settings, built on the target at
+# first load; both: an engine and the ONNX fallback.
+ENGINE_MODES = ("prebuilt", "portable", "both")
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 ENGINE_BUILDERS = ("tensorrt",)  # tests register more, see backend/engine.py
@@ -119,6 +122,11 @@ class TensorRTOptions:
             tolerances (ExecuTorch's backend suite) passes them here.
         engine_builder: which engine builder turns ONNX into engine bytes ('tensorrt';
             tests register a test double).
+        engine_mode: 'prebuilt' (an engine), 'portable' (the ONNX model TensorRT parsed
+            and its build settings, no engine: the target builds and caches the engine at
+            first load with its own TensorRT; support decisions are still made at export
+            with the TensorRT installed there, and the target's parser may accept less),
+            or 'both' (an engine plus the ONNX fallback for targets it does not fit).
     """
 
     min_block_size: int = 1
@@ -136,6 +144,7 @@ class TensorRTOptions:
     verify_rtol: Optional[float] = None
     verify_atol: Optional[float] = None
     engine_builder: str = "tensorrt"
+    engine_mode: str = "prebuilt"
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -180,6 +189,7 @@ class TensorRTOptions:
         from .engine import registered_engine_builders  # local: avoids an import cycle
 
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
+        s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
 
     @classmethod
     def create(cls, **kwargs: Any) -> "TensorRTOptions":

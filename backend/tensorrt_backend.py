@@ -11,7 +11,7 @@ from executorch.exir.backend.compile_spec_schema import CompileSpec
 from torch.export import ExportedProgram
 
 from . import blob as blob_mod
-from .engine import BuildRequest, EngineBuildError, get_engine_builder
+from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_builder, requested_compute_capabilities
 from .lowering import HANDOFF, LoweringError, compute_nodes, lower_to_onnx, op_names, apply_precision, to_aten
 from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_ranges_from_specs, partition_name_from_specs
 from .profiles import io_infos
@@ -54,9 +54,17 @@ class TensorRTBackend(BackendDetails):
             )
         t2 = time.perf_counter()
         onnx_bytes = model.SerializeToString()
-        built = get_engine_builder(options.engine_builder).build(
-            BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
-        )
+        builder = get_engine_builder(options.engine_builder)
+        request = BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
+        onnx_payload = None
+        if options.engine_mode != "prebuilt":
+            # What a target builds from: the model TensorRT parsed here (a builder may
+            # annotate it, as the test double does).
+            onnx_payload = getattr(builder, "portable_onnx", lambda r: r.onnx_bytes)(request)
+        if options.engine_mode == "portable":
+            built = BuiltEngine(b"", *builder.identity(), requested_compute_capabilities(options))
+        else:
+            built = builder.build(request)
         t3 = time.perf_counter()
         info = blob_mod.BlobInfo(
             flavor=built.flavor,
@@ -70,13 +78,18 @@ class TensorRTBackend(BackendDetails):
             settings=blob_mod.RuntimeSettings(
                 options.cuda_graph_strategy, options.kernel_specialization, options.runtime_cache_path
             ),
+            engine_mode=options.engine_mode,
+            build_settings=blob_mod.BuildSettings(options.workspace_size, options.optimization_level),
         )
-        data = blob_mod.serialize(info, built.engine)
+        data = blob_mod.serialize(info, built.engine, onnx_payload)
         STATS.record_partition(
             name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
             onnx_model=onnx_bytes,
         )
-        log.info("partition %s: %d ops -> %d engine bytes", name, len(ops), len(built.engine))
+        log.info(
+            "partition %s: %d ops -> %d engine bytes%s", name, len(ops), len(built.engine),
+            f", {len(onnx_payload)} ONNX bytes ({options.engine_mode})" if onnx_payload else "",
+        )
         return PreprocessResult(processed_bytes=data)
 
 

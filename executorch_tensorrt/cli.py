@@ -8,7 +8,7 @@ import logging
 import sys
 import time
 
-from executorch_tensorrt.backend.options import PRECISIONS
+from executorch_tensorrt.backend.options import ENGINE_MODES, PRECISIONS
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -28,6 +28,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         device_id=args.device_id,
         min_block_size=args.min_block_size,
         verify=args.verify,
+        engine_mode=args.engine_mode,
     )
     trt = load()
     say = lambda s: print(f"[{time.perf_counter() - t0:7.1f}s] {s}", flush=True)  # noqa: E731
@@ -99,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--device-id", type=int, default=0)
     e.add_argument("--min-block-size", type=int, default=1)
     e.add_argument("--verify", action="store_true", help="check each partition's ONNX with onnxruntime against eager")
+    e.add_argument(
+        "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
+        help="prebuilt: engines; portable: the ONNX models, built on the target; both",
+    )
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
     i.add_argument("file")

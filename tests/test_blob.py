@@ -108,3 +108,29 @@ def test_generated_code_matches_the_schema(tmp_path):
         os.path.join(ROOT, "runtime/src/generated/tensorrt_blob_generated.h"),
         shallow=False,
     )
+
+
+def test_portable_and_both_blobs_carry_the_onnx_model():
+    onnx = b"\x08\x07" + bytes(range(200)) * 7
+    portable = B.deserialize(B.serialize(make_info(engine_mode="portable"), b"", onnx))
+    assert portable.info.engine_mode == "portable" and len(portable.engine) == 0
+    assert bytes(portable.onnx) == onnx and portable.onnx_offset % B.ENGINE_ALIGNMENT == 0
+    assert portable.onnx_sha256 == B.onnx_digest(onnx)
+    both = B.deserialize(B.serialize(make_info(engine_mode="both", build_settings=B.BuildSettings(1 << 20, 3)), b"E" * 300, onnx))
+    assert bytes(both.engine) == b"E" * 300 and bytes(both.onnx) == onnx
+    assert both.onnx_offset >= both.engine_offset + 300
+    assert both.info.build_settings == B.BuildSettings(1 << 20, 3, True)
+    prebuilt = B.deserialize(B.serialize(make_info(), b"E"))
+    assert prebuilt.onnx is None and prebuilt.onnx_sha256 == ""
+
+
+def test_portable_blob_with_a_corrupted_onnx_model_is_refused():
+    onnx = b"model-bytes" * 30
+    data = bytearray(B.serialize(make_info(engine_mode="portable"), b"", onnx))
+    data[-3] ^= 0x55
+    with pytest.raises(B.BlobFormatError, match="ONNX digest mismatch"):
+        B.deserialize(bytes(data))
+    with pytest.raises(ValueError, match="needs ONNX bytes"):
+        B.serialize(make_info(engine_mode="both"), b"E")
+    with pytest.raises(ValueError, match="takes no engine bytes"):
+        B.serialize(make_info(engine_mode="portable"), b"E", onnx)

@@ -139,3 +139,19 @@ def test_repeated_signatures_cost_nothing():
     lower(TransformerBlock(), (torch.randn(1, 8, 64),), verify=False)
     # every per-node probe (ops_to_not_decompose) of the second lowering hit the cache
     assert STATS.probe_cache_hits > 0
+
+
+def test_portable_and_both_modes_keep_the_parsed_onnx_model():
+    import hashlib
+
+    import onnx
+
+    for mode in ("portable", "both"):
+        low = lower(SmallCNN(), (torch.randn(1, 3, 16, 16),), engine_mode=mode, verify=False)
+        (d,) = low.delegates
+        assert d.blob.info.engine_mode == mode
+        assert (len(d.blob.engine) > 0) == (mode == "both")
+        model = onnx.load_from_string(bytes(d.blob.onnx))
+        assert [i.name for i in model.graph.input] == [t.name for t in d.blob.info.inputs]
+        assert d.blob.onnx_sha256 == hashlib.sha256(bytes(d.blob.onnx)).hexdigest()
+        assert d.blob.info.flavor == load().flavor and d.blob.info.trt_version == load().version

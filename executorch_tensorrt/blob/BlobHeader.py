@@ -169,7 +169,46 @@ class BlobHeader(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
-def BlobHeaderStart(builder): builder.StartObject(12)
+    # BlobHeader
+    def EngineMode(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(28))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int8Flags, o + self._tab.Pos)
+        return 0
+
+    # BlobHeader
+    def OnnxOffset(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(30))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # BlobHeader
+    def OnnxSize(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(32))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # BlobHeader
+    def OnnxSha256(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(34))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # BlobHeader
+    def BuildSettings(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(36))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            from executorch_tensorrt.blob.BuildSettings import BuildSettings
+            obj = BuildSettings()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+def BlobHeaderStart(builder): builder.StartObject(17)
 def Start(builder):
     return BlobHeaderStart(builder)
 def BlobHeaderAddFormatMajor(builder, formatMajor): builder.PrependUint16Slot(0, formatMajor, 0)
@@ -217,6 +256,21 @@ def AddEngineCrc32(builder, engineCrc32):
 def BlobHeaderAddPrecision(builder, precision): builder.PrependUOffsetTRelativeSlot(11, flatbuffers.number_types.UOffsetTFlags.py_type(precision), 0)
 def AddPrecision(builder, precision):
     return BlobHeaderAddPrecision(builder, precision)
+def BlobHeaderAddEngineMode(builder, engineMode): builder.PrependInt8Slot(12, engineMode, 0)
+def AddEngineMode(builder, engineMode):
+    return BlobHeaderAddEngineMode(builder, engineMode)
+def BlobHeaderAddOnnxOffset(builder, onnxOffset): builder.PrependUint64Slot(13, onnxOffset, 0)
+def AddOnnxOffset(builder, onnxOffset):
+    return BlobHeaderAddOnnxOffset(builder, onnxOffset)
+def BlobHeaderAddOnnxSize(builder, onnxSize): builder.PrependUint64Slot(14, onnxSize, 0)
+def AddOnnxSize(builder, onnxSize):
+    return BlobHeaderAddOnnxSize(builder, onnxSize)
+def BlobHeaderAddOnnxSha256(builder, onnxSha256): builder.PrependUOffsetTRelativeSlot(15, flatbuffers.number_types.UOffsetTFlags.py_type(onnxSha256), 0)
+def AddOnnxSha256(builder, onnxSha256):
+    return BlobHeaderAddOnnxSha256(builder, onnxSha256)
+def BlobHeaderAddBuildSettings(builder, buildSettings): builder.PrependUOffsetTRelativeSlot(16, flatbuffers.number_types.UOffsetTFlags.py_type(buildSettings), 0)
+def AddBuildSettings(builder, buildSettings):
+    return BlobHeaderAddBuildSettings(builder, buildSettings)
 def BlobHeaderEnd(builder): return builder.EndObject()
 def End(builder):
     return BlobHeaderEnd(builder)
