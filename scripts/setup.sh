@@ -26,8 +26,9 @@ fi
 .venv/bin/python -m pip install -q -r requirements.txt
 .venv/bin/python -m pip install -q --no-deps -e .
 .venv/bin/python - <<'PY'
-import executorch, torch
+import torch
+from executorch.version import __version__ as et_version
 from executorch_tensorrt.backend.trt import load
 trt = load()
-print(f"setup: torch {torch.__version__}, executorch {executorch.version.__version__}, {trt.flavor.label} {trt.version}")
+print(f"setup: torch {torch.__version__}, executorch {et_version}, {trt.flavor.label} {trt.version}")
 PY

@@ -26,6 +26,9 @@ struct TensorSpecBuilder;
 struct RuntimeSettings;
 struct RuntimeSettingsBuilder;
 
+struct BuildSettings;
+struct BuildSettingsBuilder;
+
 struct BlobHeader;
 struct BlobHeaderBuilder;
 
@@ -117,6 +120,39 @@ inline const char *EnumNameScalarType(ScalarType e) {
   if (flatbuffers::IsOutRange(e, ScalarType::Byte, ScalarType::BFloat16)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesScalarType()[index];
+}
+
+enum class EngineMode : int8_t {
+  Prebuilt = 0,
+  Portable = 1,
+  Both = 2,
+  MIN = Prebuilt,
+  MAX = Both
+};
+
+inline const EngineMode (&EnumValuesEngineMode())[3] {
+  static const EngineMode values[] = {
+    EngineMode::Prebuilt,
+    EngineMode::Portable,
+    EngineMode::Both
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesEngineMode() {
+  static const char * const names[4] = {
+    "Prebuilt",
+    "Portable",
+    "Both",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameEngineMode(EngineMode e) {
+  if (flatbuffers::IsOutRange(e, EngineMode::Prebuilt, EngineMode::Both)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesEngineMode()[index];
 }
 
 enum class CudaGraphStrategy : int8_t {
@@ -386,6 +422,67 @@ inline flatbuffers::Offset<RuntimeSettings> CreateRuntimeSettingsDirect(
       runtime_cache_path__);
 }
 
+struct BuildSettings FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef BuildSettingsBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_WORKSPACE_SIZE = 4,
+    VT_OPTIMIZATION_LEVEL = 6,
+    VT_STRONGLY_TYPED = 8
+  };
+  uint64_t workspace_size() const {
+    return GetField<uint64_t>(VT_WORKSPACE_SIZE, 0);
+  }
+  int32_t optimization_level() const {
+    return GetField<int32_t>(VT_OPTIMIZATION_LEVEL, -1);
+  }
+  bool strongly_typed() const {
+    return GetField<uint8_t>(VT_STRONGLY_TYPED, 1) != 0;
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyField<uint64_t>(verifier, VT_WORKSPACE_SIZE, 8) &&
+           VerifyField<int32_t>(verifier, VT_OPTIMIZATION_LEVEL, 4) &&
+           VerifyField<uint8_t>(verifier, VT_STRONGLY_TYPED, 1) &&
+           verifier.EndTable();
+  }
+};
+
+struct BuildSettingsBuilder {
+  typedef BuildSettings Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_workspace_size(uint64_t workspace_size) {
+    fbb_.AddElement<uint64_t>(BuildSettings::VT_WORKSPACE_SIZE, workspace_size, 0);
+  }
+  void add_optimization_level(int32_t optimization_level) {
+    fbb_.AddElement<int32_t>(BuildSettings::VT_OPTIMIZATION_LEVEL, optimization_level, -1);
+  }
+  void add_strongly_typed(bool strongly_typed) {
+    fbb_.AddElement<uint8_t>(BuildSettings::VT_STRONGLY_TYPED, static_cast<uint8_t>(strongly_typed), 1);
+  }
+  explicit BuildSettingsBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<BuildSettings> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<BuildSettings>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<BuildSettings> CreateBuildSettings(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    uint64_t workspace_size = 0,
+    int32_t optimization_level = -1,
+    bool strongly_typed = true) {
+  BuildSettingsBuilder builder_(_fbb);
+  builder_.add_workspace_size(workspace_size);
+  builder_.add_optimization_level(optimization_level);
+  builder_.add_strongly_typed(strongly_typed);
+  return builder_.Finish();
+}
+
 struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef BlobHeaderBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -400,7 +497,12 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_OUTPUTS = 20,
     VT_SETTINGS = 22,
     VT_ENGINE_CRC32 = 24,
-    VT_PRECISION = 26
+    VT_PRECISION = 26,
+    VT_ENGINE_MODE = 28,
+    VT_ONNX_OFFSET = 30,
+    VT_ONNX_SIZE = 32,
+    VT_ONNX_SHA256 = 34,
+    VT_BUILD_SETTINGS = 36
   };
   uint16_t format_major() const {
     return GetField<uint16_t>(VT_FORMAT_MAJOR, 0);
@@ -438,6 +540,21 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const flatbuffers::String *precision() const {
     return GetPointer<const flatbuffers::String *>(VT_PRECISION);
   }
+  executorch_tensorrt::blob::EngineMode engine_mode() const {
+    return static_cast<executorch_tensorrt::blob::EngineMode>(GetField<int8_t>(VT_ENGINE_MODE, 0));
+  }
+  uint64_t onnx_offset() const {
+    return GetField<uint64_t>(VT_ONNX_OFFSET, 0);
+  }
+  uint64_t onnx_size() const {
+    return GetField<uint64_t>(VT_ONNX_SIZE, 0);
+  }
+  const flatbuffers::String *onnx_sha256() const {
+    return GetPointer<const flatbuffers::String *>(VT_ONNX_SHA256);
+  }
+  const executorch_tensorrt::blob::BuildSettings *build_settings() const {
+    return GetPointer<const executorch_tensorrt::blob::BuildSettings *>(VT_BUILD_SETTINGS);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint16_t>(verifier, VT_FORMAT_MAJOR, 2) &&
@@ -461,6 +578,13 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            VerifyField<uint32_t>(verifier, VT_ENGINE_CRC32, 4) &&
            VerifyOffset(verifier, VT_PRECISION) &&
            verifier.VerifyString(precision()) &&
+           VerifyField<int8_t>(verifier, VT_ENGINE_MODE, 1) &&
+           VerifyField<uint64_t>(verifier, VT_ONNX_OFFSET, 8) &&
+           VerifyField<uint64_t>(verifier, VT_ONNX_SIZE, 8) &&
+           VerifyOffset(verifier, VT_ONNX_SHA256) &&
+           verifier.VerifyString(onnx_sha256()) &&
+           VerifyOffset(verifier, VT_BUILD_SETTINGS) &&
+           verifier.VerifyTable(build_settings()) &&
            verifier.EndTable();
   }
 };
@@ -505,6 +629,21 @@ struct BlobHeaderBuilder {
   void add_precision(flatbuffers::Offset<flatbuffers::String> precision) {
     fbb_.AddOffset(BlobHeader::VT_PRECISION, precision);
   }
+  void add_engine_mode(executorch_tensorrt::blob::EngineMode engine_mode) {
+    fbb_.AddElement<int8_t>(BlobHeader::VT_ENGINE_MODE, static_cast<int8_t>(engine_mode), 0);
+  }
+  void add_onnx_offset(uint64_t onnx_offset) {
+    fbb_.AddElement<uint64_t>(BlobHeader::VT_ONNX_OFFSET, onnx_offset, 0);
+  }
+  void add_onnx_size(uint64_t onnx_size) {
+    fbb_.AddElement<uint64_t>(BlobHeader::VT_ONNX_SIZE, onnx_size, 0);
+  }
+  void add_onnx_sha256(flatbuffers::Offset<flatbuffers::String> onnx_sha256) {
+    fbb_.AddOffset(BlobHeader::VT_ONNX_SHA256, onnx_sha256);
+  }
+  void add_build_settings(flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings) {
+    fbb_.AddOffset(BlobHeader::VT_BUILD_SETTINGS, build_settings);
+  }
   explicit BlobHeaderBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -529,8 +668,17 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeader(
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::TensorSpec>>> outputs = 0,
     flatbuffers::Offset<executorch_tensorrt::blob::RuntimeSettings> settings = 0,
     uint32_t engine_crc32 = 0,
-    flatbuffers::Offset<flatbuffers::String> precision = 0) {
+    flatbuffers::Offset<flatbuffers::String> precision = 0,
+    executorch_tensorrt::blob::EngineMode engine_mode = executorch_tensorrt::blob::EngineMode::Prebuilt,
+    uint64_t onnx_offset = 0,
+    uint64_t onnx_size = 0,
+    flatbuffers::Offset<flatbuffers::String> onnx_sha256 = 0,
+    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0) {
   BlobHeaderBuilder builder_(_fbb);
+  builder_.add_onnx_size(onnx_size);
+  builder_.add_onnx_offset(onnx_offset);
+  builder_.add_build_settings(build_settings);
+  builder_.add_onnx_sha256(onnx_sha256);
   builder_.add_precision(precision);
   builder_.add_engine_crc32(engine_crc32);
   builder_.add_settings(settings);
@@ -542,6 +690,7 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeader(
   builder_.add_trt_version(trt_version);
   builder_.add_format_minor(format_minor);
   builder_.add_format_major(format_major);
+  builder_.add_engine_mode(engine_mode);
   builder_.add_flavor(flavor);
   return builder_.Finish();
 }
@@ -559,13 +708,19 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeaderDirect(
     const std::vector<flatbuffers::Offset<executorch_tensorrt::blob::TensorSpec>> *outputs = nullptr,
     flatbuffers::Offset<executorch_tensorrt::blob::RuntimeSettings> settings = 0,
     uint32_t engine_crc32 = 0,
-    const char *precision = nullptr) {
+    const char *precision = nullptr,
+    executorch_tensorrt::blob::EngineMode engine_mode = executorch_tensorrt::blob::EngineMode::Prebuilt,
+    uint64_t onnx_offset = 0,
+    uint64_t onnx_size = 0,
+    const char *onnx_sha256 = nullptr,
+    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0) {
   auto trt_version__ = trt_version ? _fbb.CreateString(trt_version) : 0;
   auto compute_capabilities__ = compute_capabilities ? _fbb.CreateVectorOfStructs<executorch_tensorrt::blob::ComputeCapability>(*compute_capabilities) : 0;
   auto partition_name__ = partition_name ? _fbb.CreateString(partition_name) : 0;
   auto inputs__ = inputs ? _fbb.CreateVector<flatbuffers::Offset<executorch_tensorrt::blob::TensorSpec>>(*inputs) : 0;
   auto outputs__ = outputs ? _fbb.CreateVector<flatbuffers::Offset<executorch_tensorrt::blob::TensorSpec>>(*outputs) : 0;
   auto precision__ = precision ? _fbb.CreateString(precision) : 0;
+  auto onnx_sha256__ = onnx_sha256 ? _fbb.CreateString(onnx_sha256) : 0;
   return executorch_tensorrt::blob::CreateBlobHeader(
       _fbb,
       format_major,
@@ -579,7 +734,12 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeaderDirect(
       outputs__,
       settings,
       engine_crc32,
-      precision__);
+      precision__,
+      engine_mode,
+      onnx_offset,
+      onnx_size,
+      onnx_sha256__,
+      build_settings);
 }
 
 inline const executorch_tensorrt::blob::BlobHeader *GetBlobHeader(const void *buf) {
