@@ -8,11 +8,14 @@
 
 #include "cuda_check.h"
 #include "device_guard.h"
+#include "runtime_cache_file.h"
 #include "shape_check.h"
+#include "stream_validation.h"
 
 namespace executorch_tensorrt {
 
 using ::executorch::aten::SizesType;
+using ::executorch::runtime::BackendOption;
 using ::executorch::aten::Tensor;
 using ::executorch::runtime::ArrayRef;
 using ::executorch::runtime::EValue;
@@ -43,11 +46,13 @@ TensorRTDelegate::TensorRTDelegate(
       inputs_(std::move(inputs)),
       outputs_(std::move(outputs)),
       pointers_(inputs_.size() + outputs_.size()),
-      bindings_(inputs_.size() + outputs_.size()) {}
+      bindings_(inputs_.size() + outputs_.size()),
+      graphs_(name_.c_str()) {}
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
-    EngineFactory& factory) {
+    EngineFactory& factory,
+    Span<const BackendOption> runtime_specs) {
   const blob::BlobHeader& h = *blob.header;
   const int device = h.device_id();
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
@@ -72,11 +77,18 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   for (const blob::TensorSpec* t : *h.outputs()) {
     outputs.push_back(io_spec_from(*t));
   }
+  Result<EngineSettings> settings =
+      resolve_settings(h.settings(), runtime_specs, blob.name());
+  if (!settings.ok()) {
+    return settings.error();
+  }
   std::unique_ptr<TensorRTDelegate> self(new (std::nothrow) TensorRTDelegate(
       blob.name(), traits.get(), std::move(inputs), std::move(outputs)));
   if (self == nullptr) {
     return Error::MemoryAllocationFailed;
   }
+  self->settings_ = std::move(settings.get());
+  self->flavor_ = static_cast<Flavor>(h.flavor());
   self->staging_.reset(new (std::nothrow)
                            StagingArea(self->name_, self->bindings_.size()));
   if (self->staging_ == nullptr) {
@@ -101,32 +113,223 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   if (err != Error::Ok) {
     return err;
   }
+  err = self->create_context_with_settings();
+  if (err != Error::Ok) {
+    return err;
+  }
+  ETRT_CUDA_RETURN_IF_ERROR(
+      cudaStreamCreateWithFlags(&self->streams_.own, cudaStreamNonBlocking));
+  ETRT_CUDA_RETURN_IF_ERROR(
+      cudaEventCreateWithFlags(&self->done_, cudaEventDisableTiming));
+  return self.release();
+}
+
+Error TensorRTDelegate::create_context_with_settings() {
+  ContextOptions options;
+  options.kernel_specialization = settings_.kernel_specialization;
+  options.cuda_graph_strategy = settings_.cuda_graphs;
+  // The runtime cache file is read here, once; a missing or damaged file only
+  // costs JIT time, so it is logged (by the loader) and the engine starts empty.
+  std::vector<uint8_t> cache;
+  if (!settings_.runtime_cache_path.empty()) {
+    options.use_runtime_cache = true;
+    Result<std::vector<uint8_t>> loaded =
+        load_runtime_cache_file(settings_.runtime_cache_path.c_str());
+    if (loaded.ok()) {
+      cache = std::move(loaded.get());
+      options.runtime_cache = cache.data();
+      options.runtime_cache_size = cache.size();
+    }
+  }
   Result<std::unique_ptr<ExecutionContext>> context =
-      self->engine_->create_context();
+      engine_->create_context(options);
   if (!context.ok()) {
     ET_LOG(
         Error,
         "TensorRTBackend: could not create an execution context for engine %s",
-        blob.name());
+        name());
     return context.error();
   }
-  self->context_ = std::move(context.get());
-  ETRT_CUDA_RETURN_IF_ERROR(
-      cudaStreamCreateWithFlags(&self->streams_.own, cudaStreamNonBlocking));
-  return self.release();
+  context_ = std::move(context.get());
+  const bool requested =
+      settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture;
+  const char* why_off = nullptr;
+  graph_mode_ = decide_mode(requested, &why_off);
+  if (why_off != nullptr) {
+    ET_LOG(Info, "TensorRTBackend: engine %s runs without CUDA graphs: %s", name(),
+           why_off);
+  }
+  if (graph_mode_ == GraphMode::kManual && passthrough_enabled()) {
+    // Mutually exclusive (graph_policy.h); a load must not fail over it.
+    graph_mode_ = GraphMode::kOff;
+    ET_LOG(Info,
+           "TensorRTBackend: engine %s runs without CUDA graphs: stream "
+           "passthrough is on",
+           name());
+  }
+  return Error::Ok;
+}
+
+GraphMode TensorRTDelegate::decide_mode(bool requested, const char** why_off) const {
+  GraphPolicyInput in;
+  in.requested = requested;
+  in.flavor = flavor_;
+  in.native_active = !native_disabled_ && context_->native_cuda_graphs();
+  in.kernel_specialization = settings_.kernel_specialization;
+  for (const IOSpec& spec : inputs_) {
+    for (int32_t d = 0; d < spec.rank; ++d) {
+      in.dynamic_inputs = in.dynamic_inputs || spec.dims[d].min != spec.dims[d].max;
+    }
+  }
+  return decide_graph_mode(in, why_off);
+}
+
+void TensorRTDelegate::save_runtime_cache() const {
+  if (settings_.runtime_cache_path.empty() || context_ == nullptr) {
+    return;
+  }
+  std::vector<uint8_t> bytes;
+  if (context_->serialize_runtime_cache(bytes) != Error::Ok) {
+    return; // no runtime cache in this build (logged by the implementation)
+  }
+  if (save_runtime_cache_file(
+          settings_.runtime_cache_path.c_str(), bytes.data(), bytes.size()) ==
+      Error::Ok) {
+    ET_LOG(Info, "TensorRTBackend: engine %s saved its runtime cache (%zu bytes) to %s",
+           name(), bytes.size(), settings_.runtime_cache_path.c_str());
+  }
+}
+
+Error TensorRTDelegate::bind_stream(cudaStream_t stream) {
+  Error err = check_stream_for_engine(stream, traits_.device, name(), "bound stream");
+  if (err != Error::Ok) {
+    return err;
+  }
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  if (graph_mode_ == GraphMode::kManual) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: cannot bind a stream to engine %s: its CUDA graphs are "
+        "on (turn them off first; graphs and caller streams are exclusive)",
+        name());
+    return Error::InvalidState;
+  }
+  streams_.bound = stream;
+  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
+  graphs_.invalidate();
+  return Error::Ok;
+}
+
+void TensorRTDelegate::clear_stream() {
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  streams_.bound = nullptr;
+  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
+  graphs_.invalidate();
+}
+
+cudaStream_t TensorRTDelegate::bound_stream() const {
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  return streams_.bound;
+}
+
+GraphMode TensorRTDelegate::graph_mode() const {
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  return graph_mode_;
+}
+
+Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
+  std::lock_guard<std::mutex> lock(control_mutex_);
+  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
+  if (!enabled) {
+    graph_mode_ = GraphMode::kOff;
+    graphs_.invalidate();
+    return Error::Ok;
+  }
+  const char* why_off = nullptr;
+  const GraphMode mode = decide_mode(true, &why_off);
+  if (mode == GraphMode::kOff) {
+    ET_LOG(Error, "TensorRTBackend: CUDA graphs cannot be turned on for engine %s: %s",
+           name(), why_off != nullptr ? why_off : "not supported");
+    return Error::NotSupported;
+  }
+  if (mode == GraphMode::kManual &&
+      (streams_.bound != nullptr || passthrough_enabled())) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: cannot turn CUDA graphs on for engine %s: %s (graphs "
+        "and caller streams are exclusive)",
+        name(),
+        streams_.bound != nullptr ? "a stream is bound to it"
+                                  : "stream passthrough is on");
+    return Error::InvalidState;
+  }
+  graph_mode_ = mode;
+  return Error::Ok;
+}
+
+Error TensorRTDelegate::disable_native_graphs() {
+  // WHY for good: a caller that captures this engine once will replay its own
+  // graph; TensorRT-RTX capturing inside that capture would fail, and flipping
+  // per call would recreate the context each time.
+  Error err = context_->disable_native_cuda_graphs();
+  if (err != Error::Ok) {
+    return err;
+  }
+  native_disabled_ = true;
+  graph_mode_ = GraphMode::kOff;
+  // The context may have been recreated: set every shape and address again.
+  for (Binding& b : bindings_) {
+    b.shape_set = false;
+    b.address = nullptr;
+  }
+  ET_LOG(Info,
+         "TensorRTBackend: the caller is capturing the stream of engine %s; its "
+         "native CUDA graph capture is now off",
+         name());
+  return Error::Ok;
+}
+
+Error TensorRTDelegate::order_after_previous_call(
+    cudaStream_t stream,
+    bool outer_capture) {
+  // WHY: the previous call may have returned without synchronizing (a caller's
+  // stream, device-only outputs) and still run on another stream; the context's
+  // activation memory and the staging buffers are shared, so this call waits for
+  // it on the GPU (no host wait). The event stays valid even if that stream has
+  // been destroyed since.
+  // Under the caller's capture a wait on an event from outside the capture is
+  // not allowed, so the host waits instead (once: the event is then complete).
+  if (pending_ && pending_stream_ != stream) {
+    if (outer_capture) {
+      ETRT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(done_));
+      pending_ = false;
+    } else {
+      ETRT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream, done_, 0));
+    }
+  }
+  return Error::Ok;
 }
 
 TensorRTDelegate::~TensorRTDelegate() {
   // Everything below holds memory or handles of the engine's device.
   Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
+  if (pending_) {
+    // The last call may still run on a caller's stream.
+    (void)cuda_error(cudaEventSynchronize(done_), "cudaEventSynchronize");
+  }
   if (streams_.own != nullptr) {
     (void)cuda_error(cudaStreamSynchronize(streams_.own), "cudaStreamSynchronize");
   }
+  graphs_.invalidate();
+  save_runtime_cache();
   context_.reset();
   engine_.reset();
   staging_.reset();
   if (streams_.own != nullptr) {
     (void)cuda_error(cudaStreamDestroy(streams_.own), "cudaStreamDestroy");
+  }
+  if (done_ != nullptr) {
+    (void)cuda_error(cudaEventDestroy(done_), "cudaEventDestroy");
   }
 }
 
@@ -187,8 +390,10 @@ Error TensorRTDelegate::bind(
     address = staging_->device_buffer(slot);
   }
   if (address != b.address) {
+    bindings_changed_ = true;
     Error err = context_->set_tensor_address(spec.name.c_str(), address);
     if (err != Error::Ok) {
+      b.address = nullptr;
       return err;
     }
     b.address = address;
@@ -214,11 +419,18 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
   //   engine logs one Info line, never again.
   // * Outputs are resized to the shapes the engine computes (resize_tensor) before
   //   they are bound, so dynamic-shape outputs have their real sizes.
-  // * The engine runs on the stream resolve_stream() picks: today its own
-  //   non-blocking stream created on its device, never the legacy default stream
-  //   (stream_resolution.h; issue 4 adds bound and passthrough streams there).
+  // * The engine runs on the stream resolve_stream() picks, re-evaluated on every
+  //   call: a bound stream, else the caller's (passthrough), else its own
+  //   non-blocking stream; never a default stream (stream_resolution.h).
+  // * Manual CUDA graphs run only on the engine's own stream; a caller's stream
+  //   with graphs on is refused here too (graph_policy.h says why), in case
+  //   passthrough was switched on between the checks of the control calls.
+  // * With native graphs, a caller capturing the stream turns them off.
+  // * A call on another stream than the previous, unsynchronized call waits for
+  //   it on the GPU first (one context serves one stream at a time).
   // * The stream is synchronized before returning when outputs must be visible
-  //   to the caller (always, for the engine's own stream).
+  //   to the caller (always, for the engine's own stream); otherwise an event
+  //   marks the call's end for the next call and for destroy.
   // * After the first call with a given set of shapes nothing is allocated: the
   //   binding state, pointer cache and staging buffers are sized at init or grow
   //   only when a shape grows.
@@ -232,13 +444,41 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
   if (!guard.ok()) {
     return guard.error();
   }
-  const StreamChoice stream = resolve_stream(streams_);
+  std::lock_guard<std::mutex> control(control_mutex_);
+  const StreamChoice stream = resolve_stream(streams_, traits_.device);
+  if (graph_mode_ == GraphMode::kManual && stream.source != StreamSource::kOwn) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s has CUDA graphs on but would run on a %s "
+        "stream; graphs and caller streams are exclusive",
+        name(), stream_source_name(stream.source));
+    return Error::InvalidState;
+  }
+  // Only a caller's stream can be under the caller's capture.
+  bool outer_capture = false;
+  if (stream.source != StreamSource::kOwn) {
+    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+    ETRT_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream.stream, &status));
+    outer_capture = status != cudaStreamCaptureStatusNone;
+  }
+  if (graph_mode_ == GraphMode::kNative && outer_capture) {
+    err = disable_native_graphs();
+    if (err != Error::Ok) {
+      return err;
+    }
+  }
+  err = order_after_previous_call(stream.stream, outer_capture);
+  if (err != Error::Ok) {
+    return err;
+  }
+  bindings_changed_ = false;
 
   for (size_t i = 0; i < num_inputs; ++i) {
     Tensor t = args[i]->toTensor();
     const Shape shape = shape_of(t);
     Binding& b = bindings_[i];
     if (!b.shape_set || shape != b.shape) {
+      bindings_changed_ = true;
       err = context_->set_input_shape(inputs_[i].name.c_str(), shape);
       if (err != Error::Ok) {
         b.shape_set = false;
@@ -300,7 +540,9 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
     }
   }
 
-  err = context_->enqueue(stream.stream);
+  err = graph_mode_ == GraphMode::kManual
+      ? graphs_.run(*context_, stream.stream, bindings_changed_)
+      : context_->enqueue(stream.stream);
   if (err != Error::Ok) {
     ET_LOG(Error, "TensorRTBackend: enqueue of engine %s failed", name());
     return err;
@@ -324,8 +566,18 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
     }
   }
 
-  if (must_synchronize(stream, host_visible_outputs)) {
+  if (outer_capture) {
+    // WHY no synchronize and no event: the work was recorded into the caller's
+    // graph, not run; a captured stream cannot be synchronized, and the caller
+    // orders the graph's launches itself.
+    pending_ = false;
+  } else if (must_synchronize(stream, host_visible_outputs)) {
     ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream.stream));
+    pending_ = false;
+  } else {
+    ETRT_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_, stream.stream));
+    pending_ = true;
+    pending_stream_ = stream.stream;
   }
   return Error::Ok;
 }

@@ -5,8 +5,11 @@
 
 #include <cstddef>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
+
+#include <executorch/runtime/backend/options.h>
 
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/evalue.h>
@@ -14,7 +17,10 @@
 #include <executorch/runtime/core/span.h>
 
 #include "blob.h"
+#include "cuda_graph.h"
+#include "graph_policy.h"
 #include "pointer_classifier.h"
+#include "runtime_settings.h"
 #include "staging.h"
 #include "stream_resolution.h"
 #include "trt_engine.h"
@@ -26,11 +32,14 @@ class TensorRTDelegate final {
   // Deserializes the blob's engine (in place: `blob` must stay valid until this
   // returns, not after) on the blob's device, checks that the engine's I/O matches
   // the blob, creates the execution context and the engine's stream. The caller's
-  // current device is unchanged on return. The result is owned by the caller
+  // current device is unchanged on return. `runtime_specs`: the load-time
+  // backend options (runtime_settings.h). The result is owned by the caller
   // (`delete`).
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      EngineFactory& factory);
+      EngineFactory& factory,
+      ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
+          runtime_specs = {});
 
   ~TensorRTDelegate();
   TensorRTDelegate(const TensorRTDelegate&) = delete;
@@ -57,6 +66,27 @@ class TensorRTDelegate final {
     return streams_.own;
   }
 
+  // --- issue 4: caller streams and CUDA graphs (executorch_tensorrt/streams.h) ---
+  // Each takes effect on the next execute (an execute in flight finishes first).
+  // Validates `stream` (stream_validation.h); InvalidState while manual graphs
+  // are on. Drops a captured graph.
+  ::executorch::runtime::Error bind_stream(cudaStream_t stream);
+  // Drops a captured graph.
+  void clear_stream();
+  cudaStream_t bound_stream() const;
+  // Runtime override of the graph setting. Turning graphs on fails with
+  // InvalidState when a stream is bound or passthrough is on, NotSupported when
+  // the engine is not capturable (graph_policy.h).
+  ::executorch::runtime::Error set_cuda_graphs(bool enabled);
+  GraphMode graph_mode() const;
+  // Observability for tests and benchmarks (call between executes).
+  const CudaGraphRunner& graphs() const {
+    return graphs_;
+  }
+  const EngineSettings& settings() const {
+    return settings_;
+  }
+
  private:
   // Per I/O slot (inputs first, then outputs): what is bound now, so unchanged
   // shapes and addresses are not set again.
@@ -75,6 +105,15 @@ class TensorRTDelegate final {
       std::vector<IOSpec> outputs);
 
   ::executorch::runtime::Error check_engine_io(const Engine& engine) const;
+  ::executorch::runtime::Error create_context_with_settings();
+  void save_runtime_cache() const;
+  // Native graphs + a caller capturing the stream: native capture goes off.
+  ::executorch::runtime::Error disable_native_graphs();
+  // The engine's context may serve only one stream at a time.
+  ::executorch::runtime::Error order_after_previous_call(
+      cudaStream_t stream,
+      bool outer_capture);
+  GraphMode decide_mode(bool requested, const char** why_off) const;
   // Decides zero-copy vs staging for slot `slot` and binds the address.
   ::executorch::runtime::Error
   bind(size_t slot, const IOSpec& spec, void* data, size_t nbytes);
@@ -89,6 +128,24 @@ class TensorRTDelegate final {
   PointerCache pointers_;
   std::unique_ptr<StagingArea> staging_;
   std::vector<Binding> bindings_;
+
+  // WHY a mutex on the execute path: bind/clear/graph switches come from other
+  // threads and must not change the stream or free a graph under a running
+  // execute. Uncontended it costs tens of nanoseconds and allocates nothing;
+  // contended only while a control call runs, never between two executes of one
+  // method (ExecuTorch does not run a method concurrently with itself).
+  mutable std::mutex control_mutex_;
+  EngineSettings settings_;
+  Flavor flavor_ = Flavor::kStandard;
+  GraphMode graph_mode_ = GraphMode::kOff;
+  bool native_disabled_ = false;
+  CudaGraphRunner graphs_{""};
+  bool bindings_changed_ = false;
+  // Completion of the last call that returned without synchronizing, and its
+  // stream (order_after_previous_call).
+  cudaEvent_t done_ = nullptr;
+  cudaStream_t pending_stream_ = nullptr;
+  bool pending_ = false;
 };
 
 } // namespace executorch_tensorrt

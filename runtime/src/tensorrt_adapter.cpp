@@ -5,11 +5,16 @@
 // ICudaEngine::getNbIOTensors/getIOTensorName/getTensorIOMode/getTensorDataType/
 // getTensorShape/createExecutionContext, IExecutionContext::setInputShape/
 // setTensorAddress/getTensorShape/enqueueV3. TensorRT objects are deleted with
-// `delete` (TensorRT >= 10).
+// `delete` (TensorRT >= 10). TensorRT-RTX only (issue 4): ICudaEngine::
+// createRuntimeConfig, IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy/
+// setCudaGraphStrategy/createRuntimeCache/setRuntimeCache,
+// ICudaEngine::createExecutionContext(IRuntimeConfig*), IRuntimeCache::serialize/
+// deserialize, IExecutionContext::isStreamCapturable.
 #include <cstdio>
 #include <cstring>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include <NvInfer.h>
 #include <NvInferVersion.h>
@@ -41,6 +46,17 @@
 #define ETRT_HAS_RUNTIME_CONFIG 1
 #else
 #define ETRT_HAS_RUNTIME_CONFIG 0
+#endif
+
+// The runtime cache and the kernel specialization strategy are TensorRT-RTX's
+// (1.0+); native CUDA graphs (setCudaGraphStrategy) and isStreamCapturable came
+// with TensorRT-RTX 1.2. Standard TensorRT's IRuntimeConfig has none of them.
+#define ETRT_HAS_RTX_RUNTIME_SETTINGS (ETRT_FLAVOR_RTX && ETRT_HAS_RUNTIME_CONFIG)
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS && \
+    (TRT_MAJOR_RTX > 1 || (TRT_MAJOR_RTX == 1 && TRT_MINOR_RTX >= 2))
+#define ETRT_HAS_RTX_CUDA_GRAPHS 1
+#else
+#define ETRT_HAS_RTX_CUDA_GRAPHS 0
 #endif
 
 namespace executorch_tensorrt {
@@ -91,10 +107,162 @@ int8_t scalar_type_code(nvinfer1::DataType type) {
   }
 }
 
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+nvinfer1::DynamicShapesKernelSpecializationStrategy to_trt(KernelSpecialization k) {
+  switch (k) {
+    case KernelSpecialization::kEager:
+      return nvinfer1::DynamicShapesKernelSpecializationStrategy::kEAGER;
+    case KernelSpecialization::kNone:
+      return nvinfer1::DynamicShapesKernelSpecializationStrategy::kNONE;
+    case KernelSpecialization::kLazy:
+    default:
+      return nvinfer1::DynamicShapesKernelSpecializationStrategy::kLAZY;
+  }
+}
+#endif
+
+// Everything an execution context needs from TensorRT, created together so the
+// runtime config and its cache outlive the context that uses them.
+struct ContextParts {
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+  std::unique_ptr<nvinfer1::IRuntimeCache> cache; // declared first: destroyed last
+  std::unique_ptr<nvinfer1::IRuntimeConfig> config;
+#endif
+  std::unique_ptr<nvinfer1::IExecutionContext> context;
+  bool native_graphs = false;
+};
+
+// Creates a context with `options` applied. `cache`: the cache to attach when
+// re-creating a context (kept across), else a fresh one is made from the bytes.
+Result<ContextParts> make_context(
+    nvinfer1::ICudaEngine& engine,
+    const ContextOptions& options,
+    bool native_graphs
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+    ,
+    std::unique_ptr<nvinfer1::IRuntimeCache> cache
+#endif
+) {
+  ContextParts parts;
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+  parts.config.reset(engine.createRuntimeConfig());
+  if (parts.config == nullptr) {
+    ET_LOG(Error, "TensorRT-RTX could not create a runtime config");
+    return Error::MemoryAllocationFailed;
+  }
+  // kSTATIC: the context owns device memory for the largest profile shape, so
+  // execute never allocates (TensorRT's default, spelled out for that reason).
+  parts.config->setExecutionContextAllocationStrategy(
+      nvinfer1::ExecutionContextAllocationStrategy::kSTATIC);
+  parts.config->setDynamicShapesKernelSpecializationStrategy(
+      to_trt(options.kernel_specialization));
+#if ETRT_HAS_RTX_CUDA_GRAPHS
+  if (native_graphs) {
+    parts.native_graphs = parts.config->setCudaGraphStrategy(
+        nvinfer1::CudaGraphStrategy::kWHOLE_GRAPH_CAPTURE);
+    if (!parts.native_graphs) {
+      ET_LOG(Info, "TensorRT-RTX refused native CUDA graphs for this engine");
+    }
+  } else {
+    (void)parts.config->setCudaGraphStrategy(nvinfer1::CudaGraphStrategy::kDISABLED);
+  }
+#else
+  (void)native_graphs;
+#endif
+  if (options.use_runtime_cache) {
+    parts.cache = std::move(cache);
+    if (parts.cache == nullptr) {
+      parts.cache.reset(parts.config->createRuntimeCache());
+      // A cache TensorRT cannot read (another TensorRT-RTX version, another
+      // GPU) only costs JIT time: start empty, logged.
+      if (parts.cache != nullptr && options.runtime_cache != nullptr &&
+          options.runtime_cache_size > 0 &&
+          !parts.cache->deserialize(options.runtime_cache, options.runtime_cache_size)) {
+        ET_LOG(Error, "TensorRT-RTX could not read the runtime cache; starting empty");
+        (void)parts.cache->reset();
+      }
+    }
+    if (parts.cache == nullptr || !parts.config->setRuntimeCache(*parts.cache)) {
+      ET_LOG(Error, "TensorRT-RTX could not attach a runtime cache; running without");
+      parts.cache.reset();
+    }
+  }
+  parts.context.reset(engine.createExecutionContext(parts.config.get()));
+#else
+  // No IRuntimeConfig settings in this TensorRT: they stay off.
+  (void)options;
+  (void)native_graphs;
+  parts.context.reset(engine.createExecutionContext(
+      nvinfer1::ExecutionContextAllocationStrategy::kSTATIC));
+#endif
+  if (parts.context == nullptr) {
+    return Error::MemoryAllocationFailed;
+  }
+  return parts;
+}
+
 class TrtContext final : public ExecutionContext {
  public:
-  explicit TrtContext(std::unique_ptr<nvinfer1::IExecutionContext> context)
-      : context_(std::move(context)) {}
+  TrtContext(nvinfer1::ICudaEngine& engine, ContextOptions options, ContextParts parts)
+      : engine_(engine), options_(options), parts_(std::move(parts)) {
+    // The cache bytes belong to the caller and are gone after create_context.
+    options_.runtime_cache = nullptr;
+    options_.runtime_cache_size = 0;
+  }
+
+  bool native_cuda_graphs() const override {
+    return parts_.native_graphs;
+  }
+
+  Error disable_native_cuda_graphs() override {
+    if (!parts_.native_graphs) {
+      return Error::Ok;
+    }
+    // The strategy is read at context creation, so a context without it replaces
+    // this one (same runtime cache); the runtime then sets every shape and
+    // address again.
+    Result<ContextParts> parts = make_context(
+        engine_, options_, /*native_graphs=*/false
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+        ,
+        std::move(parts_.cache)
+#endif
+    );
+    if (!parts.ok()) {
+      return parts.error();
+    }
+    parts_.context.reset();
+    parts_ = std::move(parts.get());
+    return Error::Ok;
+  }
+
+  bool stream_capturable(cudaStream_t stream) const override {
+#if ETRT_HAS_RTX_CUDA_GRAPHS
+    return context_()->isStreamCapturable(stream);
+#else
+    (void)stream;
+    return true;
+#endif
+  }
+
+  Error serialize_runtime_cache(std::vector<uint8_t>& out) const override {
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+    if (parts_.cache == nullptr) {
+      return Error::NotSupported;
+    }
+    std::unique_ptr<nvinfer1::IHostMemory> memory(parts_.cache->serialize());
+    if (memory == nullptr) {
+      ET_LOG(Error, "TensorRT-RTX could not serialize the runtime cache");
+      return Error::Internal;
+    }
+    const auto* bytes = static_cast<const uint8_t*>(memory->data());
+    out.assign(bytes, bytes + memory->size());
+    return Error::Ok;
+#else
+    (void)out;
+    return Error::NotSupported;
+#endif
+  }
 
   Error set_input_shape(const char* name, const Shape& shape) override {
     nvinfer1::Dims dims{};
@@ -102,7 +270,7 @@ class TrtContext final : public ExecutionContext {
     for (int32_t i = 0; i < shape.rank; ++i) {
       dims.d[i] = shape.dims[i];
     }
-    if (!context_->setInputShape(name, dims)) {
+    if (!context_()->setInputShape(name, dims)) {
       ET_LOG(Error, "TensorRT rejected the shape of input '%s'", name);
       return Error::InvalidArgument;
     }
@@ -110,7 +278,7 @@ class TrtContext final : public ExecutionContext {
   }
 
   Error set_tensor_address(const char* name, void* address) override {
-    if (!context_->setTensorAddress(name, address)) {
+    if (!context_()->setTensorAddress(name, address)) {
       ET_LOG(Error, "TensorRT rejected the address of tensor '%s'", name);
       return Error::InvalidArgument;
     }
@@ -118,7 +286,7 @@ class TrtContext final : public ExecutionContext {
   }
 
   Result<Shape> output_shape(const char* name) const override {
-    const nvinfer1::Dims dims = context_->getTensorShape(name);
+    const nvinfer1::Dims dims = context_()->getTensorShape(name);
     if (dims.nbDims < 0 || dims.nbDims > kMaxRank) {
       ET_LOG(Error, "TensorRT has no shape for output '%s'", name);
       return Error::Internal;
@@ -140,11 +308,17 @@ class TrtContext final : public ExecutionContext {
   }
 
   Error enqueue(cudaStream_t stream) override {
-    return context_->enqueueV3(stream) ? Error::Ok : Error::Internal;
+    return context_()->enqueueV3(stream) ? Error::Ok : Error::Internal;
   }
 
  private:
-  std::unique_ptr<nvinfer1::IExecutionContext> context_;
+  nvinfer1::IExecutionContext* context_() const {
+    return parts_.context.get();
+  }
+
+  nvinfer1::ICudaEngine& engine_;
+  ContextOptions options_;
+  ContextParts parts_;
 };
 
 class TrtEngine final : public Engine {
@@ -177,16 +351,22 @@ class TrtEngine final : public Engine {
     return Error::NotFound;
   }
 
-  Result<std::unique_ptr<ExecutionContext>> create_context() override {
-    // kSTATIC: the context owns device memory for the largest profile shape, so
-    // execute never allocates (TensorRT's default, spelled out for that reason).
-    std::unique_ptr<nvinfer1::IExecutionContext> context(
-        engine_->createExecutionContext(
-            nvinfer1::ExecutionContextAllocationStrategy::kSTATIC));
-    if (context == nullptr) {
-      return Error::MemoryAllocationFailed;
+  Result<std::unique_ptr<ExecutionContext>> create_context(
+      const ContextOptions& options) override {
+    const bool native =
+        options.cuda_graph_strategy == CudaGraphStrategy::kWholeGraphCapture;
+    Result<ContextParts> parts = make_context(
+        *engine_, options, native
+#if ETRT_HAS_RTX_RUNTIME_SETTINGS
+        ,
+        nullptr
+#endif
+    );
+    if (!parts.ok()) {
+      return parts.error();
     }
-    return std::unique_ptr<ExecutionContext>(new TrtContext(std::move(context)));
+    return std::unique_ptr<ExecutionContext>(
+        new TrtContext(*engine_, options, std::move(parts.get())));
   }
 
  private:

@@ -1,6 +1,9 @@
 // TensorRTBackend: the ExecuTorch BackendInterface glue. Verification lives in
 // blob.cpp, the engine and its execution in delegate.cpp; this file only orders the
 // steps and registers the backend when the library loads.
+#include <cstring>
+#include <variant>
+
 #include <cuda_runtime_api.h>
 
 #include <executorch/runtime/backend/interface.h>
@@ -9,13 +12,19 @@
 #include "blob.h"
 #include "cuda_device_allocator.h"
 #include "delegate.h"
+#include "delegate_registry.h"
+#include "runtime_settings.h"
 #include "trt_engine.h"
+
+#include <executorch_tensorrt/streams.h>
 
 namespace executorch_tensorrt {
 namespace {
 
 using ::executorch::runtime::ArrayRef;
 using ::executorch::runtime::Backend;
+using ::executorch::runtime::BackendOption;
+using ::executorch::runtime::BackendOptionContext;
 using ::executorch::runtime::BackendExecutionContext;
 using ::executorch::runtime::BackendInitContext;
 using ::executorch::runtime::BackendInterface;
@@ -55,7 +64,6 @@ class TensorRTBackend final : public BackendInterface {
       BackendInitContext& context,
       FreeableBuffer* processed,
       ArrayRef<CompileSpec> compile_specs) const override {
-    (void)context;
     (void)compile_specs; // everything the runtime needs is in the blob
     Result<BlobView> blob = parse_blob(processed->data(), processed->size());
     if (!blob.ok()) {
@@ -82,11 +90,15 @@ class TensorRTBackend final : public BackendInterface {
     // one was unloaded since, register ours now (cheap when already there).
     (void)ensure_cuda_device_allocator();
 
-    Result<TensorRTDelegate*> delegate =
-        TensorRTDelegate::create(blob.get(), *factory.get());
+    Result<TensorRTDelegate*> delegate = TensorRTDelegate::create(
+        blob.get(), *factory.get(), context.runtime_specs());
     if (!delegate.ok()) {
       return delegate.error();
     }
+    // WHY the runtime allocator as the key: it is one object per loaded method
+    // (delegate_registry.h), the only identity init is given.
+    (void)register_delegate(
+        delegate.get(), context.get_method_name(), context.get_runtime_allocator());
     // The engine now lives in TensorRT's (device) memory; the blob bytes are no
     // longer needed, so give them back now rather than at program teardown.
     processed->Free();
@@ -105,7 +117,45 @@ class TensorRTBackend final : public BackendInterface {
   }
 
   void destroy(DelegateHandle* handle) const override {
-    delete static_cast<TensorRTDelegate*>(handle);
+    auto* delegate = static_cast<TensorRTDelegate*>(handle);
+    unregister_delegate(delegate);
+    delete delegate;
+  }
+
+  // ExecuTorch's process-wide backend options (executorch::runtime::set_option):
+  // "stream_passthrough" (bool). Unknown keys are refused so a typo is noticed.
+  Error set_option(
+      BackendOptionContext& context,
+      const Span<BackendOption>& options) override {
+    (void)context;
+    for (const BackendOption& option : options) {
+      if (std::strcmp(option.key, kOptionStreamPassthrough) != 0) {
+        ET_LOG(Error, "TensorRTBackend: unknown backend option '%s'", option.key);
+        return Error::InvalidArgument;
+      }
+      const bool* on = std::get_if<bool>(&option.value);
+      if (on == nullptr) {
+        ET_LOG(Error, "TensorRTBackend: backend option '%s' must be a bool",
+               option.key);
+        return Error::InvalidArgument;
+      }
+      Error err = set_stream_passthrough(*on);
+      if (err != Error::Ok) {
+        return err;
+      }
+    }
+    return Error::Ok;
+  }
+
+  Error get_option(BackendOptionContext& context, Span<BackendOption>& options)
+      override {
+    (void)context;
+    for (BackendOption& option : options) {
+      if (std::strcmp(option.key, kOptionStreamPassthrough) == 0) {
+        option.value = stream_passthrough();
+      }
+    }
+    return Error::Ok;
   }
 };
 

@@ -6,6 +6,18 @@ const char* flavor_name(Flavor flavor) {
   return flavor == Flavor::kRTX ? "TensorRT-RTX" : "TensorRT";
 }
 
+const char* kernel_specialization_name(KernelSpecialization k) {
+  switch (k) {
+    case KernelSpecialization::kLazy:
+      return "lazy";
+    case KernelSpecialization::kEager:
+      return "eager";
+    case KernelSpecialization::kNone:
+      return "none";
+  }
+  return "?";
+}
+
 bool operator==(const Shape& a, const Shape& b) {
   if (a.rank != b.rank) {
     return false;

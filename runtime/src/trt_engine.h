@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -56,6 +57,29 @@ struct IOTensorInfo {
   int32_t rank;
 };
 
+// Numbered as the blob schema's KernelSpecialization enum (TensorRT-RTX's
+// DynamicShapesKernelSpecializationStrategy).
+enum class KernelSpecialization : uint8_t { kLazy = 0, kEager = 1, kNone = 2 };
+// Numbered as the blob schema's CudaGraphStrategy enum (TensorRT-RTX's).
+enum class CudaGraphStrategy : uint8_t { kDisabled = 0, kWholeGraphCapture = 1 };
+
+const char* kernel_specialization_name(KernelSpecialization k);
+
+// What create_context applies through TensorRT-RTX's IRuntimeConfig. Builds without
+// IRuntimeConfig (JetPack-era TensorRT, standard TensorRT) ignore all of it.
+struct ContextOptions {
+  KernelSpecialization kernel_specialization = KernelSpecialization::kLazy;
+  // kWholeGraphCapture asks the implementation to capture and replay the engine
+  // itself (TensorRT-RTX native CUDA graphs); native_cuda_graphs() says whether it
+  // does.
+  CudaGraphStrategy cuda_graph_strategy = CudaGraphStrategy::kDisabled;
+  // Whether to attach a runtime cache, and its serialized bytes to start from
+  // (nullptr/0: an empty cache). Read during create_context only.
+  bool use_runtime_cache = false;
+  const void* runtime_cache = nullptr;
+  size_t runtime_cache_size = 0;
+};
+
 class ExecutionContext {
  public:
   virtual ~ExecutionContext() = default;
@@ -73,6 +97,32 @@ class ExecutionContext {
       const char* name) const = 0;
   // Enqueues the engine on `stream`; the stream belongs to the engine's device.
   virtual ::executorch::runtime::Error enqueue(cudaStream_t stream) = 0;
+
+  // --- issue 4: graphs and the runtime cache (defaults: not supported) ----------
+  // Whether enqueue() captures and replays CUDA graphs itself (TensorRT-RTX
+  // CudaGraphStrategy::kWHOLE_GRAPH_CAPTURE). The runtime then never captures.
+  virtual bool native_cuda_graphs() const {
+    return false;
+  }
+  // Turns native capture off for good (the caller is capturing the stream
+  // itself: a capture inside a capture fails). May recreate the underlying
+  // context: the caller sets every input shape and address again afterwards.
+  virtual ::executorch::runtime::Error disable_native_cuda_graphs() {
+    return ::executorch::runtime::Error::Ok;
+  }
+  // Whether enqueue(stream) may be captured into a CUDA graph with the current
+  // shapes (TensorRT-RTX: IExecutionContext::isStreamCapturable).
+  virtual bool stream_capturable(cudaStream_t stream) const {
+    (void)stream;
+    return true;
+  }
+  // The runtime cache's serialized bytes (NotSupported: no runtime cache). Called
+  // at teardown, never on the execute path, so it may allocate.
+  virtual ::executorch::runtime::Error serialize_runtime_cache(
+      std::vector<uint8_t>& out) const {
+    (void)out;
+    return ::executorch::runtime::Error::NotSupported;
+  }
 };
 
 class Engine {
@@ -83,10 +133,16 @@ class Engine {
   // NotFound (no log) when the engine has no I/O tensor of that name.
   virtual ::executorch::runtime::Result<IOTensorInfo> io_tensor(
       const char* name) const = 0;
-  // Issue 4 adds the blob's RuntimeSettings (and runtime overrides) as an argument
-  // here; TensorRT-RTX applies them through IRuntimeConfig.
+  // `options`: the blob's RuntimeSettings with the runtime overrides applied;
+  // TensorRT-RTX applies them through IRuntimeConfig, others ignore them. A
+  // runtime cache that cannot be read is logged and replaced by an empty one,
+  // never an error.
   virtual ::executorch::runtime::Result<std::unique_ptr<ExecutionContext>>
-  create_context() = 0;
+  create_context(const ContextOptions& options) = 0;
+  ::executorch::runtime::Result<std::unique_ptr<ExecutionContext>>
+  create_context() {
+    return create_context(ContextOptions{});
+  }
 };
 
 class EngineFactory {

@@ -21,15 +21,22 @@ class BackendHarness {
   }
 
   // init() on `blob`; `freed` tells whether the backend freed the buffer.
+  // `method_name` and `runtime_specs` reach the backend as a loaded Method's
+  // would (BackendInitContext); each harness has its own runtime allocator, so
+  // each harness is one "loaded method" for the delegate registry.
   executorch::runtime::Result<executorch::runtime::DelegateHandle*> init(
       const std::vector<uint8_t>& blob,
-      bool* freed = nullptr) {
+      bool* freed = nullptr,
+      const char* method_name = nullptr,
+      executorch::runtime::Span<const executorch::runtime::BackendOption>
+          runtime_specs = {}) {
     freed_ = false;
     executorch::runtime::FreeableBuffer buffer(
         blob.data(), blob.size(),
         [](void* context, void*, size_t) { *static_cast<bool*>(context) = true; },
         &freed_);
-    executorch::runtime::BackendInitContext context(&allocator_);
+    executorch::runtime::BackendInitContext context(
+        &allocator_, nullptr, method_name, nullptr, runtime_specs);
     auto result = backend_->init(context, &buffer, {});
     if (freed != nullptr) {
       *freed = freed_;

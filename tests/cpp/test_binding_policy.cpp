@@ -37,7 +37,7 @@ ETRT_TEST(integrated_gpu_binds_host_memory_too) {
 ETRT_TEST(own_stream_is_chosen_and_synchronized) {
   executorch_tensorrt::EngineStreams streams;
   streams.own = reinterpret_cast<cudaStream_t>(0x1234);
-  const auto choice = executorch_tensorrt::resolve_stream(streams);
+  const auto choice = executorch_tensorrt::resolve_stream(streams, 0);
   ETRT_CHECK(choice.stream == streams.own);
   ETRT_CHECK(choice.source == executorch_tensorrt::StreamSource::kOwn);
   ETRT_CHECK(executorch_tensorrt::must_synchronize(choice, false));

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -19,10 +20,17 @@ Stats& stats() {
   return s;
 }
 
+Config& config() {
+  static Config c;
+  return c;
+}
+
 namespace {
 
 using ::executorch::runtime::Error;
 using ::executorch::runtime::Result;
+using executorch_tensorrt::ContextOptions;
+using executorch_tensorrt::CudaGraphStrategy;
 using executorch_tensorrt::EngineFactory;
 using executorch_tensorrt::ExecutionContext;
 using executorch_tensorrt::Flavor;
@@ -51,7 +59,7 @@ size_t numel(const Shape& s) {
 
 class DoubleContext final : public ExecutionContext {
  public:
-  DoubleContext(const Program& program, int device)
+  DoubleContext(const Program& program, int device, const ContextOptions& options)
       : program_(program),
         device_(device),
         input_shape_set_(program.inputs.size(), false),
@@ -60,7 +68,45 @@ class DoubleContext final : public ExecutionContext {
         shapes_(static_cast<size_t>(program.num_values())),
         values_(static_cast<size_t>(program.num_values()), nullptr),
         scratch_(static_cast<size_t>(program.num_values()), nullptr),
-        scratch_bytes_(static_cast<size_t>(program.num_values()), 0) {}
+        scratch_bytes_(static_cast<size_t>(program.num_values()), 0) {
+    Stats& s = stats();
+    s.last_kernel_specialization.store(static_cast<int>(options.kernel_specialization));
+    s.last_cuda_graph_strategy.store(static_cast<int>(options.cuda_graph_strategy));
+    native_ = config().native_cuda_graphs.load() &&
+        options.cuda_graph_strategy == CudaGraphStrategy::kWholeGraphCapture;
+    use_cache_ = options.use_runtime_cache;
+    if (use_cache_) {
+      load_cache(static_cast<const char*>(options.runtime_cache),
+                 options.runtime_cache_size);
+      s.runtime_cache_entries_loaded.store(
+          static_cast<int64_t>(cache_entries_.size()));
+    }
+  }
+
+  bool native_cuda_graphs() const override {
+    return native_;
+  }
+
+  Error disable_native_cuda_graphs() override {
+    if (native_) {
+      native_ = false;
+      stats().native_graph_disables.fetch_add(1);
+    }
+    return Error::Ok;
+  }
+
+  Error serialize_runtime_cache(std::vector<uint8_t>& out) const override {
+    if (!use_cache_) {
+      return Error::NotSupported;
+    }
+    std::string text = kCacheHeader;
+    for (const std::string& e : cache_entries_) {
+      text += e;
+      text += '\n';
+    }
+    out.assign(text.begin(), text.end());
+    return Error::Ok;
+  }
 
   ~DoubleContext() override {
     for (void* p : scratch_) {
@@ -189,7 +235,13 @@ class DoubleContext final : public ExecutionContext {
         }
       }
     }
+    if (use_cache_) {
+      remember_shapes();
+    }
     Stats& s = stats();
+    if (native_) {
+      s.native_graph_enqueues.fetch_add(1);
+    }
     s.enqueues.fetch_add(1);
     s.last_stream.store(stream);
     s.last_device.store(device_);
@@ -197,6 +249,50 @@ class DoubleContext final : public ExecutionContext {
   }
 
  private:
+  // A cache that cannot be read starts empty, as TensorRT-RTX's would.
+  void load_cache(const char* data, size_t size) {
+    const size_t header = std::strlen(kCacheHeader);
+    if (data == nullptr || size == 0) {
+      return;
+    }
+    if (size < header || std::memcmp(data, kCacheHeader, header) != 0) {
+      ET_LOG(Error, "trt_double: runtime cache is not a trt_double cache; empty");
+      stats().runtime_cache_rejected.fetch_add(1);
+      return;
+    }
+    std::string line;
+    for (size_t i = header; i < size; ++i) {
+      if (data[i] == '\n') {
+        cache_entries_.push_back(line);
+        line.clear();
+      } else {
+        line += data[i];
+      }
+    }
+  }
+
+  // Records the input shapes as a cache entry (allocates only for a new set of
+  // shapes, like a JIT compile would).
+  void remember_shapes() {
+    char key[512];
+    size_t used = 0;
+    for (size_t i = 0; i < program_.inputs.size() && used < sizeof(key) - 32; ++i) {
+      for (int32_t d = 0; d < shapes_[i].rank; ++d) {
+        used += static_cast<size_t>(std::snprintf(
+            key + used, sizeof(key) - used, "%lld%c",
+            static_cast<long long>(shapes_[i].dims[d]),
+            d + 1 < shapes_[i].rank ? 'x' : ';'));
+      }
+    }
+    key[used < sizeof(key) ? used : sizeof(key) - 1] = '\0';
+    for (const std::string& e : cache_entries_) {
+      if (e == key) {
+        return;
+      }
+    }
+    cache_entries_.emplace_back(key);
+  }
+
   Error propagate() const {
     if (shapes_valid_) {
       return Error::Ok;
@@ -256,6 +352,9 @@ class DoubleContext final : public ExecutionContext {
   std::vector<float*> values_;
   std::vector<void*> scratch_;
   std::vector<size_t> scratch_bytes_;
+  bool native_ = false;
+  bool use_cache_ = false;
+  std::vector<std::string> cache_entries_;
 };
 
 class DoubleEngine final : public executorch_tensorrt::Engine {
@@ -287,7 +386,8 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
     return Error::NotFound;
   }
 
-  Result<std::unique_ptr<ExecutionContext>> create_context() override {
+  Result<std::unique_ptr<ExecutionContext>> create_context(
+      const ContextOptions& options) override {
     int current = -1;
     if (cudaGetDevice(&current) != cudaSuccess || current != device_) {
       ET_LOG(Error, "trt_double: context created on device %d, engine is on %d",
@@ -295,7 +395,7 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
       return Error::InvalidState;
     }
     return std::unique_ptr<ExecutionContext>(
-        new DoubleContext(program_, device_));
+        new DoubleContext(program_, device_, options));
   }
 
  private:

@@ -27,8 +27,31 @@ struct Stats {
   std::atomic<uint64_t> scratch_allocations{0};
   std::atomic<cudaStream_t> last_stream{nullptr};
   std::atomic<int> last_device{-1};
+  // Issue 4: what the last create_context was given, and what native graphs and
+  // the fake runtime cache did.
+  std::atomic<int> last_kernel_specialization{-1};
+  std::atomic<int> last_cuda_graph_strategy{-1};
+  std::atomic<uint64_t> native_graph_enqueues{0};
+  std::atomic<uint64_t> native_graph_disables{0};
+  std::atomic<int64_t> runtime_cache_entries_loaded{-1}; // -1: no cache attached
+  std::atomic<uint64_t> runtime_cache_rejected{0};
 };
 
 Stats& stats();
+
+// Test knobs (process-wide).
+struct Config {
+  // Whether contexts created with CudaGraphStrategy::kWholeGraphCapture report
+  // native CUDA graphs (as TensorRT-RTX does), so the runtime bypasses its own
+  // capture. The double runs its kernels either way and counts the enqueues.
+  std::atomic<bool> native_cuda_graphs{false};
+};
+
+Config& config();
+
+// The fake runtime cache: what a context attached to a runtime cache serializes.
+// One line per distinct set of input shapes the context ran ("JIT-compiled
+// kernels"), after a header line. Exposed for tests that check saved files.
+constexpr char kCacheHeader[] = "trt_double_cache 1\n";
 
 } // namespace trt_double

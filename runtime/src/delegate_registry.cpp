@@ -1,0 +1,127 @@
+#include "delegate_registry.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace executorch_tensorrt {
+
+namespace {
+
+struct Entry {
+  TensorRTDelegate* delegate;
+  MethodId method;
+  int32_t index;
+  std::string method_name;
+  const void* load_key;
+};
+
+struct Registry {
+  std::mutex mutex;
+  std::vector<Entry> entries; // in registration order
+  MethodId next_id = 1;
+};
+
+// Leaked on purpose: delegates may be destroyed from static destructors of the
+// application, after a function-local static registry would have been.
+Registry& registry() {
+  static Registry* r = new Registry();
+  return *r;
+}
+
+} // namespace
+
+std::mutex& registry_mutex() {
+  return registry().mutex;
+}
+
+MethodId register_delegate(
+    TensorRTDelegate* delegate,
+    const char* method_name,
+    const void* load_key) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  const char* name = method_name != nullptr ? method_name : "";
+  MethodId method = 0;
+  int32_t index = 0;
+  for (const Entry& e : r.entries) {
+    if (e.load_key == load_key && e.method_name == name) {
+      method = e.method;
+      ++index;
+    }
+  }
+  if (method == 0) {
+    method = r.next_id++;
+  }
+  r.entries.push_back(Entry{delegate, method, index, name, load_key});
+  return method;
+}
+
+void unregister_delegate(TensorRTDelegate* delegate) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  for (auto it = r.entries.begin(); it != r.entries.end(); ++it) {
+    if (it->delegate == delegate) {
+      r.entries.erase(it);
+      return;
+    }
+  }
+}
+
+TensorRTDelegate* find_delegate_locked(MethodId method, int32_t index) {
+  for (const Entry& e : registry().entries) {
+    if (e.method == method && e.index == index) {
+      return e.delegate;
+    }
+  }
+  return nullptr;
+}
+
+int32_t count_delegates_locked(MethodId method) {
+  int32_t n = 0;
+  for (const Entry& e : registry().entries) {
+    n += e.method == method ? 1 : 0;
+  }
+  return n;
+}
+
+MethodId latest_method_locked(const char* method_name) {
+  MethodId latest = 0;
+  for (const Entry& e : registry().entries) {
+    if (e.method_name == method_name && e.method > latest) {
+      latest = e.method;
+    }
+  }
+  return latest;
+}
+
+size_t list_methods_locked(LoadedMethod* out, size_t capacity) {
+  size_t n = 0;
+  const std::vector<Entry>& entries = registry().entries;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    bool seen = false;
+    for (size_t j = 0; j < i && !seen; ++j) {
+      seen = entries[j].method == entries[i].method;
+    }
+    if (seen) {
+      continue;
+    }
+    if (n < capacity) {
+      out[n] = LoadedMethod{
+          entries[i].method, entries[i].method_name.c_str(),
+          count_delegates_locked(entries[i].method)};
+    }
+    ++n;
+  }
+  return n;
+}
+
+size_t delegate_count_locked() {
+  return registry().entries.size();
+}
+
+TensorRTDelegate* delegate_at_locked(size_t i) {
+  return registry().entries[i].delegate;
+}
+
+} // namespace executorch_tensorrt

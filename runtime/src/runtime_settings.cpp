@@ -1,0 +1,88 @@
+#include "runtime_settings.h"
+
+#include <cstring>
+#include <variant>
+
+#include <executorch/runtime/platform/log.h>
+
+namespace executorch_tensorrt {
+
+using ::executorch::runtime::BackendOption;
+using ::executorch::runtime::Error;
+using ::executorch::runtime::kMaxOptionValueLength;
+using ::executorch::runtime::Result;
+using ::executorch::runtime::Span;
+
+namespace {
+
+using StringValue = std::array<char, kMaxOptionValueLength>;
+
+Error wrong_type(const char* key, const char* want, const char* engine) {
+  ET_LOG(
+      Error,
+      "TensorRTBackend: load-time option '%s' for engine %s must be a %s",
+      key, engine, want);
+  return Error::InvalidArgument;
+}
+
+} // namespace
+
+Result<EngineSettings> resolve_settings(
+    const blob::RuntimeSettings* blob_settings,
+    Span<const BackendOption> specs,
+    const char* engine) {
+  EngineSettings s;
+  if (blob_settings != nullptr) {
+    s.cuda_graphs = static_cast<CudaGraphStrategy>(blob_settings->cuda_graph_strategy());
+    s.kernel_specialization =
+        static_cast<KernelSpecialization>(blob_settings->kernel_specialization());
+    if (blob_settings->runtime_cache_path() != nullptr) {
+      s.runtime_cache_path = blob_settings->runtime_cache_path()->str();
+    }
+  }
+  for (const BackendOption& option : specs) {
+    if (std::strcmp(option.key, kOptionCudaGraphs) == 0) {
+      const bool* on = std::get_if<bool>(&option.value);
+      if (on == nullptr) {
+        return wrong_type(option.key, "bool", engine);
+      }
+      s.cuda_graphs =
+          *on ? CudaGraphStrategy::kWholeGraphCapture : CudaGraphStrategy::kDisabled;
+    } else if (std::strcmp(option.key, kOptionKernelSpecialization) == 0) {
+      const StringValue* v = std::get_if<StringValue>(&option.value);
+      if (v == nullptr) {
+        return wrong_type(option.key, "string", engine);
+      }
+      if (std::strcmp(v->data(), "lazy") == 0) {
+        s.kernel_specialization = KernelSpecialization::kLazy;
+      } else if (std::strcmp(v->data(), "eager") == 0) {
+        s.kernel_specialization = KernelSpecialization::kEager;
+      } else if (std::strcmp(v->data(), "none") == 0) {
+        s.kernel_specialization = KernelSpecialization::kNone;
+      } else {
+        ET_LOG(
+            Error,
+            "TensorRTBackend: load-time option kernel_specialization='%s' for "
+            "engine %s: expected lazy, eager or none",
+            v->data(), engine);
+        return Error::InvalidArgument;
+      }
+    } else if (std::strcmp(option.key, kOptionRuntimeCachePath) == 0) {
+      const StringValue* v = std::get_if<StringValue>(&option.value);
+      if (v == nullptr) {
+        return wrong_type(option.key, "string", engine);
+      }
+      s.runtime_cache_path = v->data();
+    }
+    // Other keys: options of other components sharing the map; ignored.
+  }
+  if (static_cast<uint8_t>(s.cuda_graphs) > 1 ||
+      static_cast<uint8_t>(s.kernel_specialization) > 2) {
+    ET_LOG(Error, "TensorRTBackend: engine %s has unknown runtime settings values",
+           engine);
+    return Error::InvalidProgram;
+  }
+  return s;
+}
+
+} // namespace executorch_tensorrt
