@@ -428,7 +428,7 @@ template <typename Fn>
 bool driver_fn(const char* name, Fn& fn) {
   void* p = nullptr;
   cudaDriverEntryPointQueryResult q{};
-  if (cudaGetDriverEntryPointByVersion(name, &p, 12040, cudaEnableDefault, &q) != cudaSuccess ||
+  if (cudaGetDriverEntryPointByVersion(name, &p, CUDART_VERSION, cudaEnableDefault, &q) != cudaSuccess ||
       p == nullptr) {
     (void)cudaGetLastError();
     return false;

@@ -32,11 +32,26 @@ def _case(manifest, name):
     return case, inputs, expected
 
 
+def _execute(method, torch, tensors):
+    try:
+        return method.execute(tensors)
+    except RuntimeError as e:
+        # ExecuTorch's pybindings are compiled against one torch (2.14 for the 1.5.1
+        # wheel); with another installed, at::Tensor's layout differs and converting
+        # the inputs fails before any delegate runs. Nothing of ours is tested then.
+        if "does not have a device" in str(e):
+            pytest.skip(
+                f"ExecuTorch's Python runtime cannot take torch {torch.__version__} "
+                f"tensors here (pybindings built for another torch): {e}"
+            )
+        raise
+
+
 def _run(trt_runtime, torch, name, inputs, times=1):
     method = trt_runtime.load_program(str(PTE_DIR / f"{name}.pte")).load_method("forward")
     outs = None
     for _ in range(times):
-        outs = method.execute([torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
+        outs = _execute(method, torch, [torch.from_numpy(np.ascontiguousarray(a)) for a in inputs])
     return method, outs
 
 
@@ -82,7 +97,7 @@ def test_dynamic_batch(trt_runtime, torch_cuda, manifest):
     rng = np.random.default_rng(0)
     for batch in case["batches"]:
         x = rng.standard_normal((batch, 64)).astype(np.float32)
-        (out,) = method.execute([torch.from_numpy(x)])
+        (out,) = _execute(method, torch, [torch.from_numpy(x)])
         assert tuple(out.shape) == (batch, 64)
         np.testing.assert_allclose(out.numpy(), np.maximum(x * 3 + 1, 0) - x, atol=1e-5, rtol=0)
     with pytest.raises(Exception):

@@ -178,9 +178,17 @@ class DoubleContext final : public ExecutionContext {
              current, device_);
       return Error::InvalidState;
     }
-    int stream_device = -1;
-    if (cudaStreamGetDevice(stream, &stream_device) != cudaSuccess ||
-        stream_device != device_) {
+    // Under stream capture only capture-safe calls are allowed; the stream's device
+    // was checked on the run before the capture (the runtime never captures first).
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    if (cudaStreamIsCapturing(stream, &capturing) != cudaSuccess) {
+      ET_LOG(Error, "trt_double: cudaStreamIsCapturing failed");
+      return Error::InvalidState;
+    }
+    int stream_device = device_;
+    if (capturing == cudaStreamCaptureStatusNone &&
+        (cudaStreamGetDevice(stream, &stream_device) != cudaSuccess ||
+         stream_device != device_)) {
       ET_LOG(Error, "trt_double: stream of device %d, engine is on %d",
              stream_device, device_);
       return Error::InvalidState;
