@@ -69,12 +69,16 @@ def to_aten(ep: ExportedProgram) -> ExportedProgram:
         if node.op == "call_function":
             node.target = _edge_to_aten_target(node.target)
             _undo_dim_order(node)
-    _drop_unused_pool_indices(gm)
+    renamed = _drop_unused_pool_indices(gm)
     gm.recompile()
+    signature = copy.deepcopy(ep.graph_signature)
+    for spec in signature.output_specs:
+        if getattr(spec.arg, "name", None) in renamed:
+            spec.arg.name = renamed[spec.arg.name]
     return ExportedProgram(
         root=gm,
         graph=gm.graph,
-        graph_signature=copy.deepcopy(ep.graph_signature),
+        graph_signature=signature,
         state_dict=dict(ep.state_dict),
         range_constraints=dict(ep.range_constraints),
         module_call_graph=copy.deepcopy(ep.module_call_graph),
@@ -102,13 +106,15 @@ def _undo_dim_order(node: torch.fx.Node) -> None:
         node.kwargs = kwargs
 
 
-def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> None:
+def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> dict[str, str]:
     """max_pool2d_with_indices whose indices nobody reads -> max_pool2d.
 
     The edge dialect only has the with-indices variant; exported as is, it becomes an ONNX
     MaxPool with two outputs, which TensorRT's parser refuses even when the second output
-    is unused. Same computation, one output.
+    is unused. Same computation, one output. Returns {replaced getitem: new node} names,
+    for the graph signature when the pooled value is a program output.
     """
+    renamed: dict[str, str] = {}
     aten = torch.ops.aten
     for node in list(gm.graph.nodes):
         if node.op != "call_function" or node.target is not aten.max_pool2d_with_indices.default:
@@ -120,10 +126,14 @@ def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> None:
             pool = gm.graph.call_function(aten.max_pool2d.default, node.args, dict(node.kwargs))
         val = node.meta.get("val")
         pool.meta = {**node.meta, "val": val[0] if isinstance(val, (tuple, list)) else val}
+        # Parser verdicts on the new node belong to the edge node it replaces.
+        pool.meta[ORIGIN_META_KEY] = node.meta.get(ORIGIN_META_KEY, node.name)
         for u in users:
+            renamed[u.name] = pool.name
             u.replace_all_uses_with(pool)
             gm.graph.erase_node(u)
         gm.graph.erase_node(node)
+    return renamed
 
 
 def _fake_prop(gm: torch.fx.GraphModule) -> None:
@@ -392,6 +402,8 @@ def _first_line(e: BaseException, limit: int = 600) -> str:
 # writes into each ONNX node's name-scope metadata. A marker entry carrying our node name
 # therefore maps every ONNX node back to the edge node it came from.
 _ORIGIN_PREFIX = "__etrt_origin__"
+# node.meta key: the edge node a node made by to_aten's rewrites stands for.
+ORIGIN_META_KEY = "etrt_origin"
 _NAME_SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 _ORIGIN_RE = re.compile(re.escape(_ORIGIN_PREFIX) + r"(\w+)")
 
@@ -400,7 +412,8 @@ def mark_origins(ep: ExportedProgram) -> None:
     for node in ep.graph.nodes:
         if node.op == "call_function":
             stack = dict(node.meta.get("nn_module_stack") or {})
-            stack[_ORIGIN_PREFIX + node.name] = (_ORIGIN_PREFIX + node.name, "origin")
+            origin = node.meta.get(ORIGIN_META_KEY, node.name)
+            stack[_ORIGIN_PREFIX + origin] = (_ORIGIN_PREFIX + origin, "origin")
             node.meta["nn_module_stack"] = stack
 
 

@@ -241,7 +241,17 @@ class ParserSupport:
         network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
         parser = m.OnnxParser(network, logger)
         rejected: dict[str, Verdict] = {}
-        if not parser.supports_model_v2(model.SerializeToString()):
+        data = model.SerializeToString()
+        supported = parser.supports_model_v2(data)
+        if supported:
+            # supports_model_v2 checks each node's operator, not every attribute the full
+            # import checks (MaxPool dilations, for one), so a model it accepts can still
+            # fail to parse when the engine is built. Parsing it (no build) asks the parser
+            # everything; its errors name nodes the same way.
+            network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+            parser = m.OnnxParser(network, logger)
+            supported = parser.parse(data)
+        if not supported:
             for i in range(parser.num_errors):
                 err = parser.get_error(i)
                 idx = err.node()
