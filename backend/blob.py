@@ -237,9 +237,11 @@ def serialize(info: BlobInfo, engine: bytes, onnx: Optional[bytes] = None) -> by
     end = engine_offset + len(engine)
     onnx_offset = _align(end, ENGINE_ALIGNMENT) if onnx is not None else 0
     if onnx is not None:
-        placeholder = struct.pack("<Q", _ONNX_OFFSET_PLACEHOLDER)
-        at = header.find(placeholder)
-        if at < 0 or header.find(placeholder, at + 1) >= 0:
+        # Located through the table's vtable, not by searching for the placeholder's
+        # bytes: a name or a dim may hold the same 8 bytes (found by
+        # tests/test_blob_hypothesis.py).
+        at = _onnx_offset_position(header)
+        if header[at : at + 8] != struct.pack("<Q", _ONNX_OFFSET_PLACEHOLDER):
             raise AssertionError("could not place the ONNX offset in the blob header")
         header[at : at + 8] = struct.pack("<Q", onnx_offset)
         end = onnx_offset + len(onnx)
@@ -252,8 +254,20 @@ def serialize(info: BlobInfo, engine: bytes, onnx: Optional[bytes] = None) -> by
     return bytes(out)
 
 
-# An improbable 8-byte pattern, unique in a header (checked when it is patched).
+# A non-default value, so the builder writes the field (checked when it is patched).
 _ONNX_OFFSET_PLACEHOLDER = 0x5F4F4E4E585F4F46
+# BlobHeader.onnx_offset's vtable slot (field 13: 4 + 2 * 13), as the generated
+# BlobHeader.OnnxOffset reads it.
+_ONNX_OFFSET_VTABLE_SLOT = 30
+
+
+def _onnx_offset_position(header: bytearray) -> int:
+    """Byte position of BlobHeader.onnx_offset inside a finished header buffer."""
+    root = fb_BlobHeader.BlobHeader.GetRootAs(bytes(header), 0)
+    field = root._tab.Offset(_ONNX_OFFSET_VTABLE_SLOT)
+    if field == 0:
+        raise AssertionError("the blob header has no onnx_offset field to patch")
+    return root._tab.Pos + field
 
 
 def _read_tensor(t) -> TensorInfo:

@@ -10,6 +10,8 @@
 //                                                        -> DelegateInvalidCompatibility
 //   check_engine_crc    CRC-32 of the engine bytes       -> InvalidProgram
 //   check_device        device_id < number of CUDA devices -> NotFound
+//   check_onnx_digest   SHA-256 of the ONNX model (portable/both blobs)
+//                                                        -> InvalidProgram
 #pragma once
 
 #include <cstddef>
@@ -29,16 +31,29 @@ constexpr size_t kBlobPrefixSize = 32;
 constexpr size_t kEngineAlignment = 256;
 // The newest format this reader reads; a blob with a newer major is refused.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 0;
+constexpr uint16_t kFormatMinor = 1; // 1.1: engine_mode, ONNX payload
 
 // A verified view into blob bytes (nothing copied; valid while the bytes are).
 struct BlobView {
   const blob::BlobHeader* header = nullptr;
   const uint8_t* engine = nullptr;
-  size_t engine_size = 0;
+  size_t engine_size = 0; // 0 in a portable blob
+  // The ONNX model of a portable/both blob (format >= 1.1), bounds-checked by
+  // parse_blob; nullptr/0 in a prebuilt blob.
+  const uint8_t* onnx = nullptr;
+  size_t onnx_size = 0;
 
   // "forward/partition_0"-style name for messages ("?" when the blob has none).
   const char* name() const;
+  blob::EngineMode engine_mode() const;
+  bool has_engine() const {
+    return engine_size > 0;
+  }
+  bool has_onnx() const {
+    return onnx_size > 0;
+  }
+  // The header's hex SHA-256 of the ONNX model ("" when absent).
+  const char* onnx_sha256() const;
 };
 
 ::executorch::runtime::Result<BlobView> parse_blob(const void* data, size_t size);
@@ -51,6 +66,11 @@ struct BlobView {
 ::executorch::runtime::Error check_engine_crc(const BlobView& blob);
 
 ::executorch::runtime::Error check_device(const BlobView& blob, int device_count);
+
+// The ONNX bytes hash to the header's onnx_sha256. Not part of parse_blob: hashing
+// a large model costs time, and only a build reads the bytes (a cache hit is keyed
+// by the header's digest alone).
+::executorch::runtime::Error check_onnx_digest(const BlobView& blob);
 
 // Whether an engine built by `built` runs on a runtime of version `linked`. Dotted
 // numeric versions match on major.minor.patch (the build number is not part of

@@ -1,5 +1,8 @@
 #include "shape_check.h"
 
+#include <cstdio>
+
+#include <executorch/runtime/core/exec_aten/util/dim_order_util.h>
 #include <executorch/runtime/platform/log.h>
 
 namespace executorch_tensorrt {
@@ -42,6 +45,35 @@ Error check_one(
         "TensorRTBackend: engine %s: %s '%s' has rank %zd, the engine expects %d",
         engine_name, direction, spec.name.c_str(), static_cast<ssize_t>(t.dim()),
         spec.rank);
+    return Error::InvalidArgument;
+  }
+  // WHY: TensorRT reads and writes dense row-major memory. A tensor in another
+  // dim order (channels-last, a permuted view) would be read with the wrong
+  // strides and give wrong numbers without any error, so it is refused here.
+  if (!::executorch::runtime::is_contiguous_dim_order(
+          t.dim_order().data(), t.dim_order().size())) {
+    char order[kMaxRank * 4 + 1] = {};
+    size_t used = 0;
+    for (size_t d = 0; d < t.dim_order().size() && used + 4 < sizeof(order); ++d) {
+      used += static_cast<size_t>(std::snprintf(
+          order + used, sizeof(order) - used, d == 0 ? "%d" : ",%d",
+          static_cast<int>(t.dim_order()[d])));
+    }
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s: %s '%s' has dim order (%s), not contiguous; "
+        "the engine reads contiguous (row-major) memory",
+        engine_name, direction, spec.name.c_str(), order);
+    return Error::InvalidArgument;
+  }
+  // WHY: a tensor with elements but no storage would be staged from (or to)
+  // address 0 and crash the process; an empty tensor may have none (staging
+  // gives it a valid address).
+  if (t.const_data_ptr() == nullptr && t.nbytes() > 0) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: engine %s: %s '%s' has %zu bytes but a null data pointer",
+        engine_name, direction, spec.name.c_str(), t.nbytes());
     return Error::InvalidArgument;
   }
   if (!check_dims) {

@@ -17,8 +17,9 @@
 namespace executorch_tensorrt {
 
 // `args` holds the inputs, in blob order, followed by the outputs. Checks: argument
-// count; every argument is a tensor; dtype and rank of each; every input dim within
-// the blob's [min, max]. Returns Error::InvalidArgument with one log line naming the
+// count; every argument is a tensor; dtype and rank of each; contiguous dim order;
+// a data pointer unless the tensor is empty; every input dim within the blob's
+// [min, max] (an empty tensor is fine when its profile admits a 0 dim). Returns Error::InvalidArgument with one log line naming the
 // first mismatch.
 ::executorch::runtime::Error check_arguments(
     const char* engine_name,
