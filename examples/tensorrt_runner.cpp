@@ -134,12 +134,19 @@ int main(int argc, char** argv) {
   }
   const int device_before = current_device();
   Module module(o.pte, Module::LoadMode::Mmap);
+  // Timed: with portable blobs (issue 7) the load builds engines or reads them
+  // from the engine cache; the difference shows here.
+  const auto load_start = std::chrono::steady_clock::now();
   Error err = module.load_method(o.method);
+  const double load_ms = std::chrono::duration<double, std::milli>(
+                             std::chrono::steady_clock::now() - load_start)
+                             .count();
   if (err != Error::Ok) {
     std::fprintf(stderr, "load_method(%s) failed: 0x%x\n", o.method.c_str(),
                  static_cast<unsigned>(err));
     return 1;
   }
+  std::printf("loaded %s in %.1f ms\n", o.method.c_str(), load_ms);
   auto meta = module.method_meta(o.method);
   if (!meta.ok()) {
     return 1;

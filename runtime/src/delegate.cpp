@@ -88,7 +88,9 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     return Error::MemoryAllocationFailed;
   }
   self->settings_ = std::move(settings.get());
-  self->flavor_ = static_cast<Flavor>(h.flavor());
+  // The linked TensorRT's: an engine built at load is of its flavor whatever the
+  // blob recorded, and a blob's own engine runs only when they agree.
+  self->flavor_ = factory.flavor();
   self->staging_.reset(new (std::nothrow)
                            StagingArea(self->name_, self->bindings_.size()));
   if (self->staging_ == nullptr) {
@@ -98,6 +100,8 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   // WHY the engine bytes are handed over in place: they sit in the delegate's
   // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
   // would double peak memory. The caller frees that buffer once we return.
+  // (An engine built or cached at load arrives the same way: blob.engine then
+  // points at the caller's copy, engine_source.h.)
   Result<std::unique_ptr<Engine>> engine =
       factory.deserialize(blob.engine, blob.engine_size);
   if (!engine.ok()) {

@@ -29,8 +29,9 @@ namespace executorch_tensorrt {
 
 class TensorRTDelegate final {
  public:
-  // Deserializes the blob's engine (in place: `blob` must stay valid until this
-  // returns, not after) on the blob's device, checks that the engine's I/O matches
+  // Deserializes blob.engine (in place: the bytes must stay valid until this
+  // returns, not after; init points it at an engine built or cached at load when
+  // the blob's own does not run here, engine_source.h) on the blob's device, checks that the engine's I/O matches
   // the blob, creates the execution context and the engine's stream. The caller's
   // current device is unchanged on return. `runtime_specs`: the load-time
   // backend options (runtime_settings.h). The result is owned by the caller

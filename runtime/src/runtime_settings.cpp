@@ -1,5 +1,7 @@
 #include "runtime_settings.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <variant>
 
@@ -25,7 +27,65 @@ Error wrong_type(const char* key, const char* want, const char* engine) {
   return Error::InvalidArgument;
 }
 
+// A positive MiB count that fits in bytes; 0 when `text` is not one.
+uint64_t parse_mib(const char* text) {
+  if (text == nullptr || *text < '0' || *text > '9') {
+    return 0;
+  }
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (errno != 0 || *end != '\0' || v == 0 || v > (uint64_t{1} << 40)) {
+    return 0;
+  }
+  return static_cast<uint64_t>(v);
+}
+
 } // namespace
+
+Result<EngineCacheSettings> resolve_engine_cache_settings(
+    Span<const BackendOption> specs,
+    const char* engine) {
+  EngineCacheSettings s;
+  if (const char* dir = std::getenv(kEnvEngineCacheDir)) {
+    s.directory = dir;
+  }
+  if (const char* mib = std::getenv(kEnvEngineCacheMaxMib)) {
+    const uint64_t v = parse_mib(mib);
+    if (v == 0) {
+      // An environment typo must not fail every load: say so, keep the default.
+      ET_LOG(Error,
+             "TensorRTBackend: %s='%s' is not a positive number of MiB; using "
+             "%llu MiB",
+             kEnvEngineCacheMaxMib, mib,
+             static_cast<unsigned long long>(s.max_bytes >> 20));
+    } else {
+      s.max_bytes = v << 20;
+    }
+  }
+  for (const BackendOption& option : specs) {
+    if (std::strcmp(option.key, kOptionEngineCacheDir) == 0) {
+      const StringValue* v = std::get_if<StringValue>(&option.value);
+      if (v == nullptr) {
+        return wrong_type(option.key, "string", engine);
+      }
+      s.directory = v->data();
+    } else if (std::strcmp(option.key, kOptionEngineCacheMaxMib) == 0) {
+      const int* v = std::get_if<int>(&option.value);
+      if (v == nullptr) {
+        return wrong_type(option.key, "int", engine);
+      }
+      if (*v <= 0) {
+        ET_LOG(Error,
+               "TensorRTBackend: load-time option %s=%d for engine %s must be > 0",
+               option.key, *v, engine);
+        return Error::InvalidArgument;
+      }
+      s.max_bytes = static_cast<uint64_t>(*v) << 20;
+    }
+  }
+  return s;
+}
 
 Result<EngineSettings> resolve_settings(
     const blob::RuntimeSettings* blob_settings,

@@ -7,6 +7,11 @@
 //   "cuda_graphs"            bool    graphs on/off (WholeGraphCapture / Disabled)
 //   "kernel_specialization"  string  "lazy" | "eager" | "none"
 //   "runtime_cache_path"     string  the TensorRT-RTX runtime cache file ("" : none)
+//   "engine_cache_dir"       string  where engines built at load are kept ("" : not
+//                                    kept); default: $EXECUTORCH_TENSORRT_ENGINE_CACHE
+//   "engine_cache_max_mib"   int     the engine cache's size limit in MiB (> 0);
+//                                    default: $EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB,
+//                                    else 2048
 // and one process-wide option (executorch::runtime::set_option):
 //   "stream_passthrough"     bool    stream_resolution.h
 // A key of the wrong type or a value out of range fails init with
@@ -30,12 +35,28 @@ constexpr char kOptionCudaGraphs[] = "cuda_graphs";
 constexpr char kOptionKernelSpecialization[] = "kernel_specialization";
 constexpr char kOptionRuntimeCachePath[] = "runtime_cache_path";
 constexpr char kOptionStreamPassthrough[] = "stream_passthrough";
+constexpr char kOptionEngineCacheDir[] = "engine_cache_dir";
+constexpr char kOptionEngineCacheMaxMib[] = "engine_cache_max_mib";
+constexpr char kEnvEngineCacheDir[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE";
+constexpr char kEnvEngineCacheMaxMib[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB";
 
 struct EngineSettings {
   CudaGraphStrategy cuda_graphs = CudaGraphStrategy::kDisabled;
   KernelSpecialization kernel_specialization = KernelSpecialization::kLazy;
   std::string runtime_cache_path; // empty: no runtime cache
 };
+
+// Where engines built at load (portable blobs, issue 7) are cached.
+struct EngineCacheSettings {
+  std::string directory; // empty: no engine cache
+  uint64_t max_bytes = uint64_t{2048} << 20;
+};
+
+// The environment's defaults with the load-time options applied. Read at every
+// init (not once per process) so a process may point loads at other caches.
+::executorch::runtime::Result<EngineCacheSettings> resolve_engine_cache_settings(
+    ::executorch::runtime::Span<const ::executorch::runtime::BackendOption> specs,
+    const char* engine);
 
 // `blob_settings` may be null (older blobs). `engine` names it in messages.
 ::executorch::runtime::Result<EngineSettings> resolve_settings(

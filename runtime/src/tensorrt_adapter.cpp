@@ -10,14 +10,28 @@
 // setCudaGraphStrategy/createRuntimeCache/setRuntimeCache,
 // ICudaEngine::createExecutionContext(IRuntimeConfig*), IRuntimeCache::serialize/
 // deserialize, IExecutionContext::isStreamCapturable.
+// Issue 7 (engines built at load from a blob's ONNX model): createInferBuilder,
+// IBuilder::createNetworkV2(kSTRONGLY_TYPED)/createBuilderConfig/
+// createOptimizationProfile/buildSerializedNetwork, nvonnxparser::createParser,
+// IParser::parse/getNbErrors/getError (IParserError::desc/nodeName/nodeOperator),
+// IBuilderConfig::setMemoryPoolLimit(kWORKSPACE)/setBuilderOptimizationLevel/
+// addOptimizationProfile, IOptimizationProfile::setDimensions; TensorRT-RTX:
+// IBuilderConfig::setNbComputeCapabilities/setComputeCapability(kCURRENT).
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include <NvInfer.h>
 #include <NvInferVersion.h>
+// Without the parser (CMake found none) portable blobs cannot load; prebuilt
+// ones can, and build() says why.
+#if defined(ETRT_HAVE_ONNX_PARSER)
+#include <NvOnnxParser.h>
+#endif
 
 #include <executorch/runtime/platform/log.h>
 
@@ -72,6 +86,7 @@ class Logger final : public nvinfer1::ILogger {
       case Severity::kINTERNAL_ERROR:
       case Severity::kERROR:
         ET_LOG(Error, "TensorRT: %s", msg);
+        keep(msg);
         break;
       case Severity::kWARNING:
         ET_LOG(Info, "TensorRT warning: %s", msg);
@@ -81,7 +96,53 @@ class Logger final : public nvinfer1::ILogger {
         break;
     }
   }
+
+  // While a build runs, its error messages are also kept for the init error
+  // (builds are serialized by the runtime, engine_source.cpp).
+  void start_capture() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    captured_.clear();
+    capturing_ = true;
+  }
+  std::string stop_capture() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    capturing_ = false;
+    return std::move(captured_);
+  }
+
+ private:
+  void keep(const char* msg) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (capturing_ && captured_.size() < 4096) {
+      captured_ += captured_.empty() ? "" : "; ";
+      captured_ += msg;
+    }
+  }
+
+  std::mutex mutex_;
+  bool capturing_ = false;
+  std::string captured_;
 };
+
+bool has_dynamic_dims(const BuildSpec& spec) {
+  for (const InputProfile& p : spec.inputs) {
+    for (int32_t d = 0; d < p.rank; ++d) {
+      if (p.min[d] != p.max[d]) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
+nvinfer1::Dims dims_of(const int64_t* dims, int32_t rank) {
+  nvinfer1::Dims out{};
+  out.nbDims = rank;
+  for (int32_t d = 0; d < rank; ++d) {
+    out.d[d] = dims[d];
+  }
+  return out;
+}
 
 // TensorRT DataType -> ExecuTorch ScalarType code (-1: none).
 int8_t scalar_type_code(nvinfer1::DataType type) {
@@ -407,7 +468,151 @@ class TrtFactory final : public EngineFactory {
     return std::unique_ptr<Engine>(new TrtEngine(std::move(engine)));
   }
 
+#if defined(ETRT_HAVE_ONNX_PARSER)
+  Error build(
+      const void* onnx,
+      size_t onnx_size,
+      const BuildSpec& spec,
+      std::vector<uint8_t>& engine,
+      std::string& message) override {
+    logger_.start_capture();
+    const Error err = build_captured(onnx, onnx_size, spec, engine, message);
+    std::string trt_errors = logger_.stop_capture();
+    if (err != Error::Ok && !trt_errors.empty()) {
+      message += message.empty() ? "" : ": ";
+      message += trt_errors;
+    }
+    return err;
+  }
+#else
+  Error build(const void*, size_t, const BuildSpec&, std::vector<uint8_t>&,
+              std::string& message) override {
+    message = "this runtime was built without TensorRT's ONNX parser "
+              "(NvOnnxParser.h / libnvonnxparser): rebuild it with the parser to "
+              "load portable blobs";
+    return Error::NotSupported;
+  }
+#endif
+
  private:
+#if defined(ETRT_HAVE_ONNX_PARSER)
+  Error build_captured(
+      const void* onnx,
+      size_t onnx_size,
+      const BuildSpec& spec,
+      std::vector<uint8_t>& engine,
+      std::string& message) {
+    // Declaration order is destruction order reversed: the parser and network
+    // go before the builder that made them.
+    std::unique_ptr<nvinfer1::IBuilder> builder(nvinfer1::createInferBuilder(logger_));
+    if (builder == nullptr) {
+      message = "could not create a builder";
+      return Error::Internal;
+    }
+    nvinfer1::NetworkDefinitionCreationFlags flags = 0;
+    if (spec.strongly_typed) {
+      // WHY strongly typed: the AOT side wrote precision into the ONNX model
+      // (casts and typed weights); the builder must keep it, not re-pick types.
+      flags |= 1U << static_cast<uint32_t>(
+          nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
+    }
+    std::unique_ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(flags));
+    std::unique_ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
+    if (network == nullptr || config == nullptr) {
+      message = "could not create a network definition or builder config";
+      return Error::Internal;
+    }
+    std::unique_ptr<nvonnxparser::IParser> parser(
+        nvonnxparser::createParser(*network, logger_));
+    if (parser == nullptr) {
+      message = "could not create an ONNX parser";
+      return Error::Internal;
+    }
+    if (!parser->parse(onnx, onnx_size)) {
+      message = "the ONNX parser refused the model";
+      for (int32_t i = 0; i < parser->getNbErrors() && i < 8; ++i) {
+        const nvonnxparser::IParserError* e = parser->getError(i);
+        message += "; ";
+        if (e->nodeOperator() != nullptr && e->nodeOperator()[0] != '\0') {
+          message += std::string(e->nodeOperator()) + " node '" +
+              (e->nodeName() != nullptr ? e->nodeName() : "") + "': ";
+        }
+        message += e->desc() != nullptr ? e->desc() : "?";
+      }
+      return Error::DelegateInvalidCompatibility;
+    }
+    if (spec.workspace_size > 0) {
+      config->setMemoryPoolLimit(
+          nvinfer1::MemoryPoolType::kWORKSPACE, static_cast<size_t>(spec.workspace_size));
+    }
+    if (spec.optimization_level >= 0) {
+      config->setBuilderOptimizationLevel(spec.optimization_level);
+    }
+#if ETRT_FLAVOR_RTX
+    // This build is for this GPU only (its engine cache key says so).
+    if (!config->setNbComputeCapabilities(1) ||
+        !config->setComputeCapability(nvinfer1::ComputeCapability::kCURRENT, 0)) {
+      message = "could not target the current GPU's compute capability";
+      return Error::Internal;
+    }
+#elif NV_TENSORRT_MAJOR == 10
+    // A weakly typed network (strongly_typed off) takes its precision from
+    // builder flags; TensorRT 11 and TensorRT-RTX are strongly typed only.
+    if (!spec.strongly_typed) {
+      if (spec.precision == "fp16") {
+        config->setFlag(nvinfer1::BuilderFlag::kFP16);
+      } else if (spec.precision == "bf16") {
+        config->setFlag(nvinfer1::BuilderFlag::kBF16);
+      }
+    }
+#endif
+    if (has_dynamic_dims(spec)) {
+      nvinfer1::IOptimizationProfile* profile = builder->createOptimizationProfile();
+      if (profile == nullptr) {
+        message = "could not create an optimization profile";
+        return Error::Internal;
+      }
+      for (int32_t i = 0; i < network->getNbInputs(); ++i) {
+        const char* name = network->getInput(i)->getName();
+        const InputProfile* p = nullptr;
+        for (const InputProfile& candidate : spec.inputs) {
+          if (candidate.name == name) {
+            p = &candidate;
+          }
+        }
+        if (p == nullptr) {
+          message = std::string("network input '") + name +
+              "' is not an input the blob describes";
+          return Error::DelegateInvalidCompatibility;
+        }
+        if (!profile->setDimensions(name, nvinfer1::OptProfileSelector::kMIN,
+                                    dims_of(p->min, p->rank)) ||
+            !profile->setDimensions(name, nvinfer1::OptProfileSelector::kOPT,
+                                    dims_of(p->opt, p->rank)) ||
+            !profile->setDimensions(name, nvinfer1::OptProfileSelector::kMAX,
+                                    dims_of(p->max, p->rank))) {
+          message = std::string("TensorRT refused the min/opt/max shapes of input '") +
+              name + "'";
+          return Error::DelegateInvalidCompatibility;
+        }
+      }
+      if (config->addOptimizationProfile(profile) < 0) {
+        message = "TensorRT refused the optimization profile";
+        return Error::DelegateInvalidCompatibility;
+      }
+    }
+    std::unique_ptr<nvinfer1::IHostMemory> plan(
+        builder->buildSerializedNetwork(*network, *config));
+    if (plan == nullptr || plan->size() == 0) {
+      message = "the builder produced no engine";
+      return Error::Internal;
+    }
+    const auto* bytes = static_cast<const uint8_t*>(plan->data());
+    engine.assign(bytes, bytes + plan->size());
+    return Error::Ok;
+  }
+#endif
+
   Logger logger_;
   std::unique_ptr<nvinfer1::IRuntime> runtime_;
   char version_[48] = {};

@@ -1,6 +1,7 @@
 // TensorRTBackend: the ExecuTorch BackendInterface glue. Verification lives in
-// blob.cpp, the engine and its execution in delegate.cpp; this file only orders the
-// steps and registers the backend when the library loads.
+// blob.cpp, where the engine comes from (the blob, the engine cache, a build) in
+// engine_source.cpp, the engine and its execution in delegate.cpp; this file only
+// orders the steps and registers the backend when the library loads.
 #include <cstring>
 #include <variant>
 
@@ -13,6 +14,7 @@
 #include "cuda_device_allocator.h"
 #include "delegate.h"
 #include "delegate_registry.h"
+#include "engine_source.h"
 #include "runtime_settings.h"
 #include "trt_engine.h"
 
@@ -54,6 +56,52 @@ int visible_device_count() {
   return count;
 }
 
+// The delegate on `engine` (the blob's own bytes, or a copy built or cached at
+// load: the view's engine is pointed at them, everything else is the blob's).
+Result<TensorRTDelegate*> create_delegate(
+    const BlobView& blob,
+    const EngineBytes& engine,
+    EngineFactory& factory,
+    BackendInitContext& context) {
+  BlobView view = blob;
+  view.engine = engine.data;
+  view.engine_size = engine.size;
+  return TensorRTDelegate::create(view, factory, context.runtime_specs());
+}
+
+// The blob's engine in place, or one built from its ONNX model (cached), then
+// the delegate on it.
+Result<TensorRTDelegate*> load_delegate(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache,
+    BackendInitContext& context) {
+  const int device = blob.header->device_id();
+  Result<EngineBytes> engine = select_engine(blob, factory, cache, device);
+  if (!engine.ok()) {
+    return engine.error();
+  }
+  Result<TensorRTDelegate*> delegate =
+      create_delegate(blob, engine.get(), factory, context);
+  if (delegate.ok() || delegate.error() != Error::DelegateInvalidCompatibility ||
+      engine->origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
+    return delegate;
+  }
+  // WHY a second chance: TensorRT checks more than the blob can say (the exact
+  // GPU and driver an engine suits); it refused the blob's engine or a cached
+  // one, and the ONNX model is there to build one that fits.
+  const bool cached = engine->origin == EngineOrigin::kCache;
+  Result<EngineBytes> rebuilt = engine_from_onnx(
+      blob, factory, cache, device,
+      cached ? "TensorRT refused the cached engine"
+             : "TensorRT refused the blob's engine",
+      /*discard_cached=*/cached);
+  if (!rebuilt.ok()) {
+    return rebuilt.error();
+  }
+  return create_delegate(blob, rebuilt.get(), factory, context);
+}
+
 class TensorRTBackend final : public BackendInterface {
  public:
   bool is_available() const override {
@@ -73,25 +121,38 @@ class TensorRTBackend final : public BackendInterface {
     if (!factory.ok()) {
       return factory.error();
     }
-    Error err = check_engine_build(
-        blob.get(), factory.get()->flavor(), factory.get()->version());
-    if (err != Error::Ok) {
-      return err;
-    }
-    err = check_engine_crc(blob.get());
-    if (err != Error::Ok) {
-      return err;
+    Error err = Error::Ok;
+    if (blob->has_engine()) {
+      // Refused before touching a GPU: a prebuilt blob for another TensorRT (a
+      // blob with its ONNX model is rebuilt instead, engine_source.h), and a
+      // corrupted engine whichever engine would run.
+      if (!blob->has_onnx()) {
+        err = check_engine_build(
+            blob.get(), factory.get()->flavor(), factory.get()->version());
+        if (err != Error::Ok) {
+          return err;
+        }
+      }
+      err = check_engine_crc(blob.get());
+      if (err != Error::Ok) {
+        return err;
+      }
     }
     err = check_device(blob.get(), visible_device_count());
     if (err != Error::Ok) {
       return err;
     }
+    Result<EngineCacheSettings> cache =
+        resolve_engine_cache_settings(context.runtime_specs(), blob->name());
+    if (!cache.ok()) {
+      return cache.error();
+    }
     // The library registered it at load unless another CUDA backend had; if that
     // one was unloaded since, register ours now (cheap when already there).
     (void)ensure_cuda_device_allocator();
 
-    Result<TensorRTDelegate*> delegate = TensorRTDelegate::create(
-        blob.get(), *factory.get(), context.runtime_specs());
+    Result<TensorRTDelegate*> delegate =
+        load_delegate(blob.get(), *factory.get(), cache.get(), context);
     if (!delegate.ok()) {
       return delegate.error();
     }

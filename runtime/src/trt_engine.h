@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -145,6 +146,30 @@ class Engine {
   }
 };
 
+// --- issue 7: building an engine on the target from the blob's ONNX model ------
+// One input's optimization profile: min/opt/max per dim (a static dim has all
+// three equal), from the blob's TensorSpec.
+struct InputProfile {
+  std::string name;
+  int32_t rank = 0;
+  int64_t min[kMaxRank] = {};
+  int64_t opt[kMaxRank] = {};
+  int64_t max[kMaxRank] = {};
+};
+
+// Everything a build needs besides the ONNX bytes: the blob's BuildSettings,
+// precision and input profiles. The engine is built for the current device (the
+// runtime makes the blob's device current), whatever compute capabilities the
+// blob lists: those were the export's targets, this build is for this GPU.
+struct BuildSpec {
+  std::string partition; // for messages
+  std::string precision = "fp32"; // "fp32" | "fp16" | "bf16"
+  bool strongly_typed = true;
+  uint64_t workspace_size = 0; // 0: TensorRT's default
+  int32_t optimization_level = -1; // -1: TensorRT's default
+  std::vector<InputProfile> inputs; // blob order
+};
+
 class EngineFactory {
  public:
   virtual ~EngineFactory() = default;
@@ -156,6 +181,25 @@ class EngineFactory {
   virtual ::executorch::runtime::Result<std::unique_ptr<Engine>> deserialize(
       const void* data,
       size_t size) = 0;
+
+  // Parses `onnx` with the linked TensorRT's ONNX parser and builds a serialized
+  // engine for the current device into `engine`. On failure returns the Error and
+  // puts TensorRT's own message(s) in `message` (the runtime names the partition
+  // around it). Called at init only, never concurrently for one factory (the
+  // runtime serializes builds). Default: this implementation cannot build.
+  virtual ::executorch::runtime::Error build(
+      const void* onnx,
+      size_t onnx_size,
+      const BuildSpec& spec,
+      std::vector<uint8_t>& engine,
+      std::string& message) {
+    (void)onnx;
+    (void)onnx_size;
+    (void)spec;
+    (void)engine;
+    message = "this TensorRT implementation cannot build engines";
+    return ::executorch::runtime::Error::NotSupported;
+  }
 };
 
 // The factory of the linked implementation (process-wide, never null once it

@@ -29,6 +29,16 @@ struct TestBlob {
   std::vector<TestTensor> outputs;
   std::string engine;
   bool wrong_crc = false;
+  // Format 1.1 (issue 7): engine mode (blob::EngineMode code), the ONNX model
+  // written after the engine with its SHA-256, build settings.
+  uint8_t engine_mode = 0; // Prebuilt
+  std::string onnx;
+  bool wrong_onnx_digest = false;
+  std::string precision = "fp32";
+  std::vector<std::array<int32_t, 2>> compute_capabilities;
+  uint64_t workspace_size = 0;
+  int32_t optimization_level = -1;
+  bool strongly_typed = true;
 };
 
 // The blob bytes, in a buffer aligned like ExecuTorch's delegate data.
@@ -40,6 +50,18 @@ std::vector<std::array<int64_t, 3>> static_dims(std::initializer_list<int64_t> d
 // A blob for a trt_double program whose inputs and outputs are all float32 with
 // the given dims.
 TestBlob double_blob(
+    const std::string& program,
+    std::vector<TestTensor> inputs,
+    std::vector<TestTensor> outputs,
+    int32_t device = 0);
+
+// An ONNX-like model for the double's build path: a protobuf ModelProto holding
+// only ir_version and metadata_props {key: "trt_double.program", value: program}
+// (what tests/trt_double/builder.py's portable_onnx adds to a real model).
+std::string onnx_with_program(const std::string& program);
+
+// A portable blob (format 1.1, no engine) whose ONNX model carries `program`.
+TestBlob portable_blob(
     const std::string& program,
     std::vector<TestTensor> inputs,
     std::vector<TestTensor> outputs,

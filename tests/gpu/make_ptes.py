@@ -18,6 +18,11 @@ Cases:
   device_io     device-planned with skip_h2d/skip_d2h and caller-owned I/O: the caller
                 passes cudaMalloc'd inputs and outputs (C++ runner --device).
   device1       as zero_copy, with the engine baked for cuda:1 (two-GPU machines).
+  portable      as zero_copy, engine_mode='portable': the blob holds the ONNX model and
+                no engine; the runtime builds the engine at first load through the
+                double's build path and keeps it in the engine cache (issue 7).
+  both_stale    engine_mode='both' with an engine that claims another version
+                (engine_builder='test_double_stale'): the runtime rebuilds it from ONNX.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import tests.trt_double.builder  # noqa: E402,F401  registers engine_builder="test_double"
+from executorch_tensorrt.backend import blob as blob_mod  # noqa: E402
 from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower  # noqa: E402
 from executorch.exir.passes import MemoryPlanningPass  # noqa: E402
 from executorch.exir.passes.propagate_device_config import PropagateDeviceConfig  # noqa: E402
@@ -60,7 +66,8 @@ class Scale(torch.nn.Module):
 
 def _lower(model, args, *, dynamic_shapes=None, config=None, **options):
     ep = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
-    partitioner = TensorRTPartitioner(engine_builder="test_double", **options)
+    options.setdefault("engine_builder", "test_double")
+    partitioner = TensorRTPartitioner(**options)
     edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
     return edge.to_executorch(config) if config is not None else edge.to_executorch()
 
@@ -72,6 +79,16 @@ def _engines(program) -> int:
         for d in plan.delegates
         if d.id == "TensorRTBackend"
     )
+
+
+def _onnx_digests(program) -> list:
+    """The ONNX SHA-256 of each portable/both blob: what the double must report it built from."""
+    out = []
+    for d in program.executorch_program.backend_delegate_data:
+        b = blob_mod.deserialize(bytes(d.data))
+        if b.onnx is not None:
+            out.append(b.onnx_sha256)
+    return out
 
 
 def _write(out: Path, name: str, program, model, args, manifest: dict, **meta) -> None:
@@ -123,6 +140,16 @@ def main(out_dir: str) -> None:
     x, y = torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)
     _write(out, "device1", _lower(AddRelu(), (x, y), device_id=1), AddRelu(), (x, y), manifest,
            device=1, planned="device")
+
+    x, y = torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)
+    portable = _lower(AddRelu(), (x, y), engine_mode="portable")
+    _write(out, "portable", portable, AddRelu(), (x, y), manifest, device=0, planned="device",
+           engine_mode="portable", onnx_sha256=_onnx_digests(portable))
+
+    x, y = torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)
+    stale = _lower(AddRelu(), (x, y), engine_mode="both", engine_builder="test_double_stale")
+    _write(out, "both_stale", stale, AddRelu(), (x, y), manifest, device=0, planned="device",
+           engine_mode="both", onnx_sha256=_onnx_digests(stale))
 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 

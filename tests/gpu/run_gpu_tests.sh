@@ -68,17 +68,28 @@ LIB="$REPO/$BUILD_DIR/libexecutorch_tensorrt_backend.so"
 RUNNER="$REPO/$BUILD_DIR/tensorrt_runner"
 
 # --- C++ unit tests ---------------------------------------------------------------------
-ctest --test-dir "$BUILD_DIR" --output-on-failure >"$LOGS/ctest.log" 2>&1
+# The "stress" label (test_stress_gpu) runs on its own below, with its figures.
+ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 2>&1
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|backend_gpu|streams_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
   record FAIL "ctest" "$GPU_SKIPPED GPU test(s) skipped on a machine with $GPUS GPU(s)"
 else
   record PASS "ctest" "$SKIPPED skipped"
+fi
+# Issue 7 in its own line: portable blobs built at init and the engine cache
+# (test_portable_gpu; the CPU side is test_engine_cache / test_portable_blob).
+if grep -qE 'test_portable_gpu .*Passed' "$LOGS/ctest.log"; then
+  record PASS "portable blobs + engine cache (test_portable_gpu)"
+elif grep -qE 'test_portable_gpu .*Skipped' "$LOGS/ctest.log"; then
+  record SKIP "portable blobs + engine cache (test_portable_gpu)" "no GPU"
+else
+  record FAIL "portable blobs + engine cache (test_portable_gpu)" "see $LOGS/ctest.log"
+  "$REPO/$BUILD_DIR/tests/cpp/test_portable_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
 fi
 # Issue 4 in its own line: caller streams, CUDA graphs, runtime cache (the ctest
 # binary test_streams_gpu; its per-test lines are in the log).
@@ -176,6 +187,148 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
     fi
   else
     record SKIP "runner engine on device 1" "needs 2 GPUs, found $GPUS"
+  fi
+fi
+
+# --- portable blobs (issue 7): engines built at load, the engine cache ------------------------
+# Through the C++ runner on portable.pte / both_stale.pte (make_ptes.py). The double "builds"
+# by reading its program out of the blob's ONNX model; TRT_DOUBLE_BUILD_DELAY_MS stands in for
+# TensorRT's build time so a cache hit is visibly faster; TRT_DOUBLE_FAIL_BUILD=1 makes it fail.
+prun() { # log-name case [VAR=value ...]: the runner with that environment; its exit status
+  local name="$1" case="$2"; shift 2
+  env "$@" "$RUNNER" "$PTES/$case.pte" --inputs "$PTES/$case.inputs.bin" \
+    --expected "$PTES/$case.expected.bin" --iters 3 >"$LOGS/portable_$name.log" 2>&1
+}
+load_ms() { grep -o "loaded forward in [0-9.]* ms" "$1" | grep -o "[0-9.]*" | head -1; }
+plog() { echo "$LOGS/portable_$1.log"; }
+matched() { grep -q "^MATCH" "$(plog "$1")"; }
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "portable blobs (engine built at load, engine cache)" "no GPU"
+elif [ ! -f "$PTES/portable.pte" ] || [ ! -x "$RUNNER" ]; then
+  record FAIL "portable blobs" "no $PTES/portable.pte (re-run tests/gpu/make_ptes.py) or no runner"
+else
+  CACHE="$LOGS/engine_cache"; rm -rf "$CACHE" "$CACHE"_*
+  SHA=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['portable']['onnx_sha256'][0])" \
+        "$PTES/manifest.json" 2>/dev/null)
+  # 1. First load builds through the double, from the blob's ONNX digest, and caches.
+  prun build portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" TRT_DOUBLE_BUILD_DELAY_MS=400
+  BUILD_MS=$(load_ms "$(plog build)")
+  if matched build && grep -q "built and cached the engine of" "$(plog build)" &&
+     grep -q "trt_double: built partition .* from ONNX sha256 $SHA" "$(plog build)"; then
+    record PASS "portable: first load builds from ONNX sha256 ${SHA:0:16}... and caches" "load ${BUILD_MS} ms"
+  else
+    record FAIL "portable: first load builds and caches" "see $(plog build)"; show_log "$(plog build)" 30
+  fi
+  # 2. Second load hits the cache: log line, no build, shorter init.
+  prun hit portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" TRT_DOUBLE_BUILD_DELAY_MS=400
+  HIT_MS=$(load_ms "$(plog hit)")
+  if matched hit && grep -q "engine cache hit for" "$(plog hit)" && ! grep -q "trt_double: built" "$(plog hit)" &&
+     awk -v b="$BUILD_MS" -v h="$HIT_MS" 'BEGIN { exit !(h + 200 < b) }'; then
+    record PASS "portable: second load hits the engine cache" "load ${HIT_MS} ms vs ${BUILD_MS} ms building"
+  else
+    record FAIL "portable: second load hits the engine cache" "load ${HIT_MS} ms vs ${BUILD_MS} ms; see $(plog hit)"
+    show_log "$(plog hit)" 30
+  fi
+  # 3. Two processes loading at once: one build, one valid entry, both correct.
+  prun race1 portable EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_race" TRT_DOUBLE_BUILD_DELAY_MS=1500 & P1=$!
+  prun race2 portable EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_race" TRT_DOUBLE_BUILD_DELAY_MS=1500 & P2=$!
+  wait $P1; R1=$?; wait $P2; R2=$?
+  BUILT=$(cat "$(plog race1)" "$(plog race2)" | grep -c "built and cached the engine of" || true)
+  HITS=$(cat "$(plog race1)" "$(plog race2)" | grep -c "engine cache hit for" || true)
+  ENTRIES=$(find "${CACHE}_race" -name '*.engine' | wc -l)
+  TEMPS=$(find "${CACHE}_race" -name '*.tmp.*' | wc -l)
+  prun race_after portable EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_race"
+  if [ $R1 -eq 0 ] && [ $R2 -eq 0 ] && [ "$BUILT" -eq 1 ] && [ "$HITS" -eq 1 ] && [ "$ENTRIES" -eq 1 ] &&
+     [ "$TEMPS" -eq 0 ] && matched race_after && grep -q "engine cache hit for" "$(plog race_after)"; then
+    record PASS "portable: two processes loading at once leave one valid cache entry" "1 build, 1 hit"
+  else
+    record FAIL "portable: two processes at once" "exit $R1/$R2, $BUILT build(s), $HITS hit(s), $ENTRIES entr(ies), $TEMPS temp file(s)"
+    show_log "$(plog race1)" 15; show_log "$(plog race2)" 15
+  fi
+  # 4. A truncated entry is detected, rebuilt, and valid again.
+  ENTRY=$(find "$CACHE" -name '*.engine' | head -1)
+  if [ -n "$ENTRY" ]; then truncate -s 100 "$ENTRY"; fi
+  prun truncated portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE"
+  prun truncated_after portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE"
+  if [ -n "$ENTRY" ] && matched truncated && grep -q "removing it to rebuild" "$(plog truncated)" &&
+     grep -q "built and cached" "$(plog truncated)" && grep -q "engine cache hit for" "$(plog truncated_after)"; then
+    record PASS "portable: a truncated cache entry is rebuilt"
+  else
+    record FAIL "portable: a truncated cache entry is rebuilt" "see $(plog truncated)"; show_log "$(plog truncated)" 20
+  fi
+  # 5. engine_mode='both' whose engine claims another version: rebuilt from its ONNX model.
+  prun both_stale both_stale EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_both"
+  if matched both_stale && grep -q "comes from its ONNX model.*test-double-0" "$(plog both_stale)" &&
+     grep -q "trt_double: built partition" "$(plog both_stale)"; then
+    record PASS "both: an engine for another version is rebuilt from ONNX"
+  else
+    record FAIL "both: rebuilt from ONNX" "see $(plog both_stale)"; show_log "$(plog both_stale)" 20
+  fi
+  # 6. A failed build is a load error naming the partition and the builder's message.
+  prun fail portable EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_fail" TRT_DOUBLE_FAIL_BUILD=1
+  FAIL_RC=$?
+  if [ $FAIL_RC -ne 0 ] && grep -q "could not build the engine of partition .*trt_double was told to fail this build" "$(plog fail)" &&
+     grep -q "load_method(forward) failed" "$(plog fail)"; then
+    record PASS "portable: a failed build fails the load naming partition and message"
+  else
+    record FAIL "portable: a failed build" "exit $FAIL_RC, see $(plog fail)"; show_log "$(plog fail)" 20
+  fi
+fi
+
+# --- hostile input and load (issue 6) ----------------------------------------------------
+# The bad-input matrix (test_bad_input: no GPU; test_bad_input_gpu: through execute on the GPU;
+# test_bad_pte_gpu: a real .pte whose delegate I/O disagrees with its blob), then the stress
+# binary (8 threads x 1,000 executes on one method and on separate methods, 1,000 load/destroy
+# cycles with memory figures), then a shorter stress run under compute-sanitizer memcheck and
+# racecheck.
+if grep -qE 'test_bad_input .*Passed' "$LOGS/ctest.log" && grep -qE 'test_bad_input_gpu .*Passed' "$LOGS/ctest.log"; then
+  record PASS "bad-input matrix: blob and argument cases (test_bad_input, test_bad_input_gpu)"
+elif [ "$GPUS" -eq 0 ] && grep -qE 'test_bad_input .*Passed' "$LOGS/ctest.log"; then
+  record SKIP "bad-input matrix on the GPU (test_bad_input_gpu)" "no GPU; the CPU cases passed"
+else
+  record FAIL "bad-input matrix (test_bad_input, test_bad_input_gpu)" "see $LOGS/ctest.log"
+  for t in test_bad_input test_bad_input_gpu; do
+    "$REPO/$BUILD_DIR/tests/cpp/$t" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
+  done
+fi
+STRESS_BIN="$REPO/$BUILD_DIR/tests/cpp/test_stress_gpu"
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "bad .pte, stress, compute-sanitizer (issue 6)" "no GPU"
+else
+  ETRT_GPU_PTES="$PTES" "$REPO/$BUILD_DIR/tests/cpp/test_bad_pte_gpu" >"$LOGS/bad_pte.log" 2>&1
+  case $? in
+    0) record PASS "bad-input matrix: .pte whose delegate I/O disagrees with its blob (test_bad_pte_gpu)" ;;
+    77) record FAIL "bad .pte (test_bad_pte_gpu)" "skipped: $(grep -m1 SKIP "$LOGS/bad_pte.log")" ;;
+    *) record FAIL "bad .pte (test_bad_pte_gpu)" "see $LOGS/bad_pte.log"; show_log "$LOGS/bad_pte.log" 30 ;;
+  esac
+  "$STRESS_BIN" >"$LOGS/stress.log" 2>&1
+  STRESS_RC=$?
+  grep -E "^FIGURE|^\[(PASS|FAIL)\]" "$LOGS/stress.log"
+  if [ $STRESS_RC -eq 0 ]; then
+    record PASS "stress: 8 threads x 1,000 executes (one method serialized, one delegate unserialized, separate methods); 1,000 load/destroy cycles" \
+      "$(grep -m1 '^FIGURE load/destroy' "$LOGS/stress.log" | sed 's/^FIGURE load\/destroy: //')"
+  else
+    record FAIL "stress (test_stress_gpu)" "exit $STRESS_RC, see $LOGS/stress.log"; show_log "$LOGS/stress.log" 40
+  fi
+  SANITIZER="$(command -v compute-sanitizer || true)"
+  for c in /usr/local/cuda/bin/compute-sanitizer /usr/local/cuda/compute-sanitizer/compute-sanitizer; do
+    [ -z "$SANITIZER" ] && [ -x "$c" ] && SANITIZER="$c"
+  done
+  if [ -z "$SANITIZER" ]; then
+    record FAIL "compute-sanitizer memcheck/racecheck" "compute-sanitizer not found (CUDA toolkit bin/ on PATH?)"
+  else
+    for tool in memcheck racecheck; do
+      ETRT_STRESS_THREADS=8 ETRT_STRESS_ITERS=25 ETRT_STRESS_CYCLES=10 \
+        "$SANITIZER" --tool "$tool" --error-exitcode 99 "$STRESS_BIN" >"$LOGS/sanitizer_$tool.log" 2>&1
+      SAN_RC=$?
+      SUMMARY=$(grep -E "(ERROR|RACECHECK) SUMMARY" "$LOGS/sanitizer_$tool.log" | tail -1)
+      if [ $SAN_RC -eq 0 ] && echo "$SUMMARY" | grep -qE "SUMMARY: 0 (errors|hazards)"; then
+        record PASS "compute-sanitizer $tool (8 threads x 25 executes x 3 tests, 10 load/destroy cycles)" "$SUMMARY"
+      else
+        record FAIL "compute-sanitizer $tool" "exit $SAN_RC, ${SUMMARY:-no summary}; see $LOGS/sanitizer_$tool.log"
+        show_log "$LOGS/sanitizer_$tool.log" 40
+      fi
+    done
   fi
 fi
 

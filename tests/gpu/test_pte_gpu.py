@@ -115,3 +115,26 @@ def test_engine_on_device_1_keeps_caller_on_device_0(trt_runtime, torch_cuda, ma
     np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
     assert torch.cuda.current_device() == 0
     assert _stage_lines(capfd.readouterr().err) == []
+
+
+def test_portable_builds_at_load_then_hits_the_engine_cache(
+    trt_runtime, torch_cuda, manifest, capfd, tmp_path, monkeypatch
+):
+    """engine_mode='portable': the blob has no engine; the first load builds it through
+    the double's build path from the blob's ONNX model and caches it, the second reads
+    the cache (issue 7)."""
+    torch = torch_cuda
+    if "portable" not in manifest:
+        pytest.fail("manifest has no 'portable' case: re-run tests/gpu/make_ptes.py")
+    case, inputs, expected = _case(manifest, "portable")
+    monkeypatch.setenv("EXECUTORCH_TENSORRT_ENGINE_CACHE", str(tmp_path))
+    _, outs = _run(trt_runtime, torch, "portable", inputs)
+    np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
+    err = capfd.readouterr().err
+    assert "built and cached the engine of" in err, err
+    assert f"from ONNX sha256 {case['onnx_sha256'][0]}" in err, err
+    _, outs = _run(trt_runtime, torch, "portable", inputs)
+    np.testing.assert_allclose(outs[0].numpy(), expected[0], atol=1e-5, rtol=0)
+    err = capfd.readouterr().err
+    assert "engine cache hit for" in err and "trt_double: built" not in err, err
+    assert len(list(tmp_path.glob("*.engine"))) == 1

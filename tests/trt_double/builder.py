@@ -16,6 +16,16 @@ The program format (tests/cpp/trt_double/program.h)::
 
 kinds: add sub mul relu neg copy adds muls; float32 only, no broadcasting. ONNX ops
 outside that set raise :class:`UnsupportedByTestDouble` naming the op.
+
+Portable blobs (``engine_mode="portable"`` / ``"both"``): :meth:`portable_onnx` stores
+the program in the ONNX model the blob carries, as the ``metadata_props`` entry
+``trt_double.program``; the C++ double's ``EngineFactory::build`` reads it back out of
+the ONNX bytes (tests/cpp/trt_double/onnx_metadata.h), which stands in for TensorRT
+building an engine from the model on the target.
+
+``engine_builder="test_double_stale"`` writes the same programs but says they were
+built by another version (``test-double-0``), so a runtime with the double refuses
+their engines and, in a ``both`` blob, rebuilds from the ONNX model.
 """
 
 from __future__ import annotations
@@ -36,10 +46,14 @@ from executorch_tensorrt.backend.engine import (
 from executorch_tensorrt.backend.trt import Flavor
 
 NAME = "test_double"
+STALE_NAME = "test_double_stale"
 # Must equal what the C++ double's engine factory reports (trt_double.h).
 FLAVOR = Flavor.RTX
 VERSION = "test-double"
+STALE_VERSION = "test-double-0"
 FORMAT = "trt_double 1"
+# Must equal kProgramMetadataKey in tests/cpp/trt_double/trt_double.h.
+PROGRAM_METADATA_KEY = "trt_double.program"
 
 SUPPORTED_ONNX_OPS = ("Add", "Sub", "Mul", "Div", "Relu", "Neg", "Identity", "Cast", "Constant")
 
@@ -206,11 +220,47 @@ def _cast_is_noop(node: onnx.NodeProto) -> bool:
     return to == onnx.TensorProto.FLOAT
 
 
+def portable_onnx(request: BuildRequest) -> bytes:
+    """The request's ONNX model with its trt_double program stored as the metadata
+    entry ``trt_double.program`` (replacing one already there)."""
+    program = translate(request).decode()
+    model = onnx.load_from_string(request.onnx_bytes)
+    kept = [p for p in model.metadata_props if p.key != PROGRAM_METADATA_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    entry = model.metadata_props.add()
+    entry.key = PROGRAM_METADATA_KEY
+    entry.value = program
+    return model.SerializeToString()
+
+
+def program_from_onnx(onnx_bytes: bytes) -> Optional[str]:
+    """The program :func:`portable_onnx` stored, or None."""
+    model = onnx.load_from_string(onnx_bytes)
+    return next((p.value for p in model.metadata_props if p.key == PROGRAM_METADATA_KEY), None)
+
+
 class TestDoubleEngineBuilder:
     """EngineBuilder (backend/engine.py) writing trt_double programs."""
 
+    version = VERSION
+
     def build(self, request: BuildRequest) -> BuiltEngine:
-        return BuiltEngine(translate(request), FLAVOR, VERSION)
+        return BuiltEngine(translate(request), FLAVOR, self.version)
+
+    def identity(self) -> tuple[Flavor, str]:
+        return FLAVOR, self.version
+
+    def portable_onnx(self, request: BuildRequest) -> bytes:
+        return portable_onnx(request)
+
+
+class StaleTestDoubleEngineBuilder(TestDoubleEngineBuilder):
+    """As the double's builder, but claiming another version: its engines do not
+    run on the double's runtime (which then rebuilds a 'both' blob from ONNX)."""
+
+    version = STALE_VERSION
 
 
 register_engine_builder(NAME, TestDoubleEngineBuilder)
+register_engine_builder(STALE_NAME, StaleTestDoubleEngineBuilder)

@@ -126,3 +126,70 @@ def test_lowering_flow_writes_test_double_blobs():
         "muls",
         "sub",
     ]
+
+
+def _add_relu_request():
+    nodes = [helper.make_node("Add", ["x", "y"], ["s"]), helper.make_node("Relu", ["s"], ["out"])]
+    model = _model(nodes, [("x", [2, 3]), ("y", [2, 3])], [("out", [2, 3])])
+    model.metadata_props.add(key="producer_note", value="kept")
+    return _request(
+        model, [_info("x", (2, 3)), _info("y", (2, 3))], [_info("out", (2, 3))]
+    )
+
+
+def test_identity_is_the_runtime_double_s():
+    assert builder.TestDoubleEngineBuilder().identity() == (builder.FLAVOR, "test-double")
+    assert builder.StaleTestDoubleEngineBuilder().identity() == (builder.FLAVOR, "test-double-0")
+    assert builder.STALE_NAME in registered_engine_builders()
+
+
+def test_portable_onnx_carries_the_program_and_keeps_the_model():
+    request = _add_relu_request()
+    annotated = builder.TestDoubleEngineBuilder().portable_onnx(request)
+    model = onnx.load_from_string(annotated)
+    original = onnx.load_from_string(request.onnx_bytes)
+    # Same graph, one more metadata entry; other entries kept.
+    assert model.graph == original.graph
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["producer_note"] == "kept"
+    assert props[builder.PROGRAM_METADATA_KEY] == builder.translate(request).decode()
+    assert builder.program_from_onnx(annotated) == builder.translate(request).decode()
+    onnx.checker.check_model(model)
+    # Idempotent: annotating an annotated model replaces the entry.
+    again = BuildRequest(request.name, annotated, request.inputs, request.outputs, request.ops, request.options)
+    twice = onnx.load_from_string(builder.portable_onnx(again))
+    assert [p.key for p in twice.metadata_props].count(builder.PROGRAM_METADATA_KEY) == 1
+
+
+def test_portable_onnx_refuses_what_the_double_cannot_express():
+    model = _model([helper.make_node("Sigmoid", ["x"], ["out"])], [("x", [2, 3])], [("out", [2, 3])])
+    with pytest.raises(builder.UnsupportedByTestDouble, match="Sigmoid"):
+        builder.portable_onnx(_request(model, [_info("x", (2, 3))], [_info("out", (2, 3))]))
+
+
+@pytest.mark.parametrize("mode, engine_builder", [("portable", "test_double"), ("both", "test_double_stale")])
+def test_lowering_flow_writes_portable_blobs(mode, engine_builder):
+    from executorch.exir import to_edge_transform_and_lower
+
+    from executorch_tensorrt.partitioner import TensorRTPartitioner
+
+    class M(torch.nn.Module):
+        def forward(self, x, y):
+            return torch.relu(x + y) * 2 - x
+
+    ep = torch.export.export(M(), (torch.randn(4, 8), torch.randn(4, 8)))
+    program = to_edge_transform_and_lower(
+        ep, partitioner=[TensorRTPartitioner(engine_builder=engine_builder, engine_mode=mode)]
+    ).to_executorch()
+    (data,) = program.executorch_program.backend_delegate_data
+    blob = blob_mod.deserialize(bytes(data.data))
+    assert blob.info.engine_mode == mode
+    assert blob.onnx is not None and blob.onnx_sha256 == blob_mod.onnx_digest(bytes(blob.onnx))
+    text = builder.program_from_onnx(bytes(blob.onnx))
+    assert text is not None and text.startswith("trt_double 1\n")
+    if mode == "portable":
+        assert len(blob.engine) == 0
+        assert blob.info.trt_version == "test-double"
+    else:
+        assert bytes(blob.engine).decode() == text
+        assert blob.info.trt_version == "test-double-0"

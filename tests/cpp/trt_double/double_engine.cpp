@@ -1,16 +1,22 @@
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include <executorch/runtime/platform/log.h>
 
 #include "kernels.h"
+#include "onnx_metadata.h"
 #include "program.h"
+#include "sha256.h"
 #include "trt_double.h"
 
 namespace trt_double {
@@ -23,6 +29,46 @@ Stats& stats() {
 Config& config() {
   static Config c;
   return c;
+}
+
+namespace {
+
+std::mutex& build_record_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+BuildRecord& build_record() {
+  static BuildRecord r;
+  return r;
+}
+
+int env_int(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? 0 : std::atoi(v);
+}
+
+std::string describe(const executorch_tensorrt::BuildSpec& spec) {
+  std::string out = "precision " + spec.precision + ", strongly typed " +
+      (spec.strongly_typed ? "1" : "0") + ", workspace " +
+      std::to_string(spec.workspace_size) + ", opt level " +
+      std::to_string(spec.optimization_level) + ", profiles";
+  for (const auto& p : spec.inputs) {
+    out += " " + p.name + "[";
+    for (int32_t d = 0; d < p.rank; ++d) {
+      out += (d ? "," : "") + std::to_string(p.min[d]) + ":" + std::to_string(p.opt[d]) +
+          ":" + std::to_string(p.max[d]);
+    }
+    out += "]";
+  }
+  return out;
+}
+
+} // namespace
+
+BuildRecord last_build() {
+  std::lock_guard<std::mutex> lock(build_record_mutex());
+  return build_record();
 }
 
 namespace {
@@ -192,6 +238,11 @@ class DoubleContext final : public ExecutionContext {
       ET_LOG(Error, "trt_double: stream of device %d, engine is on %d",
              stream_device, device_);
       return Error::InvalidState;
+    }
+    if (config().fail_enqueues.load() > 0) {
+      config().fail_enqueues.fetch_sub(1);
+      ET_LOG(Error, "trt_double: enqueueV3 failed (injected error)");
+      return Error::Internal;
     }
     Error err = propagate();
     if (err != Error::Ok) {
@@ -414,7 +465,7 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
 class DoubleFactory final : public EngineFactory {
  public:
   Flavor flavor() const override {
-    return kFlavor;
+    return static_cast<Flavor>(config().factory_flavor.load());
   }
   const char* version() const override {
     return kVersion;
@@ -422,6 +473,15 @@ class DoubleFactory final : public EngineFactory {
   Result<std::unique_ptr<executorch_tensorrt::Engine>> deserialize(
       const void* data,
       size_t size) override {
+    int refuse = config().refuse_deserializations.load();
+    while (refuse > 0 &&
+           !config().refuse_deserializations.compare_exchange_weak(refuse, refuse - 1)) {
+    }
+    if (refuse > 0) {
+      stats().refused_deserializations.fetch_add(1);
+      ET_LOG(Error, "trt_double: refusing this engine (told to: as for another GPU)");
+      return Error::DelegateInvalidCompatibility;
+    }
     Program program;
     std::string error;
     if (!parse_program(static_cast<const char*>(data), size, program, error)) {
@@ -436,6 +496,60 @@ class DoubleFactory final : public EngineFactory {
     stats().last_engine_bytes.store(data);
     return std::unique_ptr<executorch_tensorrt::Engine>(
         new DoubleEngine(std::move(program), device));
+  }
+  // "Builds" by taking the program builder.py's portable_onnx() stored in the
+  // ONNX model's metadata_props, after checking it parses; records what it was
+  // asked for.
+  Error build(
+      const void* onnx,
+      size_t onnx_size,
+      const executorch_tensorrt::BuildSpec& spec,
+      std::vector<uint8_t>& engine,
+      std::string& message) override {
+    const int delay = std::max(config().build_delay_ms.load(),
+                               env_int("TRT_DOUBLE_BUILD_DELAY_MS"));
+    if (delay > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    }
+    const std::string digest = executorch_tensorrt::sha256_hex(onnx, onnx_size);
+    {
+      std::lock_guard<std::mutex> lock(build_record_mutex());
+      build_record() = BuildRecord{spec.partition, digest, spec};
+    }
+    if (config().fail_builds.load() || env_int("TRT_DOUBLE_FAIL_BUILD") != 0) {
+      stats().build_failures.fetch_add(1);
+      message = kBuildFailureMessage;
+      return Error::Internal;
+    }
+    std::string text;
+    std::string error;
+    switch (find_onnx_metadata(onnx, onnx_size, kProgramMetadataKey, text, error)) {
+      case MetadataScan::kMalformed:
+        stats().build_failures.fetch_add(1);
+        message = "not an ONNX model: " + error;
+        return Error::InvalidProgram;
+      case MetadataScan::kAbsent:
+        stats().build_failures.fetch_add(1);
+        message = std::string("the ONNX model has no '") + kProgramMetadataKey +
+            "' metadata (lower it with engine_builder='test_double')";
+        return Error::NotSupported;
+      case MetadataScan::kFound:
+        break;
+    }
+    Program program;
+    if (!parse_program(text.data(), text.size(), program, error)) {
+      stats().build_failures.fetch_add(1);
+      message = "the program in the ONNX model does not parse: " + error;
+      return Error::InvalidProgram;
+    }
+    engine.assign(text.begin(), text.end());
+    stats().builds.fetch_add(1);
+    ET_LOG(Info,
+           "trt_double: built partition %s from ONNX sha256 %s (%s): %zu program "
+           "bytes",
+           spec.partition.c_str(), digest.c_str(), describe(spec).c_str(),
+           engine.size());
+    return Error::Ok;
   }
 };
 

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <cuda_runtime_api.h>
 
@@ -35,7 +36,21 @@ struct Stats {
   std::atomic<uint64_t> native_graph_disables{0};
   std::atomic<int64_t> runtime_cache_entries_loaded{-1}; // -1: no cache attached
   std::atomic<uint64_t> runtime_cache_rejected{0};
+  // Issue 7: engines "built" from ONNX (EngineFactory::build).
+  std::atomic<uint64_t> builds{0};
+  std::atomic<uint64_t> build_failures{0};
+  std::atomic<uint64_t> refused_deserializations{0};
 };
+
+// What the last build was asked for (issue 7): the partition, the SHA-256 of the
+// ONNX bytes it was given (computed by the double, not taken from the blob), and
+// the build spec.
+struct BuildRecord {
+  std::string partition;
+  std::string onnx_sha256;
+  executorch_tensorrt::BuildSpec spec;
+};
+BuildRecord last_build();
 
 Stats& stats();
 
@@ -45,7 +60,26 @@ struct Config {
   // native CUDA graphs (as TensorRT-RTX does), so the runtime bypasses its own
   // capture. The double runs its kernels either way and counts the enqueues.
   std::atomic<bool> native_cuda_graphs{false};
+  // Issue 7. Builds fail with kBuildFailureMessage (also: env TRT_DOUBLE_FAIL_BUILD=1).
+  std::atomic<bool> fail_builds{false};
+  // Each build sleeps this long first, standing in for TensorRT's build time so
+  // a cache hit is visibly faster (also: env TRT_DOUBLE_BUILD_DELAY_MS).
+  std::atomic<int> build_delay_ms{0};
+  // The next N deserializations are refused as incompatible (as TensorRT refuses
+  // an engine made for another GPU).
+  std::atomic<int> refuse_deserializations{0};
+  // Issue 6 (bad-input tests): the flavor the engine factory reports, so a test
+  // can play a runtime of either flavor (kFlavor unless set); and a number of
+  // enqueues to fail, each logging as TensorRT's logger would and returning
+  // Error::Internal, as the adapter does when enqueueV3 returns false.
+  std::atomic<int> factory_flavor{static_cast<int>(kFlavor)};
+  std::atomic<int> fail_enqueues{0};
 };
+
+// The metadata_props key under which tests/trt_double/builder.py stores the
+// program in the ONNX model of a portable blob (portable_onnx).
+constexpr char kProgramMetadataKey[] = "trt_double.program";
+constexpr char kBuildFailureMessage[] = "trt_double was told to fail this build";
 
 Config& config();
 

@@ -1,0 +1,272 @@
+#include "engine_source.h"
+
+#include <chrono>
+#include <mutex>
+#include <utility>
+
+#include <cuda_runtime_api.h>
+
+#include <executorch/runtime/platform/log.h>
+
+#include "cuda_check.h"
+#include "device_guard.h"
+#include "engine_cache.h"
+
+namespace executorch_tensorrt {
+
+using ::executorch::runtime::Error;
+using ::executorch::runtime::Result;
+
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(
+             std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+Error compute_capability(int device, int* major, int* minor) {
+  ETRT_CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(major, cudaDevAttrComputeCapabilityMajor, device));
+  ETRT_CUDA_RETURN_IF_ERROR(
+      cudaDeviceGetAttribute(minor, cudaDevAttrComputeCapabilityMinor, device));
+  return Error::Ok;
+}
+
+// WHY one build at a time per process: a TensorRT build takes the GPU's memory
+// and all CPU threads it can get; several at once (a program with many
+// partitions loaded from several threads) only slow each other down and risk
+// running out of device memory. Across processes the cache's key lock does the
+// same for one model.
+std::mutex& build_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
+} // namespace
+
+const char* engine_origin_name(EngineOrigin origin) {
+  switch (origin) {
+    case EngineOrigin::kBlob:
+      return "blob";
+    case EngineOrigin::kCache:
+      return "engine cache";
+    case EngineOrigin::kBuilt:
+      return "build";
+  }
+  return "?";
+}
+
+std::string engine_mismatch(
+    const BlobView& blob,
+    Flavor linked_flavor,
+    const char* linked_version,
+    int cc_major,
+    int cc_minor) {
+  if (!blob.has_engine()) {
+    return "";
+  }
+  const blob::BlobHeader& h = *blob.header;
+  const auto blob_flavor = static_cast<Flavor>(h.flavor());
+  const char* blob_version = h.trt_version() ? h.trt_version()->c_str() : "";
+  if (blob_flavor != linked_flavor ||
+      !versions_compatible(blob_version, linked_version)) {
+    return std::string("its engine was built by ") + flavor_name(blob_flavor) + " " +
+        blob_version + ", this runtime runs " + flavor_name(linked_flavor) + " " +
+        linked_version;
+  }
+  const auto* caps = h.compute_capabilities();
+  if (caps != nullptr && caps->size() > 0) {
+    std::string listed;
+    for (const blob::ComputeCapability* cc : *caps) {
+      if (cc->major() == cc_major && cc->minor() == cc_minor) {
+        return "";
+      }
+      listed += listed.empty() ? "" : ", ";
+      listed += std::to_string(cc->major()) + "." + std::to_string(cc->minor());
+    }
+    return "its engine targets compute capabilities " + listed + ", this GPU is " +
+        std::to_string(cc_major) + "." + std::to_string(cc_minor);
+  }
+  return "";
+}
+
+BuildSpec build_spec_from(const BlobView& blob) {
+  const blob::BlobHeader& h = *blob.header;
+  BuildSpec spec;
+  spec.partition = blob.name();
+  if (h.precision() != nullptr && h.precision()->size() > 0) {
+    spec.precision = h.precision()->str();
+  }
+  if (const blob::BuildSettings* bs = h.build_settings()) {
+    spec.strongly_typed = bs->strongly_typed();
+    spec.workspace_size = bs->workspace_size();
+    spec.optimization_level = bs->optimization_level();
+  }
+  for (const blob::TensorSpec* t : *h.inputs()) {
+    const IOSpec io = io_spec_from(*t);
+    InputProfile p;
+    p.name = io.name;
+    p.rank = io.rank;
+    for (int32_t d = 0; d < io.rank; ++d) {
+      p.min[d] = io.dims[d].min;
+      p.opt[d] = io.dims[d].opt;
+      p.max[d] = io.dims[d].max;
+    }
+    spec.inputs.push_back(std::move(p));
+  }
+  return spec;
+}
+
+Result<EngineBytes> engine_from_onnx(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache_settings,
+    int device,
+    const char* reason,
+    bool discard_cached) {
+  int cc_major = 0;
+  int cc_minor = 0;
+  Error err = compute_capability(device, &cc_major, &cc_minor);
+  if (err != Error::Ok) {
+    return err;
+  }
+  const BuildSpec spec = build_spec_from(blob);
+  ET_LOG(Info,
+         "TensorRTBackend: engine %s comes from its ONNX model (%zu bytes, sha256 "
+         "%.16s...): %s",
+         blob.name(), blob.onnx_size, blob.onnx_sha256(), reason);
+
+  // The build itself, as the cache calls it on a miss.
+  bool digest_checked = false;
+  auto build = [&](std::vector<uint8_t>& engine) -> Error {
+    // WHY the digest is checked only here: hashing a large model takes a while,
+    // and only a build reads the bytes; a cache hit is keyed by the digest.
+    if (!digest_checked) {
+      Error digest = check_onnx_digest(blob);
+      if (digest != Error::Ok) {
+        return digest;
+      }
+      digest_checked = true;
+    }
+    Result<DeviceGuard> guard = DeviceGuard::enter(device);
+    if (!guard.ok()) {
+      return guard.error();
+    }
+    std::string message;
+    Error built = factory.build(blob.onnx, blob.onnx_size, spec, engine, message);
+    if (built == Error::Ok && engine.empty()) {
+      built = Error::Internal;
+      message = "the build returned no engine bytes";
+    }
+    if (built != Error::Ok) {
+      ET_LOG(Error,
+             "TensorRTBackend: %s %s could not build the engine of partition %s from "
+             "its ONNX model on device %d: %s",
+             flavor_name(factory.flavor()), factory.version(), blob.name(), device,
+             message.empty() ? "(no message)" : message.c_str());
+    }
+    return built;
+  };
+
+  std::lock_guard<std::mutex> lock(build_mutex());
+  const auto start = std::chrono::steady_clock::now();
+  EngineBytes out;
+  out.origin = EngineOrigin::kBuilt;
+  if (cache_settings.directory.empty()) {
+    err = build(out.owned);
+    if (err != Error::Ok) {
+      return err;
+    }
+    ET_LOG(Info,
+           "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); not "
+           "cached: set %s or the load-time option %s to keep it",
+           blob.name(), ms_since(start), out.owned.size(), kEnvEngineCacheDir,
+           kOptionEngineCacheDir);
+  } else {
+    EngineCacheKeyInputs key_inputs;
+    key_inputs.onnx_sha256 = blob.onnx_sha256();
+    key_inputs.flavor = factory.flavor();
+    key_inputs.trt_version = factory.version();
+    key_inputs.cc_major = cc_major;
+    key_inputs.cc_minor = cc_minor;
+    key_inputs.spec = &spec;
+    const std::string key = engine_cache_key(key_inputs);
+    EngineCache cache(EngineCacheConfig{cache_settings.directory, cache_settings.max_bytes});
+    // A cache directory that cannot be made only costs the rebuild next time.
+    (void)cache.prepare();
+    if (discard_cached) {
+      (void)cache.remove(key);
+    }
+    CacheOutcome outcome = CacheOutcome::kBuiltNotStored;
+    err = cache.get_or_build(key, build, out.owned, outcome);
+    if (err != Error::Ok) {
+      return err;
+    }
+    const double ms = ms_since(start);
+    switch (outcome) {
+      case CacheOutcome::kHit:
+        out.origin = EngineOrigin::kCache;
+        ET_LOG(Info,
+               "TensorRTBackend: engine cache hit for %s: %s (%zu bytes, %.1f ms)",
+               blob.name(), cache.entry_path(key).c_str(), out.owned.size(), ms);
+        break;
+      case CacheOutcome::kBuilt:
+        ET_LOG(Info,
+               "TensorRTBackend: built and cached the engine of %s in %.1f ms: %s "
+               "(%zu bytes)",
+               blob.name(), ms, cache.entry_path(key).c_str(), out.owned.size());
+        break;
+      case CacheOutcome::kBuiltNotStored:
+        ET_LOG(Info,
+               "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); it "
+               "could not be kept in the engine cache %s",
+               blob.name(), ms, out.owned.size(), cache_settings.directory.c_str());
+        break;
+    }
+  }
+  out.data = out.owned.data();
+  out.size = out.owned.size();
+  return out;
+}
+
+Result<EngineBytes> select_engine(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache,
+    int device) {
+  if (!blob.has_engine()) {
+    return engine_from_onnx(blob, factory, cache, device, "the blob has no engine");
+  }
+  int cc_major = 0;
+  int cc_minor = 0;
+  Error err = compute_capability(device, &cc_major, &cc_minor);
+  if (err != Error::Ok) {
+    return err;
+  }
+  const std::string mismatch =
+      engine_mismatch(blob, factory.flavor(), factory.version(), cc_major, cc_minor);
+  if (!mismatch.empty()) {
+    if (blob.has_onnx()) {
+      return engine_from_onnx(blob, factory, cache, device, mismatch.c_str());
+    }
+    // No ONNX to rebuild from: the refusal that names both versions (or the
+    // compute capabilities).
+    err = check_engine_build(blob, factory.flavor(), factory.version());
+    if (err == Error::Ok) {
+      ET_LOG(Error,
+             "TensorRTBackend: engine of blob %s cannot run here: %s; re-export for "
+             "this GPU, or with engine_mode='both' or 'portable'",
+             blob.name(), mismatch.c_str());
+      err = Error::DelegateInvalidCompatibility;
+    }
+    return err;
+  }
+  EngineBytes out;
+  out.data = blob.engine;
+  out.size = blob.engine_size;
+  out.origin = EngineOrigin::kBlob;
+  return out;
+}
+
+} // namespace executorch_tensorrt

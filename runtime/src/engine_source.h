@@ -1,0 +1,75 @@
+// Where the engine a delegate deserializes comes from (issue 7):
+//   * the blob's own engine, read in place, when it has one that runs here: the
+//     linked TensorRT's flavor and version, and this GPU's compute capability
+//     among those the blob lists (when it lists any);
+//   * otherwise, when the blob carries its ONNX model (engine mode portable or
+//     both): an engine built from that model by the linked TensorRT for this
+//     GPU, through the seam (EngineFactory::build), kept in and reused from the
+//     on-disk engine cache (engine_cache.h) when one is configured;
+//   * otherwise the refusal check_engine_build gives (a prebuilt blob for
+//     another TensorRT).
+// One Info line says which ("engine cache hit ..." / "built and cached ...").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <executorch/runtime/core/result.h>
+
+#include "blob.h"
+#include "runtime_settings.h"
+#include "trt_engine.h"
+
+namespace executorch_tensorrt {
+
+enum class EngineOrigin : uint8_t {
+  kBlob, // the blob's engine, in place
+  kCache, // an engine cache entry
+  kBuilt, // built at this load
+};
+
+const char* engine_origin_name(EngineOrigin origin);
+
+struct EngineBytes {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  std::vector<uint8_t> owned; // holds the bytes unless they are the blob's
+  EngineOrigin origin = EngineOrigin::kBlob;
+};
+
+// Why the blob's engine cannot run on this TensorRT and GPU, or "" when it can
+// (or the blob has no engine).
+std::string engine_mismatch(
+    const BlobView& blob,
+    Flavor linked_flavor,
+    const char* linked_version,
+    int cc_major,
+    int cc_minor);
+
+// The blob's build settings, precision and input profiles.
+BuildSpec build_spec_from(const BlobView& blob);
+
+// The engine to deserialize for `blob` on `device`, as described above. The
+// caller has checked the blob's engine CRC (check_engine_crc); a build checks
+// the ONNX digest first (check_onnx_digest).
+// A failed build is an error naming the partition and TensorRT's message.
+::executorch::runtime::Result<EngineBytes> select_engine(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache,
+    int device);
+
+// The engine built from the blob's ONNX model (from the cache when it holds
+// it). `reason` says why in the log (e.g. "the blob has no engine").
+// `discard_cached`: drop the cache entry first (TensorRT refused it).
+::executorch::runtime::Result<EngineBytes> engine_from_onnx(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache,
+    int device,
+    const char* reason,
+    bool discard_cached = false);
+
+} // namespace executorch_tensorrt
