@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything this project needs into ./.venv (and, where apt is available as root,
-# the Debian packages the C++ runtime build and the schema check use). Idempotent.
+# the Debian packages the C++ runtime build, the fuzzer and the schema check use). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +9,7 @@ if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   command -v flatc >/dev/null 2>&1 || need="$need flatbuffers-compiler"
   [ -f /usr/include/flatbuffers/flatbuffers.h ] || need="$need libflatbuffers-dev"
   command -v cmake >/dev/null 2>&1 || need="$need cmake"
+  command -v clang++ >/dev/null 2>&1 || need="$need clang"  # libFuzzer (tests/fuzz)
   if [ -n "$need" ]; then
     echo "setup: apt-get install$need"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null

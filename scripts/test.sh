@@ -13,4 +13,15 @@ if [ -f CMakeLists.txt ]; then
     || { cat build/cmake-configure.log; exit 1; }
   cmake --build build/cpu -j2
   ctest --test-dir build/cpu --output-on-failure
+  # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
+  bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
+fi
+# ExecuTorch's backend conformance suite, operators, at lowering level (real engine
+# builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
+# strict xfails with their causes (tests/conformance/known_failures.py), so a regression
+# and an unexpected fix both fail. About 25 minutes on 2 cores. Report:
+#   .venv/bin/python -m tests.conformance.report --level lowering --flows tensorrt --suite operators -o conformance.md
+if [ "${SKIP_CONFORMANCE:-0}" != 1 ]; then
+  .venv/bin/python -m pytest -q -p no:cacheprovider -p tests.conformance.plugin \
+    --tensorrt-level=lowering --tensorrt-flows=tensorrt --pyargs executorch.backends.test.suite.operators
 fi
