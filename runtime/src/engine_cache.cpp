@@ -38,23 +38,6 @@ static_assert(kOffKey + kEngineCacheKeySize + 8 == kEngineCacheHeaderSize, "layo
 // Temporary files older than this belong to a writer that died.
 constexpr time_t kStaleTempSeconds = 3600;
 
-void put_u32(uint8_t* p, uint32_t v) {
-  std::memcpy(p, &v, 4);
-}
-void put_u64(uint8_t* p, uint64_t v) {
-  std::memcpy(p, &v, 8);
-}
-uint32_t get_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
 bool ends_with(const std::string& s, const char* suffix) {
   const size_t n = std::strlen(suffix);
   return s.size() >= n && s.compare(s.size() - n, n, suffix) == 0;

@@ -13,83 +13,12 @@
 #include <executorch/runtime/platform/log.h>
 
 #include "crc32.h"
+#include "file_io.h"
 
 namespace executorch_tensorrt {
 
 using ::executorch::runtime::Error;
 using ::executorch::runtime::Result;
-
-namespace {
-
-void put_u32(uint8_t* p, uint32_t v) {
-  std::memcpy(p, &v, 4);
-}
-void put_u64(uint8_t* p, uint64_t v) {
-  std::memcpy(p, &v, 8);
-}
-uint32_t get_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-
-bool write_all(int fd, const void* data, size_t size) {
-  const uint8_t* p = static_cast<const uint8_t*>(data);
-  while (size > 0) {
-    const ssize_t n = ::write(fd, p, size);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-bool read_all(int fd, void* data, size_t size) {
-  uint8_t* p = static_cast<uint8_t*>(data);
-  while (size > 0) {
-    const ssize_t n = ::read(fd, p, size);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      return false;
-    }
-    p += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
-}
-
-// Closes the descriptor on every return path (and so drops a flock on it).
-class Fd final {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) {
-      ::close(fd_);
-    }
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const {
-    return fd_;
-  }
-
- private:
-  int fd_;
-};
-
-} // namespace
 
 Result<std::vector<uint8_t>> load_runtime_cache_file(const char* path) {
   Fd fd(::open(path, O_RDONLY | O_CLOEXEC));
