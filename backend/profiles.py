@@ -53,6 +53,11 @@ def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
             f"torch.export.Dim('{expr}', min=1, max=1024) in dynamic_shapes."
         )
     lo, hi = int(lo), int(hi)
+    # A derived dim (16*s) is declared under its own expression: its declared min (16*1)
+    # survives there even when torch narrowed the root symbol's range to start at 2.
+    dec = declared.get(str(expr))
+    if dec is not None and dec[1] == hi and dec[0] < lo:
+        lo = dec[0]
     opt = hi
     hint = None
     if env is not None:

@@ -155,3 +155,11 @@ def test_portable_and_both_modes_keep_the_parsed_onnx_model():
         assert [i.name for i in model.graph.input] == [t.name for t in d.blob.info.inputs]
         assert d.blob.onnx_sha256 == hashlib.sha256(bytes(d.blob.onnx)).hexdigest()
         assert d.blob.info.flavor == load().flavor and d.blob.info.trt_version == load().version
+
+
+def test_derived_dynamic_dims_keep_their_declared_minimum():
+    # torch narrows the root symbol to start at 2; the derived dim 16*d was declared from 16.
+    d = Dim("d", min=1, max=8)
+    low = lower(TransformerBlock(), (torch.randn(1, 32, 64),), dynamic_shapes=({1: 16 * d},), verify=False)
+    (inp,) = low.delegates[0].blob.info.inputs
+    assert inp.dims[1] == BlobDim(16, 32, 128)
