@@ -68,24 +68,8 @@ ETRT_TEST(python_portable_blob_builds_through_the_double) {
 }
 
 int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::fprintf(stderr, "usage: %s make_python_portable.py out.blob\n", argv[0]);
-    return 1;
+  if (argc >= 3) {
+    g_blob_path = argv[2];
   }
-  g_blob_path = argv[2];
-  const std::string command =
-      std::string("\"") + ETRT_PYTHON + "\" \"" + argv[1] + "\" \"" + g_blob_path + "\"";
-  const int status = std::system(command.c_str());
-  if (status == -1 || !WIFEXITED(status)) {
-    std::fprintf(stderr, "could not run %s\n", command.c_str());
-    return 1;
-  }
-  if (WEXITSTATUS(status) == etrt_test::kSkip) {
-    return etrt_test::kSkip;
-  }
-  if (WEXITSTATUS(status) != 0) {
-    std::fprintf(stderr, "%s failed with %d\n", command.c_str(), WEXITSTATUS(status));
-    return 1;
-  }
-  return etrt_test::run_all(/*needs_gpu=*/false, 1, argv);
+  return etrt_test::run_after_python_fixture(ETRT_PYTHON, argc, argv);  // argv[1]: make_python_portable.py
 }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <mutex>
@@ -19,6 +20,7 @@
 #include <vector>
 
 #include <cuda_runtime_api.h>
+#include <sys/wait.h>
 
 #include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
@@ -151,6 +153,30 @@ inline int run_all(bool needs_gpu, int argc = 0, char** argv = nullptr) {
   }
   std::printf("%d test(s), %d failure(s)\n", ran, failures());
   return failures() == 0 && ran > 0 ? 0 : 1;
+}
+
+// main() of a test whose input a Python script writes first: runs
+// `python script out_path` (exit kSkip passes the skip on), then the tests.
+inline int run_after_python_fixture(const char* python, int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: %s script.py out.blob\n", argv[0]);
+    return 1;
+  }
+  const std::string command = std::string("\"") + python + "\" \"" + argv[1] +
+      "\" \"" + argv[2] + "\"";
+  const int status = std::system(command.c_str());
+  if (status == -1 || !WIFEXITED(status)) {
+    std::fprintf(stderr, "could not run %s\n", command.c_str());
+    return 1;
+  }
+  if (WEXITSTATUS(status) == kSkip) {
+    return kSkip;
+  }
+  if (WEXITSTATUS(status) != 0) {
+    std::fprintf(stderr, "%s failed with %d\n", command.c_str(), WEXITSTATUS(status));
+    return 1;
+  }
+  return run_all(/*needs_gpu=*/false, 1, argv);
 }
 
 } // namespace etrt_test
