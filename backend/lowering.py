@@ -69,8 +69,12 @@ def to_aten(ep: ExportedProgram) -> ExportedProgram:
         if node.op == "call_function":
             node.target = _edge_to_aten_target(node.target)
             _undo_dim_order(node)
-    renamed = _drop_unused_pool_indices(gm)
     gm.recompile()
+    return _with_graph(ep, gm, {})
+
+
+def _with_graph(ep: ExportedProgram, gm: torch.fx.GraphModule, renamed: dict[str, str]) -> ExportedProgram:
+    """``ep`` with graph ``gm``; outputs named in ``renamed`` (old -> new node name) follow."""
     signature = copy.deepcopy(ep.graph_signature)
     for spec in signature.output_specs:
         if getattr(spec.arg, "name", None) in renamed:
@@ -84,6 +88,24 @@ def to_aten(ep: ExportedProgram) -> ExportedProgram:
         module_call_graph=copy.deepcopy(ep.module_call_graph),
         constants=dict(ep.constants),
     )
+
+
+def _rewritten(ep: ExportedProgram) -> ExportedProgram:
+    """``ep`` after backend/rewrites.py's rules (a copy; ``ep`` itself is left as it is,
+    it is the eager reference the ONNX model is verified against)."""
+    from . import rewrites
+
+    if not rewrites.needs_rewrite(ep.graph_module):
+        return ep
+    gm = copy.deepcopy(ep.graph_module)
+    try:
+        renamed = rewrites.rewrite(gm, ORIGIN_META_KEY)
+        if renamed is None:
+            return ep
+        _fake_prop(gm)
+    except Exception as e:
+        raise LoweringError(f"ATen rewrite before ONNX export failed: {_root_cause(e)}") from e
+    return _with_graph(ep, gm, renamed)
 
 
 def _undo_dim_order(node: torch.fx.Node) -> None:
@@ -104,36 +126,6 @@ def _undo_dim_order(node: torch.fx.Node) -> None:
     elif node.target is getattr(getattr(dim_order_ops, "_to_dim_order_copy", None), "default", None):
         node.target = torch.ops.aten._to_copy.default
         node.kwargs = kwargs
-
-
-def _drop_unused_pool_indices(gm: torch.fx.GraphModule) -> dict[str, str]:
-    """max_pool2d_with_indices whose indices nobody reads -> max_pool2d.
-
-    The edge dialect only has the with-indices variant; exported as is, it becomes an ONNX
-    MaxPool with two outputs, which TensorRT's parser refuses even when the second output
-    is unused. Same computation, one output. Returns {replaced getitem: new node} names,
-    for the graph signature when the pooled value is a program output.
-    """
-    renamed: dict[str, str] = {}
-    aten = torch.ops.aten
-    for node in list(gm.graph.nodes):
-        if node.op != "call_function" or node.target is not aten.max_pool2d_with_indices.default:
-            continue
-        users = list(node.users)
-        if not all(u.target is operator.getitem and u.args[1] == 0 for u in users):
-            continue
-        with gm.graph.inserting_before(node):
-            pool = gm.graph.call_function(aten.max_pool2d.default, node.args, dict(node.kwargs))
-        val = node.meta.get("val")
-        pool.meta = {**node.meta, "val": val[0] if isinstance(val, (tuple, list)) else val}
-        # Parser verdicts on the new node belong to the edge node it replaces.
-        pool.meta[ORIGIN_META_KEY] = node.meta.get(ORIGIN_META_KEY, node.name)
-        for u in users:
-            renamed[u.name] = pool.name
-            u.replace_all_uses_with(pool)
-            gm.graph.erase_node(u)
-        gm.graph.erase_node(node)
-    return renamed
 
 
 def _fake_prop(gm: torch.fx.GraphModule) -> None:
@@ -203,6 +195,7 @@ def apply_precision(ep: ExportedProgram, precision: str) -> ExportedProgram:
                 new_outs[i] = graph.call_function(
                     torch.ops.aten._to_copy.default, (out,), {"dtype": torch.float32}
                 )
+            sig.output_specs[i].arg.name = new_outs[i].name
     output.args = (tuple(new_outs),)
     graph.lint()
     gm.recompile()
@@ -228,6 +221,7 @@ def export_onnx(aten_ep: ExportedProgram) -> onnx.ModelProto:
 def export_onnx_program(aten_ep: ExportedProgram):
     """The exporter's ONNXProgram, not yet optimized; its initializers may still be the
     program's FakeTensors (the partitioner sees a program with fake weights)."""
+    aten_ep = _rewritten(aten_ep)
     try:
         with _quiet(), _skip_redundant_decomposition():
             core = _exporter_core()

@@ -54,6 +54,7 @@ def lower(
     module: torch.nn.Module | dict,
     args: Optional[tuple] = None,
     dynamic_shapes: Any = None,
+    compile_config: Any = None,
     **options: Any,
 ) -> Lowered:
     options.setdefault("verify", True)
@@ -64,7 +65,7 @@ def lower(
             eps = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes)
     part = TensorRTPartitioner(TensorRTOptions.create(**options))
     STATS.reset()
-    edge = to_edge_transform_and_lower(eps, partitioner=[part])
+    edge = to_edge_transform_and_lower(eps, partitioner=[part], compile_config=compile_config)
     partitions = list(STATS.partitions)
     names = edge.methods
     remaining = {m: _ops(edge.exported_program(m).graph_module) for m in names}
