@@ -100,6 +100,8 @@ _CAUSES = (
     ("numerics (onnxruntime vs eager)", re.compile(r"ONNX differs from eager|does not match reference|VerificationError")),
     ("dynamic shapes", re.compile(r"dynamic dim|optimization profile")),
     ("onnxruntime refuses the exported ONNX model (verification cannot run)", re.compile(r"ONNXRuntimeError")),
+    ("TensorRT dtype support", re.compile(r"dtype \S+ is not supported by TensorRT")),
+    ("ExecuTorch serialization (every backend)", re.compile(r"No registered serialization name")),
 )
 
 
