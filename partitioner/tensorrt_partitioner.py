@@ -108,21 +108,25 @@ class TensorRTPartitioner(Partitioner):
         self, ep: ExportedProgram
     ) -> tuple[list[torch._ops.OpOverload], Optional[Callable[[torch.fx.Node], bool]]]:
         self._record_declared_ranges(ep)
-        # Only ops the program has: each preserved op makes ExecuTorch run two more
-        # decomposition passes over the whole program, so absent ones are not listed.
-        present = {n.target for n in ep.graph.nodes if n.op == "call_function"}
-        ops = [
-            op for op in PRESERVED_OPS if op in present and op_name(op) not in self.options.exclude_ops
-        ]
+        # Only ops the program has, and only those TensorRT takes at every node: with no
+        # per-node check function ExecuTorch decomposes the program once; with one, each
+        # preserved op costs two more whole-program decomposition passes.
+        nodes: dict[Any, list[torch.fx.Node]] = {}
+        for n in ep.graph.nodes:
+            if n.op == "call_function":
+                nodes.setdefault(n.target, []).append(n)
 
-        def keep(node: torch.fx.Node) -> bool:
-            if node.op != "call_function" or node.target not in ops:
-                return False
+        def taken(node: torch.fx.Node) -> bool:
             if _static_verdict(node, self.options) is not None:
                 return False
             return SUPPORT.probe(node, ep, self.options.precision).supported
 
-        return ops, keep
+        ops = [
+            op
+            for op in PRESERVED_OPS
+            if op in nodes and op_name(op) not in self.options.exclude_ops and all(map(taken, nodes[op]))
+        ]
+        return ops, None
 
     def _record_declared_ranges(self, ep: ExportedProgram) -> None:
         # ExecuTorch calls this first with the program as exported, whose ranges are the
