@@ -166,7 +166,7 @@ def onnx_digest(onnx: bytes) -> str:
     return hashlib.sha256(onnx).hexdigest()
 
 
-def serialize(info: BlobInfo, engine: bytes, onnx: Optional[bytes] = None) -> bytes:
+def serialize(info: BlobInfo, engine: "bytes | memoryview", onnx: Optional[bytes] = None) -> bytes:
     """Header + aligned engine bytes (+ aligned ONNX model), ready to be a delegate's
     processed bytes. ``engine`` is empty for engine_mode 'portable', ``onnx`` is given
     exactly for 'portable' and 'both'."""
@@ -245,13 +245,14 @@ def serialize(info: BlobInfo, engine: bytes, onnx: Optional[bytes] = None) -> by
             raise AssertionError("could not place the ONNX offset in the blob header")
         header[at : at + 8] = struct.pack("<Q", onnx_offset)
         end = onnx_offset + len(onnx)
-    out = bytearray(end)
-    PREFIX.pack_into(out, 0, MAGIC, len(header), engine_offset, len(engine), 0)
-    out[PREFIX.size : PREFIX.size + len(header)] = header
-    out[engine_offset : engine_offset + len(engine)] = engine
+    # Joined once: an engine can be hundreds of MB, and each intermediate copy costs.
+    head = bytearray(engine_offset)
+    PREFIX.pack_into(head, 0, MAGIC, len(header), engine_offset, len(engine), 0)
+    head[PREFIX.size : PREFIX.size + len(header)] = header
+    parts = [head, engine]
     if onnx is not None:
-        out[onnx_offset:] = onnx
-    return bytes(out)
+        parts += [bytes(onnx_offset - (engine_offset + len(engine))), onnx]
+    return b"".join(parts)
 
 
 # A non-default value, so the builder writes the field (checked when it is patched).

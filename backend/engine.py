@@ -37,7 +37,7 @@ class BuildRequest:
 
 @dataclass(frozen=True)
 class BuiltEngine:
-    engine: bytes
+    engine: "bytes | memoryview"
     flavor: Flavor
     version: str
     compute_capabilities: tuple = ()  # (major, minor) pairs the engine targets
@@ -188,7 +188,8 @@ class TensorRTEngineBuilder:
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise fail("build an engine", [])
-        return BuiltEngine(bytes(memoryview(serialized)), trt.flavor, trt.version, caps)
+        # TensorRT's host memory, not copied: the blob writer reads it once.
+        return BuiltEngine(memoryview(serialized).cast("B"), trt.flavor, trt.version, caps)
 
 
 register_engine_builder("tensorrt", TensorRTEngineBuilder)

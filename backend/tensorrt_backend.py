@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from typing import List
+
+import torch
 
 from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
 from executorch.exir.backend.compile_spec_schema import CompileSpec
@@ -26,6 +29,21 @@ class TensorRTBackend(BackendDetails):
     The name of this class is the delegate's backend id, which the C++ runtime registers
     under too.
     """
+
+    @classmethod
+    def copy_exported_program_for_preprocess(
+        cls, edge_program: ExportedProgram, compile_specs: List[CompileSpec]
+    ) -> ExportedProgram:
+        """The program ExecuTorch isolates for preprocess, sharing its weight tensors:
+        preprocess never writes a tensor (to_aten copies the graph, apply_precision makes
+        new tensors), and deep-copying every weight of every partition is pure cost."""
+        shared = {
+            id(t): t
+            for store in (edge_program.state_dict, edge_program.constants)
+            for t in store.values()
+            if isinstance(t, torch.Tensor)
+        }
+        return copy.deepcopy(edge_program, shared)
 
     @staticmethod
     def preprocess(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
