@@ -313,7 +313,8 @@ def _is_fake(t: Any) -> bool:
 
 def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = False) -> onnx.ModelProto:
     """Put real weights into ``program``'s initializers (converted to the dtype the
-    initializer has, e.g. after apply_precision), optimize, serialize.
+    initializer has, e.g. after apply_precision), optimize (unless optimize_onnx already
+    did), serialize.
 
     With ``zeros_for_fake``, initializers still fake after that get zeros of their shape
     (enough to ask the parser about support, never to build an engine). The program is
@@ -333,37 +334,71 @@ def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = 
             if not zeros_for_fake:
                 raise LoweringError(f"no real value for ONNX initializer {name!r}")
             value.const_value = TorchTensor(torch.zeros(current.shape, dtype=current.dtype), name)
+    optimize_onnx(program)
+    return program.model_proto
+
+
+_OPTIMIZED = "_etrt_optimized"
+
+
+def optimize_onnx(program) -> None:
+    """The exporter's ONNX optimizer (constant folding, onnxscript's rewrite rules), run
+    with the program's weights hidden: each initializer holding one of the program's
+    tensors is a graph input while it runs. So the optimized graph does not depend on
+    weight values: the partitioner asks TensorRT about the graph the engine is built
+    from (a zero bias is not folded away in one and kept in the other), the partitioner's
+    optimized program is handed to the backend as it is, and nothing computes on
+    hundreds of MB of weights in numpy. Folding weights (BatchNormalization into Conv,
+    Transposes of constants) is left to TensorRT's builder. Idempotent."""
+    if getattr(program, _OPTIMIZED, False):
+        return
+    graph = program.model.graph
+    hidden = {
+        name: (value, value.const_value)
+        for name, value in graph.initializers.items()
+        if isinstance(getattr(value.const_value, "raw", None), torch.Tensor)
+    }
+    for name, (value, _) in hidden.items():
+        graph.initializers.pop(name)
+        value.const_value = None
+        graph.inputs.append(value)
     try:
-        with _quiet(), _no_batchnorm_fusion_if_bf16(program):
+        with _quiet(), _rewrite_rules_for(program):
             program.optimize()
-            return program.model_proto
     except Exception as e:
         raise LoweringError(f"ONNX optimization failed: {type(e).__name__}: {_first_line(e)}") from e
+    finally:
+        for name, (value, const) in hidden.items():
+            if value in graph.inputs:
+                graph.inputs.remove(value)
+            value.const_value = const
+            if value.uses() or value.is_graph_output():
+                graph.register_initializer(value)
+    setattr(program, _OPTIMIZED, True)
 
 
 _REWRITE_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _no_batchnorm_fusion_if_bf16(program):
-    """onnxscript's BatchNormalization->Conv folding computes the fused kernel in numpy,
-    which promotes bfloat16 to float32, and TensorRT then refuses a Conv whose input is
-    bf16 and kernel fp32. For bf16 models that rewrite is left out (TensorRT's builder
-    fuses the BatchNormalization itself); other precisions use the exporter's defaults."""
-    import onnx_ir as ir
+def _rewrite_rules_for(program):
+    """The exporter's default onnxscript rewrite rules, less the two-Slice split rule when
+    the model has no Slice node: no other rule makes one, so it cannot apply, and matching
+    it is most of the rewriter's time on a ViT-B/16. (BatchNormalization->Conv folding,
+    which would promote bf16 kernels to fp32 in numpy, cannot apply either: optimize_onnx
+    hides the weights.)"""
     from onnxscript import rewriter
-    from onnxscript.rewriter.rules.common import _fuse_batchnorm
+    from onnxscript.rewriter.rules.common import _basic_rules
 
-    bf16 = any(
-        v.const_value is not None and v.const_value.dtype == ir.DataType.BFLOAT16
-        for v in program.model.graph.initializers.values()
-    )
-    if not bf16:
+    model = program.model
+    slice_rule = getattr(_basic_rules, "slice_split_rule", None)
+    graphs = [model.graph, *model.functions.values()]
+    if slice_rule is None or any(n.op_type == "Slice" for g in graphs for n in g.all_nodes()):
         yield
         return
     with _REWRITE_LOCK:
         saved = rewriter._DEFAULT_REWRITE_RULES
-        rewriter._DEFAULT_REWRITE_RULES = tuple(r for r in saved if r not in _fuse_batchnorm.rules)
+        rewriter._DEFAULT_REWRITE_RULES = tuple(r for r in saved if r is not slice_rule)
         try:
             yield
         finally:
@@ -476,9 +511,9 @@ def fingerprint(ep: ExportedProgram) -> int:
 
 
 class OnnxHandoff:
-    """Unoptimized ONNX programs the partitioner already exported, keyed by (fingerprint,
-    precision), taken (once) by the backend, which puts its real weights in and finishes
-    them. Saves a second export of the same graph. Process-local and short-lived: the
+    """ONNX programs the partitioner already exported and optimized (with fake weights),
+    keyed by (fingerprint, precision), taken (once) by the backend, which puts its real
+    weights in and serializes them. Saves a second export of the same graph. Process-local and short-lived: the
     partitioner clears it at the start of every partition() call."""
 
     def __init__(self) -> None:

@@ -34,7 +34,7 @@ from executorch_tensorrt.backend.lowering import (
     apply_precision,
     export_onnx,
     export_onnx_program,
-    finish_onnx,
+    optimize_onnx,
     mark_origins,
     onnx_node_fx_name,
     to_aten,
@@ -222,12 +222,9 @@ class ParserSupport:
             aten_ep = to_aten(ep)
             mark_origins(aten_ep)
             program = export_onnx_program(apply_precision(aten_ep, precision))
-            # A copy to optimize with stand-in weights; `program` stays unoptimized.
-            import onnx_ir as ir
-
-            probe = ir.serde.deserialize_model(_serialize_with_zero_fakes(program))
-            probe_program = type(program)(probe, None)
-            model = finish_onnx(probe_program, zeros_for_fake=True)
+            # Optimized once, weights hidden (so the result does not depend on their
+            # values); the backend gets this program and only puts real weights in.
+            optimize_onnx(program)
         except LoweringError as e:
             log.info("whole-program ONNX export failed, probing nodes one by one: %s", e)
             STATS.support_s += time.perf_counter() - t0
@@ -238,17 +235,26 @@ class ParserSupport:
         m = trt.module
         logger = m.Logger(m.Logger.INTERNAL_ERROR)
         builder = m.Builder(logger)
-        network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
-        parser = m.OnnxParser(network, logger)
+        flags = 1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
         rejected: dict[str, Verdict] = {}
+        # The common case first: TensorRT parses everything. Parsed with the weights given
+        # by address (zeros), the model serialized without them: a ViT-B/16 is 1 MB
+        # instead of 350.
+        network = builder.create_network(flags)
+        if _parses_with_zero_weights(m, network, logger, program):
+            STATS.support_s += time.perf_counter() - t0
+            return rejected, program
+        model = _serialize_with_zero_fakes(program)
         data = model.SerializeToString()
+        network = builder.create_network(flags)  # outlives its parser
+        parser = m.OnnxParser(network, logger)
         supported = parser.supports_model_v2(data)
         if supported:
             # supports_model_v2 checks each node's operator, not every attribute the full
             # import checks (MaxPool dilations, for one), so a model it accepts can still
             # fail to parse when the engine is built. Parsing it (no build) asks the parser
             # everything; its errors name nodes the same way.
-            network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+            network = builder.create_network(flags)
             parser = m.OnnxParser(network, logger)
             supported = parser.parse(data)
         if not supported:
@@ -266,8 +272,56 @@ class ParserSupport:
         return rejected, program
 
 
-def _serialize_with_zero_fakes(program) -> bytes:
-    """Serialize an ONNX program whose initializers may be FakeTensors, with zeros in their
+_ZEROS = {"buffer": torch.zeros(0, dtype=torch.uint8)}
+_WEIGHT_ALIGNMENT = 64
+
+
+def _parses_with_zero_weights(m, network, logger, program) -> bool:
+    """Does TensorRT's parser take ``program`` (fake weights)? The model goes to the
+    parser without its weights (each one an external-data placeholder), and each weight
+    is then given by address: a zero buffer, every weight at its own offset (TensorRT
+    identifies weights by address). False also where the parser lacks the API."""
+    import onnx_ir as ir
+
+    parser = m.OnnxParser(network, logger)
+    if not hasattr(parser, "load_model_proto") or not hasattr(parser, "load_initializer"):
+        return False
+    graph = program.model.graph
+    saved, sizes = {}, {}
+    for name, value in graph.initializers.items():
+        const = value.const_value
+        raw = getattr(const, "raw", None)
+        if not isinstance(raw, torch.Tensor) or raw.numel() == 0:
+            continue
+        saved[name] = const
+        sizes[name] = raw.numel() * raw.element_size()
+        value.const_value = ir.ExternalTensor(
+            "__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name
+        )
+    try:
+        data = ir.serde.serialize_model(program.model).SerializeToString()
+    finally:
+        for name, const in saved.items():
+            graph.initializers[name].const_value = const
+    need = max(sizes.values(), default=0) + _WEIGHT_ALIGNMENT * len(sizes)
+    with _ZERO_LOCK:
+        if _ZEROS["buffer"].numel() < need:
+            _ZEROS["buffer"] = torch.zeros(need, dtype=torch.uint8)
+        zeros = _ZEROS["buffer"]
+        base = zeros.data_ptr()
+        if not parser.load_model_proto(data):
+            return False
+        for i, (name, size) in enumerate(sizes.items()):
+            if not parser.load_initializer(name, base + _WEIGHT_ALIGNMENT * i, size):
+                return False
+        return bool(parser.parse_model_proto())
+
+
+_ZERO_LOCK = threading.Lock()
+
+
+def _serialize_with_zero_fakes(program) -> "onnx.ModelProto":
+    """The ModelProto of an ONNX program whose initializers may be FakeTensors, with zeros in their
     place, leaving ``program`` itself untouched."""
     from torch.onnx._internal.exporter._core import TorchTensor
 
