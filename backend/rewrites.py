@@ -188,9 +188,10 @@ def _median(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
 
 def _adaptive_pool(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
     """Adaptive average/max pooling over the trailing spatial dims, one axis at a time
-    (a box window is a product of intervals, so mean and max separate by axis). The
-    exporter has no translation for the 3-D ops; max pooling only when its indices are
-    not read."""
+    (a box window is a product of intervals, so mean and max separate by axis): the
+    exporter has no translation for the 3-D ops. Max pooling whose indices are read
+    (2-D and 3-D, the exporter's two-output MaxPool is refused by TensorRT) goes through
+    _adaptive_max_with_indices."""
     is_max = node.target in (aten.adaptive_max_pool2d.default, aten.adaptive_max_pool3d.default)
     used = _used_outputs(node) if is_max else {0}
     if used is None:

@@ -42,6 +42,19 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
+def onnxruntime_session(model_bytes: bytes):
+    """An onnxruntime CPU session that runs the model as it is: onnxruntime's own graph
+    optimizations are off, so what runs is the graph TensorRT parsed (and onnxruntime
+    1.31's constant folding, which crashes the process on an fp16 MatMul of constants,
+    never runs)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
+
+
 def verify_partition(
     name: str,
     eager_ep: ExportedProgram,
@@ -55,8 +68,6 @@ def verify_partition(
     ``tolerances`` is (rtol, atol); either may be None for the precision's default.
     Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
     random inputs: nothing can be compared then."""
-    import onnxruntime as ort
-
     rtol, atol = resolve_tolerances(precision, tolerances)
     args = example_inputs(inputs)
     try:
@@ -73,9 +84,7 @@ def verify_partition(
         return None
     if isinstance(expected, torch.Tensor):
         expected = (expected,)
-    opts = ort.SessionOptions()
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(model.SerializeToString())
     feeds = {i.name: _to_numpy(a) for i, a in zip(session.get_inputs(), args)}
     got = session.run(None, feeds)
     if len(got) != len(expected):

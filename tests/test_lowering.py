@@ -133,6 +133,24 @@ def test_precisions_build_strongly_typed_engines():
         assert d.blob.info.outputs[0].dtype == torch.float32
 
 
+def test_fp16_lstm_without_bias_verifies():
+    """Its ONNX model has an fp16 MatMul of constants, which onnxruntime's own constant
+    folding crashed the process on; verification runs the model unoptimized."""
+
+    class Lstm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm = torch.nn.LSTM(64, 32, num_layers=2, bias=False, batch_first=True)
+
+        def forward(self, x):
+            return self.lstm(x)[0]
+
+    low = lower(Lstm(), (torch.rand(1, 10, 64) * 10,), precision="fp16")
+    assert len(low.partitions) == 1
+    assert low.remaining_ops() == []
+    assert STATS.partitions[0].verify_max_abs_diff is not None
+
+
 def test_repeated_signatures_cost_nothing():
     lower(TransformerBlock(), (torch.randn(1, 8, 64),), verify=False)
     STATS.reset()

@@ -5,7 +5,6 @@ computes; end to end, the ops become TensorRT delegates."""
 from __future__ import annotations
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from executorch.exir import EdgeCompileConfig
@@ -13,6 +12,7 @@ from executorch.exir import EdgeCompileConfig
 from executorch_tensorrt.backend import rewrites
 from executorch_tensorrt.backend.engine import parse_errors
 from executorch_tensorrt.backend.lowering import export_onnx
+from executorch_tensorrt.backend.verify import onnxruntime_session
 
 from harness import lower
 
@@ -135,7 +135,7 @@ def test_rule_numerics_and_parse(name):
     ep, model, expected = _onnx_and_eager(module, args)
     assert rewrites.needs_rewrite(ep.graph_module), f"{name}: no rule matches the exported program"
     assert parse_errors(model.SerializeToString()) == []
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = onnxruntime_session(model.SerializeToString())
     feeds = {i.name: a.numpy() for i, a in zip(session.get_inputs(), args)}
     got = session.run(None, feeds)
     assert len(got) == len(expected)

@@ -193,18 +193,15 @@ class _DelegatesOnOnnxRuntime(torch.fx.Interpreter):
         self.sessions: dict[str, Any] = {}
 
     def _session(self, lowered) -> Any:
-        import onnxruntime as ort
-
         from executorch_tensorrt.backend.options import partition_name_from_specs
+        from executorch_tensorrt.backend.verify import onnxruntime_session
 
         name = partition_name_from_specs(lowered.compile_specs)
         if name not in self.sessions:
             model = self.onnx_models.get(name)
             if model is None:
                 raise RuntimeError(f"no ONNX model was recorded for TensorRT partition {name}")
-            opts = ort.SessionOptions()
-            opts.log_severity_level = 3
-            self.sessions[name] = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+            self.sessions[name] = onnxruntime_session(model)
         return self.sessions[name]
 
     def call_function(self, target, args, kwargs):
