@@ -311,14 +311,10 @@ def _is_fake(t: Any) -> bool:
     return isinstance(t, FakeTensor)
 
 
-def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = False) -> onnx.ModelProto:
+def finish_onnx(program, weights: Optional[dict] = None) -> onnx.ModelProto:
     """Put real weights into ``program``'s initializers (converted to the dtype the
     initializer has, e.g. after apply_precision), optimize (unless optimize_onnx already
-    did), serialize.
-
-    With ``zeros_for_fake``, initializers still fake after that get zeros of their shape
-    (enough to ask the parser about support, never to build an engine). The program is
-    modified in place.
+    did), serialize. The program is modified in place.
     """
     from torch.onnx._internal.exporter._core import TorchTensor
 
@@ -331,9 +327,7 @@ def finish_onnx(program, weights: Optional[dict] = None, zeros_for_fake: bool = 
         if isinstance(real, torch.Tensor) and not _is_fake(real):
             value.const_value = TorchTensor(real.detach().to(current.dtype), name)
         elif _is_fake(current):
-            if not zeros_for_fake:
-                raise LoweringError(f"no real value for ONNX initializer {name!r}")
-            value.const_value = TorchTensor(torch.zeros(current.shape, dtype=current.dtype), name)
+            raise LoweringError(f"no real value for ONNX initializer {name!r}")
     optimize_onnx(program)
     return program.model_proto
 
@@ -513,8 +507,9 @@ def fingerprint(ep: ExportedProgram) -> int:
 class OnnxHandoff:
     """ONNX programs the partitioner already exported and optimized (with fake weights),
     keyed by (fingerprint, precision), taken (once) by the backend, which puts its real
-    weights in and serializes them. Saves a second export of the same graph. Process-local and short-lived: the
-    partitioner clears it at the start of every partition() call."""
+    weights in and serializes them. Saves a second export of the same graph.
+    Process-local and short-lived: the partitioner clears it at the start of every
+    partition() call."""
 
     def __init__(self) -> None:
         self._programs: dict[tuple, Any] = {}

@@ -164,26 +164,24 @@ def _median(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
         return emit(aten.reshape.default, emit(aten.slice.Tensor, values, 1, k - 1, k), [])
     if not shape:
         return None
-    d = a["dim"] % len(shape)
-    n = shape[d]
+    dim = a["dim"] % len(shape)
+    n = shape[dim]
     k = (n - 1) // 2 + 1
     if n == 0 or k > _TOPK_MAX_K:
         return None
-    keepdim = bool(a["keepdim"])
-    src = x
+    out_shape = list(shape)
+    if a["keepdim"]:
+        out_shape[dim] = 1
+    else:
+        del out_shape[dim]
+    src, d = x, dim
     if len(shape) == 1:  # TopK needs rank >= 2
         src, d = emit(aten.reshape.default, x, [1, n]), 1
     top = emit(aten.topk.default, src, k, d, False, True)
-    results = []
-    for i in (0, 1):
-        r = emit(aten.slice.Tensor, emit(operator.getitem, top, i), d, k - 1, k)
-        out_shape = list(shape)
-        if keepdim:
-            out_shape[a["dim"] % len(shape)] = 1
-        else:
-            del out_shape[a["dim"] % len(shape)]
-        results.append(emit(aten.reshape.default, r, out_shape))
-    return tuple(results)
+    return tuple(
+        emit(aten.reshape.default, emit(aten.slice.Tensor, emit(operator.getitem, top, i), d, k - 1, k), out_shape)
+        for i in (0, 1)
+    )
 
 
 def _adaptive_pool(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:

@@ -14,11 +14,12 @@ Two ways of asking, both through the same edge -> ATen -> ONNX path the backend 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from torch.export import ExportedProgram
@@ -273,7 +274,29 @@ class ParserSupport:
 
 
 _ZEROS = {"buffer": torch.zeros(0, dtype=torch.uint8)}
+_ZERO_LOCK = threading.Lock()
 _WEIGHT_ALIGNMENT = 64
+
+
+@contextlib.contextmanager
+def _initializers_as(program, stand_in: Callable[[str, Any], Any]):
+    """Within the block, each initializer of ``program`` holding a torch tensor has the
+    value ``stand_in(name, its value)`` instead (None: kept as it is); restored after."""
+    graph = program.model.graph
+    saved = {}
+    for name, value in graph.initializers.items():
+        const = value.const_value
+        if not isinstance(getattr(const, "raw", None), torch.Tensor):
+            continue
+        replacement = stand_in(name, const)
+        if replacement is not None:
+            saved[name] = const
+            value.const_value = replacement
+    try:
+        yield
+    finally:
+        for name, const in saved.items():
+            graph.initializers[name].const_value = const
 
 
 def _parses_with_zero_weights(m, network, logger, program) -> bool:
@@ -286,29 +309,22 @@ def _parses_with_zero_weights(m, network, logger, program) -> bool:
     parser = m.OnnxParser(network, logger)
     if not hasattr(parser, "load_model_proto") or not hasattr(parser, "load_initializer"):
         return False
-    graph = program.model.graph
-    saved, sizes = {}, {}
-    for name, value in graph.initializers.items():
-        const = value.const_value
-        raw = getattr(const, "raw", None)
-        if not isinstance(raw, torch.Tensor) or raw.numel() == 0:
-            continue
-        saved[name] = const
+    sizes: dict[str, int] = {}
+
+    def placeholder(name: str, const: Any) -> Any:
+        raw = const.raw
+        if raw.numel() == 0:
+            return None
         sizes[name] = raw.numel() * raw.element_size()
-        value.const_value = ir.ExternalTensor(
-            "__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name
-        )
-    try:
+        return ir.ExternalTensor("__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name)
+
+    with _initializers_as(program, placeholder):
         data = ir.serde.serialize_model(program.model).SerializeToString()
-    finally:
-        for name, const in saved.items():
-            graph.initializers[name].const_value = const
     need = max(sizes.values(), default=0) + _WEIGHT_ALIGNMENT * len(sizes)
     with _ZERO_LOCK:
         if _ZEROS["buffer"].numel() < need:
             _ZEROS["buffer"] = torch.zeros(need, dtype=torch.uint8)
-        zeros = _ZEROS["buffer"]
-        base = zeros.data_ptr()
+        base = _ZEROS["buffer"].data_ptr()
         if not parser.load_model_proto(data):
             return False
         for i, (name, size) in enumerate(sizes.items()):
@@ -317,25 +333,17 @@ def _parses_with_zero_weights(m, network, logger, program) -> bool:
         return bool(parser.parse_model_proto())
 
 
-_ZERO_LOCK = threading.Lock()
-
-
 def _serialize_with_zero_fakes(program) -> "onnx.ModelProto":
-    """The ModelProto of an ONNX program whose initializers may be FakeTensors, with zeros in their
-    place, leaving ``program`` itself untouched."""
+    """The ModelProto of an ONNX program whose initializers may be FakeTensors, with
+    zeros in their place, leaving ``program`` itself untouched."""
     from torch.onnx._internal.exporter._core import TorchTensor
 
-    saved = {}
-    for name, value in program.model.graph.initializers.items():
-        raw = getattr(value.const_value, "raw", None)
-        if _is_fake(raw):
-            saved[name] = value.const_value
-            value.const_value = TorchTensor(torch.zeros(raw.shape, dtype=raw.dtype), name)
-    try:
+    def zeros(name: str, const: Any) -> Any:
+        raw = const.raw
+        return TorchTensor(torch.zeros(raw.shape, dtype=raw.dtype), name) if _is_fake(raw) else None
+
+    with _initializers_as(program, zeros):
         return program.model_proto
-    finally:
-        for name, const in saved.items():
-            program.model.graph.initializers[name].const_value = const
 
 
 SUPPORT = ParserSupport()
