@@ -103,6 +103,11 @@ BuildSpec build_spec_from(const BlobView& blob) {
     spec.workspace_size = bs->workspace_size();
     spec.optimization_level = bs->optimization_level();
   }
+  if (const auto* caps = h.compute_capabilities()) {
+    for (const blob::ComputeCapability* cc : *caps) {
+      spec.compute_capabilities.push_back({cc->major(), cc->minor()});
+    }
+  }
   for (const blob::TensorSpec* t : *h.inputs()) {
     const IOSpec io = io_spec_from(*t);
     InputProfile p;
@@ -118,6 +123,64 @@ BuildSpec build_spec_from(const BlobView& blob) {
   return spec;
 }
 
+namespace {
+
+// The network TensorRT parsed must have the blob's inputs and outputs (names,
+// dtypes, ranks): the delegate binds by these names. Checked right after a
+// build, so a mismatch is named before any deserialization. Nothing to check
+// when the implementation does not report the network.
+Error check_network_io(
+    const BlobView& blob,
+    const std::vector<NetworkTensor>& network,
+    std::string& message) {
+  if (network.empty()) {
+    return Error::Ok;
+  }
+  const blob::BlobHeader& h = *blob.header;
+  size_t expected = 0;
+  for (const auto* list : {h.inputs(), h.outputs()}) {
+    const TensorIOMode mode =
+        list == h.inputs() ? TensorIOMode::kInput : TensorIOMode::kOutput;
+    for (const blob::TensorSpec* t : *list) {
+      ++expected;
+      const IOSpec io = io_spec_from(*t);
+      const NetworkTensor* found = nullptr;
+      for (const NetworkTensor& n : network) {
+        if (n.name == io.name && n.mode == mode) {
+          found = &n;
+        }
+      }
+      const char* what = mode == TensorIOMode::kInput ? "input" : "output";
+      if (found == nullptr) {
+        message = std::string("the ONNX model has no ") + what + " '" + io.name +
+            "' that the blob describes";
+        return Error::InvalidProgram;
+      }
+      if (found->dtype != io.dtype || found->shape.rank != io.rank) {
+        message = std::string(what) + " '" + io.name + "': the blob says dtype " +
+            std::to_string(io.dtype) + " rank " + std::to_string(io.rank) +
+            ", the parsed network dtype " + std::to_string(found->dtype) + " rank " +
+            std::to_string(found->shape.rank);
+        return Error::InvalidProgram;
+      }
+    }
+  }
+  if (network.size() != expected) {
+    message = "the parsed network has " + std::to_string(network.size()) +
+        " inputs and outputs, the blob describes " + std::to_string(expected);
+    return Error::InvalidProgram;
+  }
+  return Error::Ok;
+}
+
+} // namespace
+
+bool can_build_without_gpu(const BlobView& blob, const EngineFactory& factory) {
+  const auto* caps = blob.header->compute_capabilities();
+  return blob.has_onnx() && factory.builds_without_gpu() && caps != nullptr &&
+      caps->size() > 0;
+}
+
 Result<EngineBytes> engine_from_onnx(
     const BlobView& blob,
     EngineFactory& factory,
@@ -127,11 +190,25 @@ Result<EngineBytes> engine_from_onnx(
     bool discard_cached) {
   int cc_major = 0;
   int cc_minor = 0;
-  Error err = compute_capability(device, &cc_major, &cc_minor);
-  if (err != Error::Ok) {
-    return err;
+  BuildSpec spec = build_spec_from(blob);
+  int count = 0;
+  const bool no_gpu = (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) &&
+      can_build_without_gpu(blob, factory);
+  if (no_gpu) {
+    (void)cudaGetLastError();
+    // The blob's targets; the cache key names the first, which the engine
+    // covers (a GPU of another listed one misses and builds its own).
+    cc_major = spec.compute_capabilities[0].major;
+    cc_minor = spec.compute_capabilities[0].minor;
+  } else {
+    Error err = compute_capability(device, &cc_major, &cc_minor);
+    if (err != Error::Ok) {
+      return err;
+    }
+    // This GPU, not the export's targets (those are for builds without a GPU).
+    spec.compute_capabilities.clear();
   }
-  const BuildSpec spec = build_spec_from(blob);
+  Error err = Error::Ok;
   ET_LOG(Info,
          "TensorRTBackend: engine %s comes from its ONNX model (%zu bytes, sha256 "
          "%.16s...): %s",
@@ -149,8 +226,10 @@ Result<EngineBytes> engine_from_onnx(
       }
       digest_checked = true;
     }
-    Result<DeviceGuard> guard = DeviceGuard::enter(device);
-    if (!guard.ok()) {
+    // A build without a GPU has no device to make current.
+    Result<DeviceGuard> guard = no_gpu ? Result<DeviceGuard>(Error::NotFound)
+                                       : DeviceGuard::enter(device);
+    if (!no_gpu && !guard.ok()) {
       return guard.error();
     }
     std::string message;
@@ -158,6 +237,9 @@ Result<EngineBytes> engine_from_onnx(
     if (built == Error::Ok && engine.empty()) {
       built = Error::Internal;
       message = "the build returned no engine bytes";
+    }
+    if (built == Error::Ok) {
+      built = check_network_io(blob, factory.last_build_io(), message);
     }
     if (built != Error::Ok) {
       ET_LOG(Error,
@@ -168,6 +250,17 @@ Result<EngineBytes> engine_from_onnx(
     }
     return built;
   };
+  if (no_gpu) {
+    std::string targets;
+    for (const ComputeCapabilityTarget& cc : spec.compute_capabilities) {
+      targets += targets.empty() ? "" : ", ";
+      targets += std::to_string(cc.major) + "." + std::to_string(cc.minor);
+    }
+    ET_LOG(Info,
+           "TensorRTBackend: no CUDA device is visible; %s builds the engine of %s "
+           "for the blob's compute capabilities %s",
+           flavor_name(factory.flavor()), blob.name(), targets.c_str());
+  }
 
   std::lock_guard<std::mutex> lock(build_mutex());
   const auto start = std::chrono::steady_clock::now();
@@ -267,6 +360,30 @@ Result<EngineBytes> select_engine(
   out.size = blob.engine_size;
   out.origin = EngineOrigin::kBlob;
   return out;
+}
+
+Error build_without_gpu(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache) {
+  const int device = blob.header->device_id();
+  Result<EngineBytes> engine =
+      engine_from_onnx(blob, factory, cache, device, "the blob has no engine for this "
+                       "TensorRT, and no GPU is visible");
+  if (!engine.ok()) {
+    return engine.error();
+  }
+  // TensorRT has the last word: it names why it cannot load the engine here.
+  Result<std::unique_ptr<Engine>> loaded = factory.deserialize(engine->data, engine->size);
+  const Error err = loaded.ok() ? Error::NotFound : loaded.error();
+  ET_LOG(Error,
+         "TensorRTBackend: the engine of %s was built (%zu bytes%s), but this process "
+         "sees no CUDA device to run it on; load the program on a machine with a "
+         "GPU of the blob's compute capabilities",
+         blob.name(), engine->size,
+         cache.directory.empty() ? ", not cached: no engine cache is set"
+                                 : ", kept in the engine cache");
+  return err;
 }
 
 } // namespace executorch_tensorrt

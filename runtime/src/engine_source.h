@@ -72,4 +72,19 @@ BuildSpec build_spec_from(const BlobView& blob);
     const char* reason,
     bool discard_cached = false);
 
+// Whether `blob`'s engine can be built here although no GPU is visible: it
+// carries its ONNX model and compute capability targets, and the linked
+// TensorRT builds without a GPU (TensorRT-RTX).
+bool can_build_without_gpu(const BlobView& blob, const EngineFactory& factory);
+
+// With no GPU visible (can_build_without_gpu): builds the engine for the blob's
+// compute capabilities, keeps it in the engine cache (so a machine with such a
+// GPU that shares the cache loads it without building), then hands it to
+// TensorRT, which cannot deserialize it without a GPU. Returns that error; the
+// log names the cause. Never Ok.
+::executorch::runtime::Error build_without_gpu(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache);
+
 } // namespace executorch_tensorrt

@@ -17,6 +17,7 @@
 // IBuilderConfig::setMemoryPoolLimit(kWORKSPACE)/setBuilderOptimizationLevel/
 // addOptimizationProfile, IOptimizationProfile::setDimensions; TensorRT-RTX:
 // IBuilderConfig::setNbComputeCapabilities/setComputeCapability(kCURRENT).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -37,41 +38,52 @@
 
 #include "trt_engine.h"
 
-#if !defined(NV_TENSORRT_MAJOR) || NV_TENSORRT_MAJOR < 10
-#if !defined(TRT_MAJOR_RTX)
+// TensorRT-RTX defines TRT_MAJOR_RTX in NvInferVersion.h (its NV_TENSORRT_MAJOR
+// is 1); standard TensorRT does not.
+#if defined(TRT_MAJOR_RTX)
+#define ETRT_FLAVOR_RTX 1
+#define ETRT_RTX_AT_LEAST(major, minor) \
+  (TRT_MAJOR_RTX > (major) || (TRT_MAJOR_RTX == (major) && TRT_MINOR_RTX >= (minor)))
+#define ETRT_TRT_AT_LEAST(major, minor) 0
+#else
+#define ETRT_FLAVOR_RTX 0
+#define ETRT_RTX_AT_LEAST(major, minor) 0
+#define ETRT_TRT_AT_LEAST(major, minor) \
+  (NV_TENSORRT_MAJOR > (major) ||      \
+   (NV_TENSORRT_MAJOR == (major) && NV_TENSORRT_MINOR >= (minor)))
+#if !ETRT_TRT_AT_LEAST(10, 0)
 #error "executorch-tensorrt needs TensorRT 10 or newer, or TensorRT-RTX"
 #endif
 #endif
 
-// TensorRT-RTX defines TRT_MAJOR_RTX in NvInferVersion.h.
-#if defined(TRT_MAJOR_RTX)
-#define ETRT_FLAVOR_RTX 1
-#else
-#define ETRT_FLAVOR_RTX 0
-#endif
-
-// IRuntimeConfig (ICudaEngine::createRuntimeConfig, createExecutionContext(
-// IRuntimeConfig*)) exists in TensorRT-RTX and in standard TensorRT from 10.11;
-// JetPack-era TensorRT 10.3 lacks it. Issue 4 applies the blob's RuntimeSettings
-// (kernel specialization, native CUDA graphs, runtime cache: TensorRT-RTX only)
-// under this switch; without it those settings are off.
-#if ETRT_FLAVOR_RTX || NV_TENSORRT_MAJOR > 10 || \
-    (NV_TENSORRT_MAJOR == 10 && NV_TENSORRT_MINOR >= 11)
-#define ETRT_HAS_RUNTIME_CONFIG 1
-#else
-#define ETRT_HAS_RUNTIME_CONFIG 0
-#endif
-
-// The runtime cache and the kernel specialization strategy are TensorRT-RTX's
-// (1.0+); native CUDA graphs (setCudaGraphStrategy) and isStreamCapturable came
-// with TensorRT-RTX 1.2. Standard TensorRT's IRuntimeConfig has none of them.
-#define ETRT_HAS_RTX_RUNTIME_SETTINGS (ETRT_FLAVOR_RTX && ETRT_HAS_RUNTIME_CONFIG)
-#if ETRT_HAS_RTX_RUNTIME_SETTINGS && \
-    (TRT_MAJOR_RTX > 1 || (TRT_MAJOR_RTX == 1 && TRT_MINOR_RTX >= 2))
-#define ETRT_HAS_RTX_CUDA_GRAPHS 1
-#else
-#define ETRT_HAS_RTX_CUDA_GRAPHS 0
-#endif
+// What each supported TensorRT offers the runtime: the one place in the code
+// (the README's "TensorRT versions" table says the same). Without a feature the
+// runtime logs one Info line when a blob asks for it, never ignores it silently.
+//
+//   feature (what uses it)                     TensorRT              TensorRT-RTX
+//   IRuntimeConfig (RuntimeSettings below)     10.11+ (*1)           all
+//   runtime cache, kernel specialization       no                    all
+//   native CUDA graphs (setCudaGraphStrategy)  no                    all (1.3+)
+//   isStreamCapturable (own graph capture)     no (*2)               1.5+ (*2)
+//   kSTRONGLY_TYPED flag                       10.x                  1.3, 1.4
+//   kFP16/kBF16 builder flags (weak typing)    10.x (deprecated      no
+//                                              from 10.16), not 11
+//   builder + ONNX parser (portable blobs)     full libnvinfer       all
+//
+// (*1) standard TensorRT's IRuntimeConfig carries none of those settings, so the
+//      runtime creates contexts without it there.
+// (*2) RTX 1.3/1.4 declare it only under ENABLE_FEATURE_DISABLE_RUNTIME_ALLOCATION.
+//      Without it the runtime tries the capture and, when it fails, runs the
+//      engine uncaptured with one Info line (cuda_graph.cpp).
+// From 11.x / RTX 1.5 every network is strongly typed (the flag is deprecated).
+#define ETRT_HAS_RTX_RUNTIME_SETTINGS ETRT_FLAVOR_RTX
+#define ETRT_STR_(x) #x
+#define ETRT_STR(x) ETRT_STR_(x)
+#define ETRT_HEADER_VERSION ETRT_STR(NV_TENSORRT_MAJOR) "." ETRT_STR(NV_TENSORRT_MINOR)
+#define ETRT_HAS_STREAM_CAPTURABLE ETRT_RTX_AT_LEAST(1, 5)
+#define ETRT_STRONGLY_TYPED_ONLY (ETRT_TRT_AT_LEAST(11, 0) || ETRT_RTX_AT_LEAST(1, 5))
+#define ETRT_HAS_WEAK_TYPING_FLAGS (!ETRT_FLAVOR_RTX && !ETRT_TRT_AT_LEAST(11, 0))
+#define ETRT_WEAK_TYPING_FLAGS_DEPRECATED ETRT_TRT_AT_LEAST(10, 16)
 
 namespace executorch_tensorrt {
 namespace {
@@ -97,33 +109,37 @@ class Logger final : public nvinfer1::ILogger {
     }
   }
 
-  // While a build runs, its error messages are also kept for the init error
-  // (builds are serialized by the runtime, engine_source.cpp).
+  // While a build or a deserialization runs, TensorRT's error messages are
+  // also kept for the init error. Per thread: TensorRT reports them on the
+  // calling thread, and loads on other threads must not mix in.
   void start_capture() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    captured_.clear();
-    capturing_ = true;
+    captured().clear();
+    capturing() = true;
   }
   std::string stop_capture() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    capturing_ = false;
-    return std::move(captured_);
+    capturing() = false;
+    return std::move(captured());
   }
 
  private:
-  void keep(const char* msg) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (capturing_ && captured_.size() < 4096) {
-      captured_ += captured_.empty() ? "" : "; ";
-      captured_ += msg;
+  static std::string& captured() {
+    thread_local std::string text;
+    return text;
+  }
+  static bool& capturing() {
+    thread_local bool on = false;
+    return on;
+  }
+  static void keep(const char* msg) {
+    std::string& text = captured();
+    if (capturing() && text.size() < 4096) {
+      text += text.empty() ? "" : "; ";
+      text += msg;
     }
   }
-
-  std::mutex mutex_;
-  bool capturing_ = false;
-  std::string captured_;
 };
 
+#if defined(ETRT_HAVE_ONNX_PARSER)
 bool has_dynamic_dims(const BuildSpec& spec) {
   for (const InputProfile& p : spec.inputs) {
     for (int32_t d = 0; d < p.rank; ++d) {
@@ -143,6 +159,7 @@ nvinfer1::Dims dims_of(const int64_t* dims, int32_t rank) {
   }
   return out;
 }
+#endif
 
 // TensorRT DataType -> ExecuTorch ScalarType code (-1: none).
 int8_t scalar_type_code(nvinfer1::DataType type) {
@@ -182,6 +199,29 @@ nvinfer1::DynamicShapesKernelSpecializationStrategy to_trt(KernelSpecialization 
 }
 #endif
 
+#if !ETRT_HAS_RTX_RUNTIME_SETTINGS
+// Settings only TensorRT-RTX has: asked for here, they are off, and said so.
+void log_settings_unavailable(const ContextOptions& options) {
+  if (options.kernel_specialization != KernelSpecialization::kLazy) {
+    ET_LOG(Info,
+           "TensorRTBackend: kernel specialization '%s' is a TensorRT-RTX setting; "
+           "TensorRT " ETRT_HEADER_VERSION " has none, so it is not applied",
+           kernel_specialization_name(options.kernel_specialization));
+  }
+  if (options.cuda_graph_strategy == CudaGraphStrategy::kWholeGraphCapture) {
+    ET_LOG(Info,
+           "TensorRTBackend: native CUDA graphs are a TensorRT-RTX feature; with "
+           "TensorRT " ETRT_HEADER_VERSION " the runtime captures graphs itself "
+           "(cuda_graphs) or runs without");
+  }
+  if (options.use_runtime_cache) {
+    ET_LOG(Info,
+           "TensorRTBackend: the runtime cache is a TensorRT-RTX feature; TensorRT "
+           ETRT_HEADER_VERSION " runs without one");
+  }
+}
+#endif
+
 // Everything an execution context needs from TensorRT, created together so the
 // runtime config and its cache outlive the context that uses them.
 struct ContextParts {
@@ -217,7 +257,6 @@ Result<ContextParts> make_context(
       nvinfer1::ExecutionContextAllocationStrategy::kSTATIC);
   parts.config->setDynamicShapesKernelSpecializationStrategy(
       to_trt(options.kernel_specialization));
-#if ETRT_HAS_RTX_CUDA_GRAPHS
   if (native_graphs) {
     parts.native_graphs = parts.config->setCudaGraphStrategy(
         nvinfer1::CudaGraphStrategy::kWHOLE_GRAPH_CAPTURE);
@@ -227,9 +266,6 @@ Result<ContextParts> make_context(
   } else {
     (void)parts.config->setCudaGraphStrategy(nvinfer1::CudaGraphStrategy::kDISABLED);
   }
-#else
-  (void)native_graphs;
-#endif
   if (options.use_runtime_cache) {
     parts.cache = std::move(cache);
     if (parts.cache == nullptr) {
@@ -250,9 +286,8 @@ Result<ContextParts> make_context(
   }
   parts.context.reset(engine.createExecutionContext(parts.config.get()));
 #else
-  // No IRuntimeConfig settings in this TensorRT: they stay off.
-  (void)options;
   (void)native_graphs;
+  log_settings_unavailable(options);
   parts.context.reset(engine.createExecutionContext(
       nvinfer1::ExecutionContextAllocationStrategy::kSTATIC));
 #endif
@@ -298,9 +333,10 @@ class TrtContext final : public ExecutionContext {
   }
 
   bool stream_capturable(cudaStream_t stream) const override {
-#if ETRT_HAS_RTX_CUDA_GRAPHS
+#if ETRT_HAS_STREAM_CAPTURABLE
     return context_()->isStreamCapturable(stream);
 #else
+    // Unknown before trying: the runtime's capture falls back when it fails.
     (void)stream;
     return true;
 #endif
@@ -441,12 +477,14 @@ class TrtFactory final : public EngineFactory {
     if (runtime_ == nullptr) {
       return false;
     }
-    // The library's own version (it may differ from the headers we were built
-    // with); getInferLibVersion() is (major * 100 + minor) * 100 + patch.
-    const int32_t lib = getInferLibVersion();
+    // The library's own version, all four parts (it may differ from the headers
+    // we were built with: RTX 1.6 headers run the 1.7 library).
     std::snprintf(
-        version_, sizeof(version_), "%d.%d.%d.%d", lib / 10000, (lib / 100) % 100,
-        lib % 100, static_cast<int>(NV_TENSORRT_BUILD));
+        version_, sizeof(version_), "%d.%d.%d.%d",
+        static_cast<int>(getInferLibMajorVersion()),
+        static_cast<int>(getInferLibMinorVersion()),
+        static_cast<int>(getInferLibPatchVersion()),
+        static_cast<int>(getInferLibBuildVersion()));
     return true;
   }
 
@@ -458,12 +496,26 @@ class TrtFactory final : public EngineFactory {
     return version_;
   }
 
+  bool builds_without_gpu() const override {
+#if ETRT_FLAVOR_RTX && defined(ETRT_HAVE_ONNX_PARSER)
+    return true;
+#else
+    return false;
+#endif
+  }
+
   Result<std::unique_ptr<Engine>> deserialize(const void* data, size_t size)
       override {
+    logger_.start_capture();
     std::unique_ptr<nvinfer1::ICudaEngine> engine(
         runtime_->deserializeCudaEngine(data, size));
+    const std::string trt_errors = logger_.stop_capture();
     if (engine == nullptr) {
-      return Error::DelegateInvalidCompatibility; // TensorRT logged why
+      ET_LOG(Error,
+             "TensorRTBackend: %s %s could not deserialize the engine (%zu bytes): %s",
+             flavor_name(flavor()), version_, size,
+             trt_errors.empty() ? "(TensorRT gave no message)" : trt_errors.c_str());
+      return Error::DelegateInvalidCompatibility;
     }
     return std::unique_ptr<Engine>(new TrtEngine(std::move(engine)));
   }
@@ -475,6 +527,7 @@ class TrtFactory final : public EngineFactory {
       const BuildSpec& spec,
       std::vector<uint8_t>& engine,
       std::string& message) override {
+    last_io_.clear();
     logger_.start_capture();
     const Error err = build_captured(onnx, onnx_size, spec, engine, message);
     std::string trt_errors = logger_.stop_capture();
@@ -510,12 +563,21 @@ class TrtFactory final : public EngineFactory {
       return Error::Internal;
     }
     nvinfer1::NetworkDefinitionCreationFlags flags = 0;
+    // WHY strongly typed: the AOT side wrote precision into the ONNX model
+    // (casts and typed weights); the builder must keep it, not re-pick types.
+#if ETRT_STRONGLY_TYPED_ONLY
+    if (!spec.strongly_typed) {
+      ET_LOG(Info,
+             "TensorRTBackend: %s builds strongly typed networks only; partition %s "
+             "asked for weak typing, its ONNX model's types are used",
+             flavor_name(flavor()), spec.partition.c_str());
+    }
+#else
     if (spec.strongly_typed) {
-      // WHY strongly typed: the AOT side wrote precision into the ONNX model
-      // (casts and typed weights); the builder must keep it, not re-pick types.
       flags |= 1U << static_cast<uint32_t>(
           nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
     }
+#endif
     std::unique_ptr<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(flags));
     std::unique_ptr<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
     if (network == nullptr || config == nullptr) {
@@ -549,21 +611,57 @@ class TrtFactory final : public EngineFactory {
       config->setBuilderOptimizationLevel(spec.optimization_level);
     }
 #if ETRT_FLAVOR_RTX
-    // This build is for this GPU only (its engine cache key says so).
-    if (!config->setNbComputeCapabilities(1) ||
-        !config->setComputeCapability(nvinfer1::ComputeCapability::kCURRENT, 0)) {
-      message = "could not target the current GPU's compute capability";
+    // The current GPU (its engine cache key says so), or the spec's targets
+    // when there is none (a build on a machine without a GPU).
+    const size_t n_caps = spec.compute_capabilities.empty()
+        ? 1 : spec.compute_capabilities.size();
+    if (!config->setNbComputeCapabilities(static_cast<int32_t>(n_caps))) {
+      message = "could not set the number of compute capabilities";
       return Error::Internal;
     }
-#elif NV_TENSORRT_MAJOR == 10
+    if (spec.compute_capabilities.empty()) {
+      if (!config->setComputeCapability(nvinfer1::ComputeCapability::kCURRENT, 0)) {
+        message = "could not target the current GPU's compute capability";
+        return Error::Internal;
+      }
+    }
+    for (size_t i = 0; i < spec.compute_capabilities.size(); ++i) {
+      const ComputeCapabilityTarget cc = spec.compute_capabilities[i];
+      // The enum's values are major * 10 + minor (kSM89 = 89, kSM120 = 120).
+      if (!config->setComputeCapability(
+              static_cast<nvinfer1::ComputeCapability>(cc.major * 10 + cc.minor),
+              static_cast<int32_t>(i))) {
+        message = "TensorRT-RTX cannot target compute capability " +
+            std::to_string(cc.major) + "." + std::to_string(cc.minor);
+        return Error::NotSupported;
+      }
+    }
+#else
+    if (!spec.compute_capabilities.empty()) {
+      ET_LOG(Info,
+             "TensorRTBackend: compute capability targets are a TensorRT-RTX "
+             "setting; TensorRT builds partition %s for the current GPU",
+             spec.partition.c_str());
+    }
+#endif
+#if ETRT_HAS_WEAK_TYPING_FLAGS
     // A weakly typed network (strongly_typed off) takes its precision from
-    // builder flags; TensorRT 11 and TensorRT-RTX are strongly typed only.
+    // builder flags.
     if (!spec.strongly_typed) {
+#if ETRT_WEAK_TYPING_FLAGS_DEPRECATED
+      // WHY kept: deprecated from 10.16 (weak typing is going away) yet still
+      // honoured there; dropping it would build fp32 for an fp16 blob.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#endif
       if (spec.precision == "fp16") {
         config->setFlag(nvinfer1::BuilderFlag::kFP16);
       } else if (spec.precision == "bf16") {
         config->setFlag(nvinfer1::BuilderFlag::kBF16);
       }
+#if ETRT_WEAK_TYPING_FLAGS_DEPRECATED
+#pragma GCC diagnostic pop
+#endif
     }
 #endif
     if (has_dynamic_dims(spec)) {
@@ -609,9 +707,40 @@ class TrtFactory final : public EngineFactory {
     }
     const auto* bytes = static_cast<const uint8_t*>(plan->data());
     engine.assign(bytes, bytes + plan->size());
+    record_network_io(*network);
     return Error::Ok;
   }
+
+  void record_network_io(const nvinfer1::INetworkDefinition& network) {
+    last_io_.clear();
+    auto add = [this](const nvinfer1::ITensor* t, TensorIOMode mode) {
+      NetworkTensor out;
+      out.name = t->getName();
+      out.mode = mode;
+      out.dtype = scalar_type_code(t->getType());
+      const nvinfer1::Dims dims = t->getDimensions();
+      out.shape.rank = dims.nbDims < 0 ? 0 : std::min<int32_t>(dims.nbDims, kMaxRank);
+      for (int32_t d = 0; d < out.shape.rank; ++d) {
+        out.shape.dims[d] = dims.d[d];
+      }
+      last_io_.push_back(std::move(out));
+    };
+    for (int32_t i = 0; i < network.getNbInputs(); ++i) {
+      add(network.getInput(i), TensorIOMode::kInput);
+    }
+    for (int32_t i = 0; i < network.getNbOutputs(); ++i) {
+      add(network.getOutput(i), TensorIOMode::kOutput);
+    }
+  }
 #endif
+
+ public:
+  std::vector<NetworkTensor> last_build_io() const override {
+    return last_io_;
+  }
+
+ private:
+  std::vector<NetworkTensor> last_io_;
 
   Logger logger_;
   std::unique_ptr<nvinfer1::IRuntime> runtime_;

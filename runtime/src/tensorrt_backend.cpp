@@ -105,7 +105,11 @@ Result<TensorRTDelegate*> load_delegate(
 class TensorRTBackend final : public BackendInterface {
  public:
   bool is_available() const override {
-    return engine_factory().ok() && visible_device_count() > 0;
+    // Without a GPU only a TensorRT that builds without one (TensorRT-RTX) can
+    // do anything: build and cache portable blobs' engines (init says the rest).
+    Result<EngineFactory*> factory = engine_factory();
+    return factory.ok() &&
+        (visible_device_count() > 0 || factory.get()->builds_without_gpu());
   }
 
   Result<DelegateHandle*> init(
@@ -138,12 +142,17 @@ class TensorRTBackend final : public BackendInterface {
         return err;
       }
     }
-    err = check_device(blob.get(), visible_device_count());
+    const int devices = visible_device_count();
+    Result<EngineCacheSettings> cache =
+        resolve_engine_cache_settings(context.runtime_specs(), blob->name());
+    if (devices == 0 && cache.ok() && !blob->has_engine() &&
+        can_build_without_gpu(blob.get(), *factory.get())) {
+      return build_without_gpu(blob.get(), *factory.get(), cache.get());
+    }
+    err = check_device(blob.get(), devices);
     if (err != Error::Ok) {
       return err;
     }
-    Result<EngineCacheSettings> cache =
-        resolve_engine_cache_settings(context.runtime_specs(), blob->name());
     if (!cache.ok()) {
       return cache.error();
     }

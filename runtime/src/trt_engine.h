@@ -157,10 +157,16 @@ struct InputProfile {
   int64_t max[kMaxRank] = {};
 };
 
+struct ComputeCapabilityTarget {
+  int32_t major = 0;
+  int32_t minor = 0;
+};
+
 // Everything a build needs besides the ONNX bytes: the blob's BuildSettings,
 // precision and input profiles. The engine is built for the current device (the
-// runtime makes the blob's device current), whatever compute capabilities the
-// blob lists: those were the export's targets, this build is for this GPU.
+// runtime makes the blob's device current, and leaves compute_capabilities
+// empty); only where no GPU is visible does a TensorRT-RTX build target the
+// compute capabilities listed here (the blob's, the export's targets).
 struct BuildSpec {
   std::string partition; // for messages
   std::string precision = "fp32"; // "fp32" | "fp16" | "bf16"
@@ -168,6 +174,16 @@ struct BuildSpec {
   uint64_t workspace_size = 0; // 0: TensorRT's default
   int32_t optimization_level = -1; // -1: TensorRT's default
   std::vector<InputProfile> inputs; // blob order
+  std::vector<ComputeCapabilityTarget> compute_capabilities; // empty: current GPU
+};
+
+// An input or output of the network a build parsed: its name, ExecuTorch dtype
+// code (-1: none) and shape as the network declares it (-1: a dynamic dim).
+struct NetworkTensor {
+  std::string name;
+  TensorIOMode mode = TensorIOMode::kInput;
+  int8_t dtype = -1;
+  Shape shape;
 };
 
 class EngineFactory {
@@ -199,6 +215,19 @@ class EngineFactory {
     (void)engine;
     message = "this TensorRT implementation cannot build engines";
     return ::executorch::runtime::Error::NotSupported;
+  }
+
+  // Whether build() works on a machine with no visible GPU, for the compute
+  // capabilities a BuildSpec lists (TensorRT-RTX's builder does).
+  virtual bool builds_without_gpu() const {
+    return false;
+  }
+
+  // The inputs then outputs of the network the last successful build() parsed
+  // (empty: none, or the implementation does not say). The runtime checks them
+  // against the blob's I/O before deserializing the engine.
+  virtual std::vector<NetworkTensor> last_build_io() const {
+    return {};
   }
 };
 
