@@ -26,6 +26,12 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -r requirements.txt
 .venv/bin/python -m pip install -q --no-deps -e .
+# --- TensorRT lean runtime (scripts/ci_tensorrt_builds.sh links the standard-flavor
+# runtime against libnvinfer_lean.so.11; runtime classes only, no builder/parser) ---
+LEAN_PIN="tensorrt-lean-cu13-libs==11.4.0.106"
+.venv/bin/python -m pip show "${LEAN_PIN%%==*}" 2>/dev/null | grep "^Version: ${LEAN_PIN##*==}$" >/dev/null \
+  || .venv/bin/python -m pip install -q "$LEAN_PIN"
+# --- end TensorRT lean runtime ---
 .venv/bin/python - <<'PY'
 import torch
 from executorch.version import __version__ as et_version

@@ -15,6 +15,9 @@ if [ -f CMakeLists.txt ]; then
   ctest --test-dir build/cpu --output-on-failure
   # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
   bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
+  # The runtime compiled against every TensorRT header set, linked against the real
+  # TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.
+  bash scripts/ci_tensorrt_builds.sh
 fi
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
