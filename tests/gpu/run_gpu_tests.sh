@@ -346,6 +346,16 @@ case $BENCH_RC in
   *) record FAIL "bench/runtime" "exit $BENCH_RC, see $LOGS/bench.log"; show_log "$LOGS/bench.log" 20 ;;
 esac
 
+# --- the real standard-flavor runtime on TensorRT's lean runtime (its own build) ----------
+PYTHON="$PYTHON" BUILD_DIR="$BUILD_DIR-lean" JOBS="$JOBS" bash "$REPO/tests/gpu/lean_runtime_check.sh" >"$LOGS/lean.log" 2>&1
+LEAN_RC=$?
+grep -E "^(PASS|FAIL|SKIP|failed loads|linked)|^==>" "$LOGS/lean.log"
+case $LEAN_RC in
+  0) record PASS "lean runtime: failed loads clean, memory flat, process usable" ;;
+  77) record SKIP "lean runtime" "$(grep -m1 SKIP "$LOGS/lean.log")" ;;
+  *) record FAIL "lean runtime" "see $LOGS/lean.log"; show_log "$LOGS/lean.log" 30 ;;
+esac
+
 echo
 echo "== summary ($GPUS GPU(s); logs in $LOGS)"
 printf '%s\n' "${RESULTS[@]}"
