@@ -70,9 +70,12 @@ if [ -n "$LEAN_LIBS" ]; then
   step "TensorRT 11.1 headers, no parser + libnvinfer_lean.so.11 from tensorrt-lean-cu13-libs"
   configure "$ROOT/lean" -DTensorRT_INCLUDE_DIR="$HEADERS/tensorrt-11.1.0/include" \
     -DTensorRT_LIB_DIR="$LEAN_LIBS" -DEXECUTORCH_TENSORRT_ONNX_PARSER=OFF \
-    -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON
+    -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON -DEXECUTORCH_TENSORRT_BUILD_LEAN_CHECK=ON
   cmake --build "$ROOT/lean" -j "$JOBS" >"$ROOT/lean.build.log" 2>&1 \
     || { grep -E "error|warning|undefined" -A3 "$ROOT/lean.build.log" | head -60; exit 1; }
+  # The GPU check (tests/gpu/lean_runtime_check.sh) builds here; it needs a GPU to run.
+  rc=0; "$ROOT/lean/lean_runtime_check" --loads 1 >/dev/null 2>&1 || rc=$?
+  [ "$rc" -eq 77 ] || { echo "lean_runtime_check without a GPU: exit $rc, expected 77 (skip)"; exit 1; }
 
   step "refusal: the parser-enabled adapter against the lean runtime (--no-undefined)"
   obj="$(find "$ROOT/matrix" -path '*tensorrt_11_1_0_parser*' -name tensorrt_adapter.cpp.o)"

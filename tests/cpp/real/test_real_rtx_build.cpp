@@ -224,6 +224,27 @@ ETRT_TEST(the_engine_cache_stores_the_built_engine) {
   ETRT_CHECK_EQ(std::system(rm.c_str()), 0);
 }
 
+ETRT_TEST(a_network_without_the_blobs_output_is_refused_after_the_build) {
+  Fixture& f = fixture();
+  ETRT_REQUIRE(f.ok);
+  // The blob's header names an output the ONNX model does not have (its first
+  // output name, one letter changed in the header only).
+  std::vector<uint64_t> copy = f.bytes;
+  char* bytes = reinterpret_cast<char*>(copy.data());
+  const std::string name = f.blob.header->outputs()->Get(0)->name()->str();
+  const size_t header_end = static_cast<size_t>(f.blob.engine - reinterpret_cast<const uint8_t*>(f.bytes.data()));
+  char* at = static_cast<char*>(memmem(bytes, header_end, name.data(), name.size()));
+  ETRT_REQUIRE(at != nullptr);
+  at[name.size() - 1] = at[name.size() - 1] == 'Z' ? 'Y' : 'Z';
+  auto parsed = parse_blob(copy.data(), f.size);
+  ETRT_REQUIRE(parsed.ok());
+  etrt_test::clear_logs();
+  auto built = engine_from_onnx(parsed.get(), factory(), EngineCacheSettings{}, 0, "test");
+  ETRT_REQUIRE(!built.ok());
+  ETRT_CHECK(built.error() == Error::InvalidProgram);
+  ETRT_CHECK_EQ(etrt_test::count_logs({"could not build the engine", "the ONNX model has no output"}), 1);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2) {
     std::fprintf(stderr, "usage: %s FIXTURE_DIR\n", argv[0]);
