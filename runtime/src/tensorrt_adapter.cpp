@@ -77,9 +77,6 @@
 //      engine uncaptured with one Info line (cuda_graph.cpp).
 // From 11.x / RTX 1.5 every network is strongly typed (the flag is deprecated).
 #define ETRT_HAS_RTX_RUNTIME_SETTINGS ETRT_FLAVOR_RTX
-#define ETRT_STR_(x) #x
-#define ETRT_STR(x) ETRT_STR_(x)
-#define ETRT_HEADER_VERSION ETRT_STR(NV_TENSORRT_MAJOR) "." ETRT_STR(NV_TENSORRT_MINOR)
 #define ETRT_HAS_STREAM_CAPTURABLE ETRT_RTX_AT_LEAST(1, 5)
 #define ETRT_STRONGLY_TYPED_ONLY (ETRT_TRT_AT_LEAST(11, 0) || ETRT_RTX_AT_LEAST(1, 5))
 #define ETRT_HAS_WEAK_TYPING_FLAGS (!ETRT_FLAVOR_RTX && !ETRT_TRT_AT_LEAST(11, 0))
@@ -205,19 +202,19 @@ void log_settings_unavailable(const ContextOptions& options) {
   if (options.kernel_specialization != KernelSpecialization::kLazy) {
     ET_LOG(Info,
            "TensorRTBackend: kernel specialization '%s' is a TensorRT-RTX setting; "
-           "TensorRT " ETRT_HEADER_VERSION " has none, so it is not applied",
+           "standard TensorRT has none, so it is not applied",
            kernel_specialization_name(options.kernel_specialization));
   }
   if (options.cuda_graph_strategy == CudaGraphStrategy::kWholeGraphCapture) {
     ET_LOG(Info,
            "TensorRTBackend: native CUDA graphs are a TensorRT-RTX feature; with "
-           "TensorRT " ETRT_HEADER_VERSION " the runtime captures graphs itself "
+           "standard TensorRT the runtime captures graphs itself "
            "(cuda_graphs) or runs without");
   }
   if (options.use_runtime_cache) {
     ET_LOG(Info,
-           "TensorRTBackend: the runtime cache is a TensorRT-RTX feature; TensorRT "
-           ETRT_HEADER_VERSION " runs without one");
+           "TensorRTBackend: the runtime cache is a TensorRT-RTX feature; standard "
+           "TensorRT runs without one");
   }
 }
 #endif
