@@ -10,11 +10,15 @@
 #
 # Environment (all optional):
 #   LEAN_LIB_DIR      directory holding libnvinfer_lean.so.11 (a pip install's
-#                     site-packages/tensorrt_lean_libs); else the wheel is unpacked:
-#   LEAN_WHEEL        tensorrt_lean_cu13_libs-11.4.0.106-*.whl (default: the first
-#                     match in WHEEL_DIR, the repository root, or $HOME)
-#   TRT_HEADERS       TensorRT 11.x headers (default: tensorrt-11.1.0/include of
-#                     ../shared/third_party/tensorrt-headers or shared/third_party/...)
+#                     site-packages/tensorrt_lean_libs); else the first found in
+#                     WHEEL_DIR, .whl/, the repository root or $HOME of:
+#                       tensorrt_lean_cu13_libs-11.4.0.106-*.whl (44 MB; unpacked here)
+#                       libnvinfer_lean.so.11.xz (13 MB: the wheel's library, xz -9;
+#                       fits a 64 MiB carry beside the executorch wheel)
+#   LEAN_WHEEL        that wheel, explicitly
+#   TRT_HEADERS       TensorRT 11.x headers (default: tensorrt-11.1.0/include under
+#                     ../shared/third_party/tensorrt-headers, shared/third_party/
+#                     tensorrt-headers or .whl/)
 #   PYTHON            interpreter that finds executorch (as run_gpu_tests.sh)
 #   EXECUTORCH_ROOT, FLATBUFFERS_INCLUDE_DIR   as run_gpu_tests.sh
 #   LOADS             failed loads to measure (default 1000)
@@ -26,10 +30,11 @@ PYTHON="$(command -v "${PYTHON:-python3}")"
 BUILD_DIR="${BUILD_DIR:-build/lean-gpu}"
 LOADS="${LOADS:-1000}"
 mkdir -p "$BUILD_DIR"
+BUILD_DIR="$(cd "$BUILD_DIR" && pwd)"
 say() { echo "==> $*"; }
 
 if [ -z "${TRT_HEADERS:-}" ]; then
-  for d in "$REPO/../shared/third_party/tensorrt-headers" "$REPO/shared/third_party/tensorrt-headers"; do
+  for d in "$REPO/../shared/third_party/tensorrt-headers" "$REPO/shared/third_party/tensorrt-headers" "$REPO/.whl" "${WHEEL_DIR:-$REPO/.whl}"; do
     [ -f "$d/tensorrt-11.1.0/include/NvInferVersion.h" ] && TRT_HEADERS="$d/tensorrt-11.1.0/include" && break
   done
 fi
@@ -37,14 +42,21 @@ fi
 
 if [ -z "${LEAN_LIB_DIR:-}" ]; then
   WHEEL="${LEAN_WHEEL:-}"
+  XZ=""
   if [ -z "$WHEEL" ]; then
-    for d in "${WHEEL_DIR:-}" "$REPO" "$HOME"; do
+    for d in "${WHEEL_DIR:-}" "$REPO/.whl" "$REPO" "$HOME"; do
       [ -n "$d" ] || continue
       WHEEL="$(ls "$d"/tensorrt_lean_cu13_libs-11.4.0.106-*.whl 2>/dev/null | head -1)"
       [ -n "$WHEEL" ] && break
+      [ -f "$d/libnvinfer_lean.so.11.xz" ] && XZ="$d/libnvinfer_lean.so.11.xz" && break
     done
   fi
-  if [ -z "$WHEEL" ]; then
+  if [ -n "$XZ" ]; then
+    LEAN_LIB_DIR="$BUILD_DIR/lean-lib"
+    mkdir -p "$LEAN_LIB_DIR"
+    "$PYTHON" -c "import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], 'wb'))" \
+      "$XZ" "$LEAN_LIB_DIR/libnvinfer_lean.so.11" || { say "FAIL: cannot unpack $XZ"; exit 1; }
+  elif [ -z "$WHEEL" ]; then
     "$PYTHON" -c "import tensorrt_lean_libs" 2>/dev/null && LEAN_LIB_DIR="$("$PYTHON" -c \
       "import os, tensorrt_lean_libs as m; print(os.path.dirname(m.__file__))")"
   else
