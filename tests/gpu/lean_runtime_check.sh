@@ -105,7 +105,7 @@ fi
 "$BUILD_DIR/lean_runtime_check" --loads "$LOADS" "${GOOD[@]}" 2>"$BUILD_DIR/check.stderr.log"
 rc=$?
 echo "---- TensorRT's message, as the init error carries it ----"
-grep -m1 "could not deserialize the engine" "$BUILD_DIR/check.stderr.log" | cut -c1-400
+grep -m1 "could not deserialize the engine (" "$BUILD_DIR/check.stderr.log" | cut -c1-400
 if command -v compute-sanitizer >/dev/null 2>&1 && [ "$rc" -eq 0 ]; then
   compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
     "$BUILD_DIR/lean_runtime_check" --loads 50 >"$BUILD_DIR/sanitizer.log" 2>&1
