@@ -14,7 +14,8 @@
 # Needs ../shared/third_party/tensorrt-headers (skipped with one line when absent:
 # a user's machine takes TensorRT from its install, -DTensorRT_ROOT=...).
 #
-#   bash scripts/ci_tensorrt_builds.sh            (JOBS=2, BUILD_ROOT=build/trt)
+#   bash scripts/ci_tensorrt_builds.sh   (JOBS=2, BUILD_ROOT=build/trt; ETRT_TENSORRT_HEADERS=
+#                                          another folder of header sets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"

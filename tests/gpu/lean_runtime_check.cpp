@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   // deserialization may set up lazily what it keeps for the process).
   int device_before = -1;
   cudaGetDevice(&device_before);
-  for (int i = 0; i < 20; ++i) {
+  for (int i = 0; i < 50; ++i) {
     (void)h.init(bad);
   }
   cudaDeviceSynchronize();
