@@ -15,6 +15,8 @@ if [ -f CMakeLists.txt ]; then
   ctest --test-dir build/cpu --output-on-failure
   # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
   bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
+  # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
+  bash scripts/jetson_cross_test.sh
 fi
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
