@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 DEPS="${JETSON_DEPS:-$PWD/build/jetson-deps}"
-BUILD="${JETSON_BUILD:-$PWD/build/aarch64}"
+# Not build/<name>: the Python loader looks for the host's library there.
+BUILD="${JETSON_BUILD:-$PWD/build/cross/aarch64}"
 PY="${PYTHON:-$PWD/.venv/bin/python}"
 TRT_SET=tensorrt-10.3.0
 
