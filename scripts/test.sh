@@ -13,6 +13,8 @@ if [ -f CMakeLists.txt ]; then
     || { cat build/cmake-configure.log; exit 1; }
   cmake --build build/cpu -j2
   ctest --test-dir build/cpu --output-on-failure
+  # executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
+  ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/test_runtime_only_venv.py
   # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
   bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
   # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
