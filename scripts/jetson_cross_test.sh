@@ -45,6 +45,7 @@ fi
 
 # TensorRT prefix: the headers, and the stubs (empty ones first, so that CMake finds
 # libraries to configure the backend library; the real stubs need the adapter object).
+mkdir -p "$BUILD"
 trt="$DEPS/tensorrt"
 mkdir -p "$trt/lib"
 ln -sfn "$headers/$TRT_SET/include" "$trt/include"
@@ -60,17 +61,17 @@ done
 cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-jetson.cmake" \
   -DJETSON_DEPS="$DEPS" -DTensorRT_ROOT="$trt" \
   -DEXECUTORCH_TENSORRT_TESTS_CPU_ONLY=ON -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON \
-  -DPython_EXECUTABLE="$PY" -DETRT_HAVE_ASAN_UBSAN=OFF >"$BUILD.configure.log" 2>&1 \
-  || { cat "$BUILD.configure.log"; exit 1; }
-cmake --build "$BUILD" -j2 --target etrt_tensorrt_adapter >"$BUILD.build.log" 2>&1 \
-  || { tail -50 "$BUILD.build.log"; exit 1; }
+  -DPython_EXECUTABLE="$PY" -DETRT_HAVE_ASAN_UBSAN=OFF >"$BUILD/configure.log" 2>&1 \
+  || { cat "$BUILD/configure.log"; exit 1; }
+cmake --build "$BUILD" -j2 --target etrt_tensorrt_adapter >"$BUILD/build.log" 2>&1 \
+  || { tail -50 "$BUILD/build.log"; exit 1; }
 sysroot="$(dirname "$(realpath "$(aarch64-linux-gnu-gcc -print-file-name=libc.so.6)")")"
 "$PY" scripts/jetson_trt_stubs.py \
   --object "$(find "$BUILD/CMakeFiles" -name tensorrt_adapter.cpp.o | head -1)" --out "$trt/lib" \
   --against "$DEPS/executorch/lib/libexecutorch.so" "$DEPS/cuda/lib64/libcudart.so.12" \
             "$sysroot/libc.so.6" "$sysroot/libm.so.6" "$sysroot/libgcc_s.so.1" \
             "$(aarch64-linux-gnu-g++ -print-file-name=libstdc++.so.6)"
-cmake --build "$BUILD" -j2 >>"$BUILD.build.log" 2>&1 || { tail -50 "$BUILD.build.log"; exit 1; }
+cmake --build "$BUILD" -j2 >>"$BUILD/build.log" 2>&1 || { tail -50 "$BUILD/build.log"; exit 1; }
 echo "jetson cross build: built in $((SECONDS - start)) s"
 
 # What the device loads: the backend library and the programs.
