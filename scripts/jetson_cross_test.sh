@@ -63,14 +63,16 @@ cmake -S . -B "$BUILD" -DCMAKE_TOOLCHAIN_FILE="$PWD/cmake/toolchains/aarch64-jet
   -DEXECUTORCH_TENSORRT_TESTS_CPU_ONLY=ON -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON \
   -DPython_EXECUTABLE="$PY" -DETRT_HAVE_ASAN_UBSAN=OFF >"$BUILD/configure.log" 2>&1 \
   || { cat "$BUILD/configure.log"; exit 1; }
-cmake --build "$BUILD" -j2 --target etrt_tensorrt_adapter >"$BUILD/build.log" 2>&1 \
+cmake --build "$BUILD" -j2 --target etrt_tensorrt_adapter etrt_registration >"$BUILD/build.log" 2>&1 \
   || { tail -50 "$BUILD/build.log"; exit 1; }
 sysroot="$(dirname "$(realpath "$(aarch64-linux-gnu-gcc -print-file-name=libc.so.6)")")"
 "$PY" scripts/jetson_trt_stubs.py \
   --object "$(find "$BUILD/CMakeFiles" -name tensorrt_adapter.cpp.o | head -1)" --out "$trt/lib" \
   --against "$DEPS/executorch/lib/libexecutorch.so" "$DEPS/cuda/lib64/libcudart.so.12" \
             "$sysroot/libc.so.6" "$sysroot/libm.so.6" "$sysroot/libgcc_s.so.1" \
-            "$(aarch64-linux-gnu-g++ -print-file-name=libstdc++.so.6)"
+            "$(aarch64-linux-gnu-g++ -print-file-name=libstdc++.so.6)" \
+  --objects $(find "$BUILD/CMakeFiles" -path '*etrt_core.dir/*.o' -o -path '*etrt_registration.dir/*.o') \
+            $(for f in crti.o crtn.o crtbeginS.o crtendS.o; do aarch64-linux-gnu-gcc -print-file-name=$f; done)
 cmake --build "$BUILD" -j2 >>"$BUILD/build.log" 2>&1 || { tail -50 "$BUILD/build.log"; exit 1; }
 echo "jetson cross build: built in $((SECONDS - start)) s"
 

@@ -5,12 +5,13 @@ build links against stand-ins with the same SONAMEs (libnvinfer.so.10,
 libnvonnxparser.so.10) that define exactly the symbols the adapter object uses and
 nothing else resolves: the symbols left undefined in tensorrt_adapter.cpp.o after
 removing those defined by the other libraries the backend links (ExecuTorch, the CUDA
-runtime, the C and C++ runtimes). On the device the real libraries are loaded in
+runtime, the C and C++ runtimes) and by the objects linked with it (the runtime's own,
+the C runtime's start files). On the device the real libraries are loaded in
 their place; a stub that is called anyway prints which symbol and aborts.
 
     python scripts/jetson_trt_stubs.py --object <tensorrt_adapter.cpp.o> \
         --out <prefix>/lib --cc aarch64-linux-gnu-gcc --nm aarch64-linux-gnu-nm \
-        --against <lib.so> ...
+        --against <lib.so> ... --objects <file.o> ...
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ from pathlib import Path
 SONAMES = {"nvinfer": "libnvinfer.so.10", "nvonnxparser": "libnvonnxparser.so.10"}
 
 
-def symbols(nm: str, path: Path, undefined: bool) -> set[str]:
+def symbols(nm: str, path: Path, undefined: bool, dynamic: bool = True) -> set[str]:
     args = [nm, "--format=posix"]
-    args += ["--undefined-only"] if undefined else ["--defined-only", "--dynamic"]
+    if undefined:
+        args += ["--undefined-only"]
+    else:
+        args += ["--defined-only"] + (["--dynamic"] if dynamic else [])
     out = subprocess.run(args + [str(path)], check=True, capture_output=True, text=True)
     # posix format: "name type [value size]"; versioned dynamic names carry "@...".
     return {line.split()[0].split("@")[0] for line in out.stdout.splitlines() if line.strip()}
@@ -60,11 +64,20 @@ def main() -> int:
     p.add_argument("--nm", default="aarch64-linux-gnu-nm")
     p.add_argument("--against", type=Path, nargs="*", default=[],
                    help="shared libraries whose definitions are not TensorRT's")
+    p.add_argument("--objects", type=Path, nargs="*", default=[],
+                   help="object files linked with the adapter (their definitions are ours)")
     args = p.parse_args()
 
     wanted = symbols(args.nm, args.object, undefined=True)
     for lib in args.against:
         wanted -= symbols(args.nm, lib, undefined=False)
+    for obj in args.objects:
+        wanted -= symbols(args.nm, obj, undefined=False, dynamic=False)
+    ours = sorted(s for s in wanted if "executorch" in s)
+    if ours:
+        print(f"jetson stubs: {ours} are the project's own, not TensorRT's: pass the "
+              "objects defining them with --objects", file=sys.stderr)
+        return 1
     if not wanted:
         print(f"jetson stubs: {args.object} uses no TensorRT symbol", file=sys.stderr)
         return 1
