@@ -39,3 +39,5 @@ from executorch_tensorrt.backend.trt import load
 trt = load()
 print(f"setup: torch {torch.__version__}, executorch {et_version}, {trt.flavor.label} {trt.version}")
 PY
+# The aarch64 (Jetson) cross build's compiler, qemu and wheels.
+bash scripts/jetson_setup.sh

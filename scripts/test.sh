@@ -13,11 +13,15 @@ if [ -f CMakeLists.txt ]; then
     || { cat build/cmake-configure.log; exit 1; }
   cmake --build build/cpu -j2
   ctest --test-dir build/cpu --output-on-failure
+  # executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
+  ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/test_runtime_only_venv.py
   # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
   bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
   # The runtime compiled against every TensorRT header set, linked against the real
   # TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.
   bash scripts/ci_tensorrt_builds.sh
+  # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
+  bash scripts/jetson_cross_test.sh
 fi
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are

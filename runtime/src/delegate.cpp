@@ -45,7 +45,7 @@ TensorRTDelegate::TensorRTDelegate(
       traits_(traits),
       inputs_(std::move(inputs)),
       outputs_(std::move(outputs)),
-      pointers_(inputs_.size() + outputs_.size()),
+      policy_(name_, traits, inputs_.size() + outputs_.size()),
       bindings_(inputs_.size() + outputs_.size()),
       graphs_(name_.c_str()) {}
 
@@ -53,8 +53,7 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
     EngineFactory& factory,
     Span<const BackendOption> runtime_specs) {
-  const blob::BlobHeader& h = *blob.header;
-  const int device = h.device_id();
+  const int device = blob.header->device_id();
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
   if (!guard.ok()) {
     ET_LOG(
@@ -66,6 +65,32 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   Result<DeviceTraits> traits = query_device_traits(device);
   if (!traits.ok()) {
     return traits.error();
+  }
+  return create(blob, factory, traits.get(), runtime_specs);
+}
+
+Result<TensorRTDelegate*> TensorRTDelegate::create(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const DeviceTraits& traits,
+    Span<const BackendOption> runtime_specs) {
+  const blob::BlobHeader& h = *blob.header;
+  const int device = h.device_id();
+  if (traits.device != device) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: device traits of device %d given for engine %s on "
+        "device %d",
+        traits.device, blob.name(), device);
+    return Error::InvalidArgument;
+  }
+  Result<DeviceGuard> guard = DeviceGuard::enter(device);
+  if (!guard.ok()) {
+    ET_LOG(
+        Error,
+        "TensorRTBackend: cannot make CUDA device %d current for engine %s",
+        device, blob.name());
+    return guard.error();
   }
   std::vector<IOSpec> inputs;
   std::vector<IOSpec> outputs;
@@ -83,7 +108,7 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     return settings.error();
   }
   std::unique_ptr<TensorRTDelegate> self(new (std::nothrow) TensorRTDelegate(
-      blob.name(), traits.get(), std::move(inputs), std::move(outputs)));
+      blob.name(), traits, std::move(inputs), std::move(outputs)));
   if (self == nullptr) {
     return Error::MemoryAllocationFailed;
   }
@@ -379,12 +404,13 @@ Error TensorRTDelegate::bind(
     void* data,
     size_t nbytes) {
   Binding& b = bindings_[slot];
-  Result<MemoryKind> kind = pointers_.classify(slot, data, traits_.device);
-  if (!kind.ok()) {
-    return kind.error();
+  Result<Placement> placement =
+      policy_.place(slot, data, spec.name.c_str(), slot < inputs_.size());
+  if (!placement.ok()) {
+    return placement.error();
   }
-  b.kind = kind.get();
-  b.staged = !binds_directly(b.kind, traits_);
+  b.kind = placement.get().kind;
+  b.staged = placement.get().staged;
   void* address = data;
   if (b.staged) {
     Error err = staging_->reserve(slot, nbytes, b.kind);
@@ -537,8 +563,7 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
     }
     Tensor t = args[i]->toTensor();
     err = staging_->copy_in(
-        i, inputs_[i].name.c_str(), t.const_data_ptr(), t.nbytes(),
-        bindings_[i].kind, stream.stream);
+        i, t.const_data_ptr(), t.nbytes(), bindings_[i].kind, stream.stream);
     if (err != Error::Ok) {
       return err;
     }
@@ -563,8 +588,7 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
     }
     Tensor t = args[slot]->toTensor();
     err = staging_->copy_out(
-        slot, outputs_[j].name.c_str(), t.mutable_data_ptr(), t.nbytes(), b.kind,
-        stream.stream);
+        slot, t.mutable_data_ptr(), t.nbytes(), b.kind, stream.stream);
     if (err != Error::Ok) {
       return err;
     }

@@ -41,6 +41,15 @@ class TensorRTDelegate final {
       EngineFactory& factory,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
           runtime_specs = {});
+  // The same with the device's traits given (the one above queries the blob's
+  // device); `traits.device` must be the blob's device_id. Tests inject an
+  // integrated GPU's traits this way.
+  static ::executorch::runtime::Result<TensorRTDelegate*> create(
+      const BlobView& blob,
+      EngineFactory& factory,
+      const DeviceTraits& traits,
+      ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
+          runtime_specs = {});
 
   ~TensorRTDelegate();
   TensorRTDelegate(const TensorRTDelegate&) = delete;
@@ -58,7 +67,10 @@ class TensorRTDelegate final {
   }
   // Observability for tests and benchmarks.
   const PointerCache& pointers() const {
-    return pointers_;
+    return policy_.pointers();
+  }
+  const BindingPolicy& policy() const {
+    return policy_;
   }
   const StagingArea& staging() const {
     return *staging_;
@@ -126,7 +138,7 @@ class TensorRTDelegate final {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<ExecutionContext> context_;
   EngineStreams streams_;
-  PointerCache pointers_;
+  BindingPolicy policy_;
   std::unique_ptr<StagingArea> staging_;
   std::vector<Binding> bindings_;
 

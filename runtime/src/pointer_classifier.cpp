@@ -2,6 +2,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <executorch/runtime/platform/log.h>
+
 #include "cuda_check.h"
 
 namespace executorch_tensorrt {
@@ -38,32 +40,61 @@ Result<DeviceTraits> query_device_traits(int device) {
   return traits;
 }
 
-Result<MemoryKind> classify_pointer(const void* ptr, int engine_device) {
-  if (ptr == nullptr) {
-    // An empty tensor may have no storage; staging gives it a valid address.
-    return MemoryKind::kPageableHost;
-  }
+Result<PointerAttributes> query_pointer_attributes(const void* ptr) {
+  PointerAttributes out;
   cudaPointerAttributes attrs{};
   const cudaError_t status = cudaPointerGetAttributes(&attrs, ptr);
   if (status == cudaErrorInvalidValue) {
     // Older drivers report plain host memory this way instead of
     // cudaMemoryTypeUnregistered.
     (void)cudaGetLastError();
-    return MemoryKind::kPageableHost;
+    return out;
   }
   ETRT_CUDA_RETURN_IF_ERROR(status);
   switch (attrs.type) {
     case cudaMemoryTypeDevice:
-      return attrs.device == engine_device ? MemoryKind::kDevice
-                                           : MemoryKind::kOtherDevice;
+      out.type = PointerAttributes::Type::kDevice;
+      out.device = attrs.device;
+      break;
     case cudaMemoryTypeManaged:
-      return MemoryKind::kManaged;
+      out.type = PointerAttributes::Type::kManaged;
+      break;
     case cudaMemoryTypeHost:
-      return MemoryKind::kPinnedHost;
+      out.type = PointerAttributes::Type::kHost;
+      break;
     case cudaMemoryTypeUnregistered:
     default:
+      break;
+  }
+  return out;
+}
+
+MemoryKind classify_attributes(const PointerAttributes& attrs, int engine_device) {
+  switch (attrs.type) {
+    case PointerAttributes::Type::kDevice:
+      return attrs.device == engine_device ? MemoryKind::kDevice
+                                           : MemoryKind::kOtherDevice;
+    case PointerAttributes::Type::kManaged:
+      return MemoryKind::kManaged;
+    case PointerAttributes::Type::kHost:
+      return MemoryKind::kPinnedHost;
+    case PointerAttributes::Type::kUnregistered:
       return MemoryKind::kPageableHost;
   }
+  return MemoryKind::kPageableHost;
+}
+
+Result<MemoryKind>
+classify_pointer(const void* ptr, int engine_device, PointerQuery query) {
+  if (ptr == nullptr) {
+    // An empty tensor may have no storage; staging gives it a valid address.
+    return MemoryKind::kPageableHost;
+  }
+  Result<PointerAttributes> attrs = query(ptr);
+  if (!attrs.ok()) {
+    return attrs.error();
+  }
+  return classify_attributes(attrs.get(), engine_device);
 }
 
 bool binds_directly(MemoryKind kind, const DeviceTraits& traits) {
@@ -98,7 +129,7 @@ PointerCache::classify(size_t slot, const void* ptr, int engine_device) {
     return e.kind;
   }
   ++queries_;
-  Result<MemoryKind> kind = classify_pointer(ptr, engine_device);
+  Result<MemoryKind> kind = classify_pointer(ptr, engine_device, query_);
   if (!kind.ok()) {
     return kind.error();
   }
@@ -106,6 +137,31 @@ PointerCache::classify(size_t slot, const void* ptr, int engine_device) {
   e.kind = kind.get();
   e.valid = true;
   return e.kind;
+}
+
+Result<Placement> BindingPolicy::place(
+    size_t slot,
+    const void* ptr,
+    const char* tensor,
+    bool is_input) {
+  Result<MemoryKind> kind = cache_.classify(slot, ptr, traits_.device);
+  if (!kind.ok()) {
+    return kind.error();
+  }
+  Placement p;
+  p.kind = kind.get();
+  p.staged = !binds_directly(p.kind, traits_);
+  if (p.staged && !logged_) {
+    logged_ = true;
+    ET_LOG(
+        Info,
+        "TensorRTBackend: engine %s stages %s '%s' (%s memory) through its own "
+        "device buffers; pass device memory to run zero-copy (logged once per "
+        "engine)",
+        engine_name_.c_str(), is_input ? "input" : "output", tensor,
+        memory_kind_name(p.kind));
+  }
+  return p;
 }
 
 } // namespace executorch_tensorrt

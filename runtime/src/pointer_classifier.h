@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include <executorch/runtime/core/result.h>
@@ -26,7 +28,10 @@ enum class MemoryKind : uint8_t {
 
 const char* memory_kind_name(MemoryKind kind);
 
-// Facts about the engine's device that decide the binding policy; queried at init.
+// Facts about the engine's device that decide the binding policy. An input of the
+// classifier and the policy, never queried inside them: the delegate asks the
+// driver once at init (query_device_traits) and hands them over, and tests inject
+// them (an integrated GPU's cases run on any machine, tests/cpp/test_binding_policy).
 struct DeviceTraits {
   int device = 0;
   // cudaDeviceProp::integrated: the GPU shares DRAM with the CPU (Jetson).
@@ -37,10 +42,27 @@ struct DeviceTraits {
 
 ::executorch::runtime::Result<DeviceTraits> query_device_traits(int device);
 
-// One driver query. `engine_device` tells kDevice from kOtherDevice.
+// What the driver says about a pointer (cudaPointerGetAttributes).
+struct PointerAttributes {
+  enum class Type : uint8_t { kUnregistered, kHost, kDevice, kManaged };
+  Type type = Type::kUnregistered;
+  int device = -1; // the owning device, for kDevice
+};
+
+// Asks about one pointer; the driver's by default, a table in tests.
+using PointerQuery =
+    ::executorch::runtime::Result<PointerAttributes> (*)(const void* ptr);
+::executorch::runtime::Result<PointerAttributes> query_pointer_attributes(
+    const void* ptr);
+
+// The pure part: `engine_device` tells kDevice from kOtherDevice.
+MemoryKind classify_attributes(const PointerAttributes& attrs, int engine_device);
+
+// One query (none for nullptr, which is treated as pageable host memory).
 ::executorch::runtime::Result<MemoryKind> classify_pointer(
     const void* ptr,
-    int engine_device);
+    int engine_device,
+    PointerQuery query = &query_pointer_attributes);
 
 // The binding policy (a pure function, unit-tested on its own):
 // * device memory of the engine's device and managed memory are bound directly:
@@ -54,15 +76,18 @@ struct DeviceTraits {
 bool binds_directly(MemoryKind kind, const DeviceTraits& traits);
 
 // Per-I/O-slot cache of the last pointer's kind. Sized at init; classify() never
-// allocates and queries the driver only when a slot's pointer changes.
+// allocates and queries only when a slot's pointer changes.
 class PointerCache final {
  public:
-  explicit PointerCache(size_t slots = 0) : entries_(slots) {}
+  explicit PointerCache(
+      size_t slots = 0,
+      PointerQuery query = &query_pointer_attributes)
+      : entries_(slots), query_(query) {}
 
   ::executorch::runtime::Result<MemoryKind>
   classify(size_t slot, const void* ptr, int engine_device);
 
-  // How many driver queries were made (for tests and benchmarks).
+  // How many queries were made (for tests and benchmarks).
   size_t queries() const {
     return queries_;
   }
@@ -74,7 +99,51 @@ class PointerCache final {
     bool valid = false;
   };
   std::vector<Entry> entries_;
+  PointerQuery query_;
   size_t queries_ = 0;
+};
+
+// Where one I/O tensor's data is bound: in place, or staged through the engine's
+// buffers (staging.h).
+struct Placement {
+  MemoryKind kind = MemoryKind::kDevice;
+  bool staged = false;
+};
+
+// One engine's binding decisions: classifies each slot's pointer (cached), applies
+// binds_directly with the traits it was given, and the first time it stages
+// anything logs one Info line naming the engine, the tensor and the direction, so
+// a user sees that a copy happens and why; never again for that engine (a
+// per-call line would flood an inference loop), and never where nothing is staged.
+class BindingPolicy final {
+ public:
+  BindingPolicy(
+      std::string engine_name,
+      const DeviceTraits& traits,
+      size_t slots,
+      PointerQuery query = &query_pointer_attributes)
+      : engine_name_(std::move(engine_name)),
+        traits_(traits),
+        cache_(slots, query) {}
+
+  ::executorch::runtime::Result<Placement>
+  place(size_t slot, const void* ptr, const char* tensor, bool is_input);
+
+  const DeviceTraits& traits() const {
+    return traits_;
+  }
+  const PointerCache& pointers() const {
+    return cache_;
+  }
+  bool logged() const {
+    return logged_;
+  }
+
+ private:
+  std::string engine_name_;
+  DeviceTraits traits_;
+  PointerCache cache_;
+  bool logged_ = false;
 };
 
 } // namespace executorch_tensorrt

@@ -85,21 +85,6 @@ Error StagingArea::reserve(size_t slot, size_t nbytes, MemoryKind kind) {
   return Error::Ok;
 }
 
-void StagingArea::log_first_use(
-    const char* tensor,
-    const char* direction,
-    MemoryKind kind) {
-  if (logged_) {
-    return;
-  }
-  logged_ = true;
-  ET_LOG(
-      Info,
-      "TensorRTBackend: engine %s stages %s '%s' (%s memory) through its own "
-      "device buffers; pass device memory to run zero-copy (logged once per engine)",
-      engine_name_.c_str(), direction, tensor, memory_kind_name(kind));
-}
-
 Error StagingArea::begin_call() {
   if (inputs_pending_) {
     ETRT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(inputs_consumed_));
@@ -110,12 +95,10 @@ Error StagingArea::begin_call() {
 
 Error StagingArea::copy_in(
     size_t slot,
-    const char* tensor,
     const void* src,
     size_t nbytes,
     MemoryKind kind,
     cudaStream_t stream) {
-  log_first_use(tensor, "input", kind);
   Slot& s = slots_[slot];
   if (nbytes == 0) {
     return Error::Ok;
@@ -144,12 +127,10 @@ Error StagingArea::copy_in(
 
 Error StagingArea::copy_out(
     size_t slot,
-    const char* tensor,
     void* dst,
     size_t nbytes,
     MemoryKind kind,
     cudaStream_t stream) {
-  log_first_use(tensor, "output", kind);
   Slot& s = slots_[slot];
   if (nbytes == 0) {
     return Error::Ok;

@@ -12,9 +12,8 @@
 // Buffers only grow: the first call with a given set of shapes may allocate, every
 // later call with the same or smaller shapes allocates nothing.
 //
-// The first time an engine stages anything, one Info line names the engine, the
-// tensor and the direction, so a user sees that a copy happens and why; never
-// again for that engine, since a per-call line would flood an inference loop.
+// Whether a tensor is staged at all, and the one-time log line when it first is,
+// are the binding policy's (BindingPolicy, pointer_classifier.h).
 #pragma once
 
 #include <cstddef>
@@ -63,7 +62,6 @@ class StagingArea final {
   // pinned buffer chunk by chunk, each chunk's DMA enqueued as soon as it is there).
   ::executorch::runtime::Error copy_in(
       size_t slot,
-      const char* tensor,
       const void* src,
       size_t nbytes,
       MemoryKind kind,
@@ -75,7 +73,6 @@ class StagingArea final {
   // returns (it waits for the engine's work before the slot on `stream`).
   ::executorch::runtime::Error copy_out(
       size_t slot,
-      const char* tensor,
       void* dst,
       size_t nbytes,
       MemoryKind kind,
@@ -84,9 +81,6 @@ class StagingArea final {
   // How many times reserve() allocated (tests: zero after warm-up).
   size_t allocations() const {
     return allocations_;
-  }
-  bool logged() const {
-    return logged_;
   }
 
  private:
@@ -97,7 +91,6 @@ class StagingArea final {
     size_t host_capacity = 0;
   };
 
-  void log_first_use(const char* tensor, const char* direction, MemoryKind kind);
   ::executorch::runtime::Error ensure_events();
   static size_t chunk_bytes(size_t nbytes);
 
@@ -111,7 +104,6 @@ class StagingArea final {
   cudaEvent_t inputs_consumed_ = nullptr;
   bool inputs_pending_ = false;
   bool events_ready_ = false;
-  bool logged_ = false;
   size_t allocations_ = 0;
 };
 

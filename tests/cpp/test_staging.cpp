@@ -38,10 +38,10 @@ void round_trip(StagingArea& area, cudaStream_t stream, size_t n, MemoryKind kin
                 uint8_t* src, uint8_t* dst) {
   ETRT_REQUIRE(area.reserve(0, n, kind) == Error::Ok);
   ETRT_REQUIRE(area.reserve(1, n, kind) == Error::Ok);
-  ETRT_REQUIRE(area.copy_in(0, "x", src, n, kind, stream) == Error::Ok);
+  ETRT_REQUIRE(area.copy_in(0, src, n, kind, stream) == Error::Ok);
   ETRT_REQUIRE(cudaMemcpyAsync(area.device_buffer(1), area.device_buffer(0), n,
                                cudaMemcpyDeviceToDevice, stream) == cudaSuccess);
-  ETRT_REQUIRE(area.copy_out(1, "y", dst, n, kind, stream) == Error::Ok);
+  ETRT_REQUIRE(area.copy_out(1, dst, n, kind, stream) == Error::Ok);
   ETRT_REQUIRE(cudaStreamSynchronize(stream) == cudaSuccess);
 }
 
@@ -97,27 +97,22 @@ ETRT_TEST(buffers_grow_only) {
   ETRT_CHECK(area.device_buffer(0) != nullptr);
 }
 
-ETRT_TEST(first_staging_logs_once_per_engine) {
+// The one-time "stages" line is the binding policy's (test_binding_policy.cpp): the
+// buffers themselves log nothing, however often they are used.
+ETRT_TEST(staging_itself_does_not_log) {
   Stream stream;
   StagingArea a("model/partition_A", 2);
-  StagingArea b("model/partition_B", 2);
   std::vector<uint8_t> host(4096, 1);
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 3; ++i) {
     ETRT_REQUIRE(a.reserve(0, host.size(), MemoryKind::kPageableHost) == Error::Ok);
-    ETRT_REQUIRE(a.copy_in(0, "x", host.data(), host.size(), MemoryKind::kPageableHost,
+    ETRT_REQUIRE(a.copy_in(0, host.data(), host.size(), MemoryKind::kPageableHost,
                            stream.s) == Error::Ok);
     ETRT_REQUIRE(a.reserve(1, host.size(), MemoryKind::kPageableHost) == Error::Ok);
-    ETRT_REQUIRE(a.copy_out(1, "y", host.data(), host.size(), MemoryKind::kPageableHost,
+    ETRT_REQUIRE(a.copy_out(1, host.data(), host.size(), MemoryKind::kPageableHost,
                             stream.s) == Error::Ok);
   }
-  ETRT_REQUIRE(b.reserve(1, host.size(), MemoryKind::kPageableHost) == Error::Ok);
-  ETRT_REQUIRE(b.copy_out(1, "out", host.data(), host.size(), MemoryKind::kPageableHost,
-                          stream.s) == Error::Ok);
   cudaStreamSynchronize(stream.s);
-  ETRT_CHECK_EQ(count_logs({"stages"}), 2);
-  ETRT_CHECK_EQ(count_logs({"engine model/partition_A stages input 'x'", "pageable host"}), 1);
-  ETRT_CHECK_EQ(count_logs({"engine model/partition_B stages output 'out'"}), 1);
-  ETRT_CHECK(a.logged());
+  ETRT_CHECK_EQ(count_logs({"stages"}), 0);
 }
 
 int main(int argc, char** argv) {

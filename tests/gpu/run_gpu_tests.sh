@@ -73,7 +73,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_gpu|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -91,6 +91,15 @@ else
   record FAIL "portable blobs + engine cache (test_portable_gpu)" "see $LOGS/ctest.log"
   "$REPO/$BUILD_DIR/tests/cpp/test_portable_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
 fi
+# Integrated-GPU (Jetson) memory with injected traits, real pointers and kernels.
+if grep -qE 'test_integrated_gpu .*Passed' "$LOGS/ctest.log"; then
+  record PASS "integrated-GPU memory, injected traits (test_integrated_gpu)"
+elif grep -qE 'test_integrated_gpu .*Skipped' "$LOGS/ctest.log"; then
+  record SKIP "integrated-GPU memory, injected traits (test_integrated_gpu)" "no GPU"
+else
+  record FAIL "integrated-GPU memory, injected traits (test_integrated_gpu)" "see $LOGS/ctest.log"
+fi
+
 # Issue 4 in its own line: caller streams, CUDA graphs, runtime cache (the ctest
 # binary test_streams_gpu; its per-test lines are in the log).
 if grep -qE 'test_streams_gpu .*Passed' "$LOGS/ctest.log"; then

@@ -17,6 +17,7 @@
 #include "onnx_metadata.h"
 #include "program.h"
 #include "sha256.h"
+#include "stream_validation.h"
 #include "trt_double.h"
 
 namespace trt_double {
@@ -32,6 +33,21 @@ Config& config() {
 }
 
 namespace {
+
+// The stream's own device, asked of CUDA directly where it can tell (12.8+), so the
+// double checks the runtime's stream choice independently; older CUDA runtimes
+// (JetPack 6's 12.6) only through the driver, which the runtime's helper does.
+bool device_of(cudaStream_t stream, int* device) {
+#if CUDART_VERSION >= 12080
+  return cudaStreamGetDevice(stream, device) == cudaSuccess;
+#else
+  auto result = executorch_tensorrt::stream_device(stream);
+  if (result.ok()) {
+    *device = result.get();
+  }
+  return result.ok();
+#endif
+}
 
 std::mutex& build_record_mutex() {
   static std::mutex mu;
@@ -233,8 +249,7 @@ class DoubleContext final : public ExecutionContext {
     }
     int stream_device = device_;
     if (capturing == cudaStreamCaptureStatusNone &&
-        (cudaStreamGetDevice(stream, &stream_device) != cudaSuccess ||
-         stream_device != device_)) {
+        (!device_of(stream, &stream_device) || stream_device != device_)) {
       ET_LOG(Error, "trt_double: stream of device %d, engine is on %d",
              stream_device, device_);
       return Error::InvalidState;
