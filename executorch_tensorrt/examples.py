@@ -112,7 +112,9 @@ def _torchvision(name: str, dynamic: bool) -> Example:
     model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
     size = _TV_SIZES.get(name, 224)
     dyn = ({0: Dim("batch", min=1, max=8)},) if dynamic else None
-    return Example(name, model, (torch.randn(1, 3, size, size),), dyn)
+    # An example batch of 1 would make torch.export specialize the batch (its 0/1 rule).
+    batch = 2 if dynamic else 1
+    return Example(name, model, (torch.randn(batch, 3, size, size),), dyn)
 
 
 def load_example(spec: str, dynamic: bool = False) -> Example:

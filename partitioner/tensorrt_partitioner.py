@@ -18,6 +18,8 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 from executorch_tensorrt.backend.blob import _DTYPE_CODES
 from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
 from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
+from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
+from executorch_tensorrt.backend.profiles import dim_names
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -101,6 +103,7 @@ class TensorRTPartitioner(Partitioner):
         super().__init__(DelegationSpec(TensorRTBackend.__name__, self._compile_specs))
         self._calls = 0
         self._declared_ranges: dict[str, tuple[int, int]] = {}
+        self._dim_names: dict[str, str] = {}
         self.last_verdicts: dict[str, Verdict] = {}  # node name -> verdict, for reports
 
     # -- decomposition ----------------------------------------------------------------
@@ -131,6 +134,8 @@ class TensorRTPartitioner(Partitioner):
     def _record_declared_ranges(self, ep: ExportedProgram) -> None:
         # ExecuTorch calls this first with the program as exported, whose ranges are the
         # ones the user declared; later programs have them narrowed (see DIM_RANGES_KEY).
+        for sym, name in dim_names(ep).items():
+            self._dim_names.setdefault(sym, name)
         for sym, vr in ep.range_constraints.items():
             try:
                 lo, hi = int(vr.lower), int(vr.upper)
@@ -203,9 +208,13 @@ class TensorRTPartitioner(Partitioner):
             specs = self._compile_specs + [
                 CompileSpec(PARTITION_NAME_KEY, f"partition_{call}.{idx}".encode()),
                 CompileSpec(DIM_RANGES_KEY, json.dumps(self._declared_ranges, sort_keys=True).encode()),
+                CompileSpec(DIM_NAMES_KEY, json.dumps(self._dim_names, sort_keys=True).encode()),
+                CompileSpec(PARTITION_OPS_KEY, json.dumps(_op_counts(n for n in nodes if n in computes)).encode()),
             ]
             tags[tag] = DelegationSpec(TensorRTBackend.__name__, specs)
         tag_constant_data(ep)
+        if not tags:
+            _warn_nothing_delegated(computes, verdicts, self.options)
         if len(tags) == 1 and self._whole_model is not None:
             # Every compute node in one partition: the ONNX model made for the support
             # query is the partition's model. The backend checks that by fingerprint.
@@ -213,6 +222,32 @@ class TensorRTPartitioner(Partitioner):
                 HANDOFF.put(ep, self.options.precision, self._whole_model)
         self._whole_model = None
         return PartitionResult(tagged_exported_program=ep, partition_tags=tags)
+
+
+def _op_counts(nodes: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in nodes:
+        name = op_name_safe(n.target)
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _warn_nothing_delegated(computes: set, verdicts: dict, options: TensorRTOptions) -> None:
+    if not computes:
+        log.warning("TensorRTPartitioner: the program has no compute ops; nothing is delegated to TensorRT")
+        return
+    reasons: dict[str, int] = {}
+    for n in computes:
+        v = verdicts.get(n)
+        why = (v.reason if v is not None and not v.supported else "") or (
+            f"in a partition smaller than min_block_size={options.min_block_size}"
+        )
+        reasons[why] = reasons.get(why, 0) + 1
+    top = ", ".join(f"{why} ({k} ops)" for why, k in sorted(reasons.items(), key=lambda x: -x[1])[:3])
+    log.warning(
+        "TensorRTPartitioner: nothing delegated to TensorRT; all %d compute ops run on ExecuTorch's kernels: %s",
+        len(computes), top,
+    )
 
 
 def op_name_safe(target: Any) -> str:
