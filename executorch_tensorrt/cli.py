@@ -13,8 +13,6 @@ import time
 import traceback
 from typing import Iterator
 
-import torch  # first: torch's logging setup would undo the level set below
-
 
 @contextlib.contextmanager
 def _quiet_import_logs() -> Iterator[None]:
