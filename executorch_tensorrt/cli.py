@@ -158,8 +158,10 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                 if k in ("inputs", "outputs"):
                     for t in v:
                         print(f"    {k[:-1]} {t['name']}: {t['dtype']}[{_dims_text(t)}]")
+                elif k == "compute_capabilities":
+                    print(f"    {k}: {', '.join(v) if v else 'builder default'}")
                 else:
-                    print(f"    {k}: {v}")
+                    print(f"    {k}: {v if isinstance(v, str) else json.dumps(v)}")
     return 0
 
 

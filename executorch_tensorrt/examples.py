@@ -135,6 +135,11 @@ def load_example(spec: str, dynamic: bool = False) -> Example:
                 f"got {type(made).__name__}"
             )
         module, args = made[0], tuple(made[1])
+        if dynamic and (len(made) < 3 or made[2] is None):
+            raise ValueError(
+                f"model factory {spec!r} gives no dynamic_shapes: for --dynamic it must return "
+                "(module, args, dynamic_shapes)"
+            )
         return Example(spec, module.eval(), args, made[2] if len(made) == 3 and dynamic else None)
     try:
         names = torchvision_names()

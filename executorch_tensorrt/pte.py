@@ -142,7 +142,7 @@ def blob_json(b: blob_mod.Blob) -> dict:
         "flavor": i.flavor.label,
         "trt_version": i.trt_version,
         "device_id": i.device_id,
-        "compute_capabilities": [f"{a}.{c}" for a, c in i.compute_capabilities] or "builder default",
+        "compute_capabilities": [f"{a}.{c}" for a, c in i.compute_capabilities],  # empty: the builder's default
         "partition_name": i.partition_name,
         "precision": i.precision,
         "inputs": [_tensor_json(t) for t in i.inputs],

@@ -121,6 +121,8 @@ def test_expected_failures_are_one_error_line(tmp_path):
     assert_one_error_line(
         run_cli("export", "harness_models:no_such_factory", "-o", out, check=False), "cannot load model factory"
     )
+    proc = run_cli("export", "harness_models:tanh_mlp", "--dynamic", "-o", out, check=False)
+    assert_one_error_line(proc, "gives no dynamic_shapes")
     # An unbounded dynamic dim: named as the user named it, with how to bound it.
     proc = run_cli("export", "harness_models:unbounded_batch", "--dynamic", "-o", out, check=False)
     assert_one_error_line(proc, "'batch'", "torch.export.Dim('batch', min=1, max=")
