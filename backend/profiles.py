@@ -35,16 +35,21 @@ def _readable_source(text: str) -> str:
     return f"{m.group(1)}.shape[{m.group(2)}]" if m else text
 
 
-def dim_names(ep: ExportedProgram) -> dict[str, str]:
-    """{symbol: the user's name for it}: the ``torch.export.Dim`` name where the user gave
-    one, else the input dim it came from (``x.shape[0]``). Read from the program as
-    exported; symbols keep their names through ExecuTorch's re-tracing."""
-    env = None
+def program_shape_env(ep: ExportedProgram) -> Any:
+    """The ShapeEnv of a program's symbolic dims (None when it has none). One per
+    exported method, kept through ExecuTorch's re-tracing of that method."""
     for n in ep.graph.nodes:
         if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor):
             env = _shape_env(n.meta["val"])
             if env is not None:
-                break
+                return env
+    return None
+
+
+def dim_names(ep: ExportedProgram) -> dict[str, str]:
+    """{symbol: the user's name for it}: the ``torch.export.Dim`` name where the user gave
+    one, else the input dim it came from (``x.shape[0]``)."""
+    env = program_shape_env(ep)
     if env is None:
         return {}
     debug = dict(getattr(env, "source_name_to_debug_name", {}) or {})

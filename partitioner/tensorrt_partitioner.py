@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import weakref
 from typing import Any, Callable, Optional
 
 import torch
@@ -19,7 +20,7 @@ from executorch_tensorrt.backend.blob import _DTYPE_CODES
 from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
 from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
 from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
-from executorch_tensorrt.backend.profiles import dim_names
+from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -103,7 +104,9 @@ class TensorRTPartitioner(Partitioner):
         super().__init__(DelegationSpec(TensorRTBackend.__name__, self._compile_specs))
         self._calls = 0
         self._declared_ranges: dict[str, tuple[int, int]] = {}
-        self._dim_names: dict[str, str] = {}
+        # Per method (keyed by its ShapeEnv): methods share symbol names (s77 is input x's
+        # dim 0 in each) but not their ranges.
+        self._declared_by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.last_verdicts: dict[str, Verdict] = {}  # node name -> verdict, for reports
 
     # -- decomposition ----------------------------------------------------------------
@@ -134,15 +137,15 @@ class TensorRTPartitioner(Partitioner):
     def _record_declared_ranges(self, ep: ExportedProgram) -> None:
         # ExecuTorch calls this first with the program as exported, whose ranges are the
         # ones the user declared; later programs have them narrowed (see DIM_RANGES_KEY).
-        for sym, name in dim_names(ep).items():
-            self._dim_names.setdefault(sym, name)
+        env = program_shape_env(ep)
+        declared = self._declared_ranges if env is None else self._declared_by_env.setdefault(env, {})
         for sym, vr in ep.range_constraints.items():
             try:
                 lo, hi = int(vr.lower), int(vr.upper)
             except (TypeError, ValueError, OverflowError, AttributeError):
                 continue  # unbounded: the backend reports it
-            old = self._declared_ranges.get(str(sym))
-            self._declared_ranges[str(sym)] = (min(lo, old[0]), hi) if old and old[1] == hi else (lo, hi)
+            old = declared.get(str(sym))
+            declared[str(sym)] = (min(lo, old[0]), hi) if old and old[1] == hi else (lo, hi)
 
     # -- partitioning -----------------------------------------------------------------
     def _verdicts(self, ep: ExportedProgram) -> dict[torch.fx.Node, Verdict]:
@@ -190,6 +193,9 @@ class TensorRTPartitioner(Partitioner):
             gm, _Support(verdicts), allows_single_node_partition=True
         ).propose_partitions()
         computes = set(compute_nodes(gm))
+        env = program_shape_env(ep)
+        declared = self._declared_ranges if env is None else self._declared_by_env.get(env, self._declared_ranges)
+        names = dim_names(ep)
         tags: dict[str, DelegationSpec] = {}
         for part in sorted(proposed, key=lambda p: min(n.name for n in p.nodes)):
             nodes = list(part.nodes)
@@ -207,8 +213,8 @@ class TensorRTPartitioner(Partitioner):
                 n.meta["delegation_tag"] = tag
             specs = self._compile_specs + [
                 CompileSpec(PARTITION_NAME_KEY, f"partition_{call}.{idx}".encode()),
-                CompileSpec(DIM_RANGES_KEY, json.dumps(self._declared_ranges, sort_keys=True).encode()),
-                CompileSpec(DIM_NAMES_KEY, json.dumps(self._dim_names, sort_keys=True).encode()),
+                CompileSpec(DIM_RANGES_KEY, json.dumps(declared, sort_keys=True).encode()),
+                CompileSpec(DIM_NAMES_KEY, json.dumps(names, sort_keys=True).encode()),
                 CompileSpec(PARTITION_OPS_KEY, json.dumps(_op_counts(n for n in nodes if n in computes)).encode()),
             ]
             tags[tag] = DelegationSpec(TensorRTBackend.__name__, specs)

@@ -188,3 +188,25 @@ def test_dynamic_export_warns_nothing(recwarn):
     warnings.simplefilter("always")
     lower(Doubler(), (torch.randn(4, 8),), dynamic_shapes=({0: Dim("batch", min=1, max=64)},))
     assert [str(w.message) for w in recwarn.list] == []
+
+
+def test_two_methods_keep_their_own_dim_ranges_and_names():
+    """Both methods' batch is torch's symbol s77 (input x, dim 0); each keeps its own
+    declared range (min 1, not the re-trace's 2) and its own Dim name."""
+    from executorch_tensorrt.pte import inspect_json
+
+    class Other(torch.nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(x) + 1
+
+    low = lower(
+        {
+            "a": (Doubler(), (torch.randn(4, 8),), ({0: Dim("batch", min=1, max=16)},)),
+            "b": (Other(), (torch.randn(4, 8),), ({0: Dim("rows", min=1, max=32)},)),
+        }
+    )
+    methods = inspect_json(low.et.buffer)["methods"]
+    for method, name, hi in (("a", "batch", 16), ("b", "rows", 32)):
+        (d,) = methods[method]["delegates"]
+        assert d["dynamic_dims"] == {name: {"min": 1, "max": hi}}, (method, d["dynamic_dims"])
+        assert d["blob"]["inputs"][0]["dims"][0] == {"min": 1, "opt": 4, "max": hi}, method
