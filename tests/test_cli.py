@@ -180,3 +180,19 @@ def _factory_on_path(monkeypatch):
 
     here = os.path.dirname(__file__)
     monkeypatch.setenv("PYTHONPATH", here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def test_unwritable_output_directory_is_refused(tmp_path, monkeypatch):
+    """Root passes os.access checks; the trial file is what finds a read-only directory."""
+    import tempfile
+
+    from executorch_tensorrt.cli import check_output_path
+
+    check_output_path(str(tmp_path / "ok.pte"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(OSError, match="cannot write to output directory .*Permission denied"):
+        check_output_path(str(tmp_path / "r.pte"))
