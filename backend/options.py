@@ -288,3 +288,15 @@ PARTITION_OPS_KEY = "tensorrt_partition_ops"
 
 # Per-partition CompileSpecs the partitioner adds; not options.
 PARTITION_KEYS = (PARTITION_NAME_KEY, DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY)
+
+
+def spec_value(key: str, raw: bytes) -> Any:
+    """A CompileSpec's value as data: options and the partitioner's JSON specs decoded,
+    anything else (target_device, the partition name) as text."""
+    text = bytes(raw).decode(errors="replace")
+    if key.startswith(_KEY_PREFIX) or key in (DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text

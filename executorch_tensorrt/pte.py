@@ -9,15 +9,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from executorch.exir._serialize._program import deserialize_pte_binary
-from executorch.exir.schema import DataLocation
+from executorch.exir.schema import DataLocation, KernelCall
 
 from executorch_tensorrt.backend import blob as blob_mod
-from executorch_tensorrt.backend.options import (
-    _KEY_PREFIX,
-    DIM_NAMES_KEY,
-    DIM_RANGES_KEY,
-    PARTITION_OPS_KEY,
-)
+from executorch_tensorrt.backend.options import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 BACKEND_ID = TensorRTBackend.__name__
@@ -35,22 +30,12 @@ class DelegateEntry:
     @property
     def spec_values(self) -> dict:
         """Compile specs as values: the JSON the TensorRT partitioner stores decoded."""
-        return {k: _spec_value(k, v) for k, v in self.compile_specs.items()}
+        return {k: spec_value(k, v.encode()) for k, v in self.compile_specs.items()}
 
 
-_JSON_SPECS = (DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY)
 # Ops ExecuTorch adds when it emits a program (host/device copies, symbolic-int
 # arithmetic): not the model's ops, and not counted as ops left outside TensorRT.
 _EMITTER_OP_PREFIXES = ("et_copy.", "executorch_prim.", "aten.sym_")
-
-
-def _spec_value(key: str, text: str) -> Any:
-    if key.startswith(_KEY_PREFIX) or key in _JSON_SPECS:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text
 
 
 @dataclass
@@ -114,10 +99,9 @@ def method_ops(data: bytes) -> dict[str, MethodOps]:
         names = [o.name.replace("::", ".") + (f".{o.overload}" if o.overload else "") for o in plan.operators]
         for chain in plan.chains:
             for ins in chain.instructions:
-                index = getattr(ins.instr_args, "op_index", None)
-                if index is None or type(ins.instr_args).__name__ != "KernelCall":
+                if not isinstance(ins.instr_args, KernelCall):
                     continue
-                name = names[index]
+                name = names[ins.instr_args.op_index]
                 if name.startswith(_EMITTER_OP_PREFIXES):
                     continue
                 ops.outside[name] = ops.outside.get(name, 0) + 1
