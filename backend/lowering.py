@@ -203,13 +203,27 @@ def apply_precision(ep: ExportedProgram, precision: str) -> ExportedProgram:
     return ep
 
 
+# Loggers of the exporter and optimizer we call: they log warnings about graphs they
+# handle fine (missing nn_module_stack metadata, constant folding skipped for an op),
+# dozens per large model. Raised to ERROR only while we call them.
+_QUIET_LOGGERS = ("torch.onnx", "onnxscript")
+
+
 @contextlib.contextmanager
 def _quiet():
     """torch.onnx prints progress to stdout and warns a lot; keep our CLI's output ours."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
+    loggers = [logging.getLogger(name) for name in _QUIET_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def export_onnx(aten_ep: ExportedProgram) -> onnx.ModelProto:

@@ -227,7 +227,7 @@ class TensorRTOptions:
             if spec.key == TARGET_DEVICE_COMPILE_SPEC_KEY:
                 target_device = raw.decode()
                 continue
-            if spec.key in (PARTITION_NAME_KEY, DIM_RANGES_KEY):
+            if spec.key in PARTITION_KEYS:
                 continue
             if not spec.key.startswith(_KEY_PREFIX):
                 raise ValueError(f"Unknown CompileSpec key {spec.key!r} for TensorRTBackend")
@@ -268,3 +268,35 @@ def dim_ranges_from_specs(specs: Iterable[CompileSpec]) -> dict[str, tuple[int, 
         if spec.key == DIM_RANGES_KEY:
             return {k: (int(v[0]), int(v[1])) for k, v in json.loads(bytes(spec.value)).items()}
     return {}
+
+
+# Per-partition CompileSpec: {symbol: the user's name for it} (the torch.export.Dim name,
+# or the input dim it came from), so messages and `inspect` speak the user's names.
+DIM_NAMES_KEY = "tensorrt_dim_names"
+
+
+def dim_names_from_specs(specs: Iterable[CompileSpec]) -> dict[str, str]:
+    for spec in specs:
+        if spec.key == DIM_NAMES_KEY:
+            return {str(k): str(v) for k, v in json.loads(bytes(spec.value)).items()}
+    return {}
+
+
+# Per-partition CompileSpec: {op name: count} of the compute ops the partition holds, so a
+# .pte says how many ops run inside TensorRT.
+PARTITION_OPS_KEY = "tensorrt_partition_ops"
+
+# Per-partition CompileSpecs the partitioner adds; not options.
+PARTITION_KEYS = (PARTITION_NAME_KEY, DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY)
+
+
+def spec_value(key: str, raw: bytes) -> Any:
+    """A CompileSpec's value as data: options and the partitioner's JSON specs decoded,
+    anything else (target_device, the partition name) as text."""
+    text = bytes(raw).decode(errors="replace")
+    if key.startswith(_KEY_PREFIX) or key in (DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY):
+        try:
+            return json.loads(text)
+        except ValueError:
+            return text
+    return text

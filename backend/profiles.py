@@ -8,6 +8,7 @@ the example input had.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Sequence
 
 import sympy
@@ -23,12 +24,73 @@ class UnboundedDimError(ValueError):
     pass
 
 
+def _source_name(src: Any) -> str:
+    name = src.name
+    return name() if callable(name) else str(name)
+
+
+def _readable_source(text: str) -> str:
+    """L['x'].size()[0] -> x.shape[0]: the input argument and dim, as the user wrote them."""
+    m = re.fullmatch(r"L\['([^']+)'\]\.size\(\)\[(\d+)\]", text)
+    return f"{m.group(1)}.shape[{m.group(2)}]" if m else text
+
+
+def program_shape_env(ep: ExportedProgram) -> Any:
+    """The ShapeEnv of a program's symbolic dims (None when it has none). One per
+    exported method, kept through ExecuTorch's re-tracing of that method."""
+    for n in ep.graph.nodes:
+        if n.op == "placeholder" and isinstance(n.meta.get("val"), torch.Tensor):
+            env = _shape_env(n.meta["val"])
+            if env is not None:
+                return env
+    return None
+
+
+def dim_names(ep: ExportedProgram) -> dict[str, str]:
+    """{symbol: the user's name for it}: the ``torch.export.Dim`` name where the user gave
+    one, else the input dim it came from (``x.shape[0]``)."""
+    env = program_shape_env(ep)
+    if env is None:
+        return {}
+    debug = dict(getattr(env, "source_name_to_debug_name", {}) or {})
+    names: dict[str, str] = {}
+    for sym, sources in (getattr(env, "var_to_sources", {}) or {}).items():
+        for src in sources:
+            text = _source_name(src)
+            user = debug.get(text)
+            if user is not None and user.isidentifier():
+                names[str(sym)] = user
+                break
+            if text.isidentifier():  # the root of a derived Dim (2*half) is its own source
+                names[str(sym)] = text
+                break
+        else:
+            if sources:
+                names[str(sym)] = _readable_source(_source_name(sources[0]))
+    return names
+
+
+def _user_expr(expr: Any, names: dict[str, str]) -> str:
+    return str(expr.xreplace({s: sympy.Symbol(names[str(s)]) for s in expr.free_symbols if str(s) in names}))
+
+
+def _bound_hint(expr: Any, names: dict[str, str]) -> str:
+    roots = sorted(names.get(str(s), str(s)) for s in expr.free_symbols)
+    dims = [f"torch.export.Dim({r!r}, min=1, max=1024)" for r in roots if r.isidentifier()]
+    if dims:
+        return "Bound it when exporting, e.g. " + " and ".join(dims) + " in dynamic_shapes."
+    return (
+        f"Bound {', '.join(roots)} when exporting: give it a torch.export.Dim with max= "
+        "(e.g. torch.export.Dim('batch', min=1, max=1024)) in dynamic_shapes."
+    )
+
+
 def _shape_env(val: Any):
     fake_mode = getattr(val, "fake_mode", None)
     return getattr(fake_mode, "shape_env", None)
 
 
-def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
+def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict, names: dict) -> Dim:
     if isinstance(d, int):
         return Dim(d, d, d)
     expr = d.node.expr if isinstance(d, torch.SymInt) else sympy.sympify(d)
@@ -47,10 +109,10 @@ def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
     # torch uses its own int_oo for "no bound", which sympy's is_finite does not catch.
     bounded = all(isinstance(v, sympy.Integer) and abs(int(v)) < 2**31 for v in (lo, hi))
     if not bounded:
+        hi_text = "no upper bound" if not (isinstance(hi, sympy.Integer) and abs(int(hi)) < 2**31) else f"max {hi}"
         raise UnboundedDimError(
-            f"{where} has dynamic dim {expr} with range [{lo}, {hi}]: TensorRT needs a finite "
-            f"upper bound for its optimization profile. Bound it when exporting, e.g. "
-            f"torch.export.Dim('{expr}', min=1, max=1024) in dynamic_shapes."
+            f"dynamic dim {_user_expr(expr, names)!r} ({where}) has {hi_text}: TensorRT needs a "
+            f"finite upper bound for its optimization profile. {_bound_hint(expr, names)}"
         )
     lo, hi = int(lo), int(hi)
     # A derived dim (16*s) is declared under its own expression: its declared min (16*1)
@@ -62,7 +124,7 @@ def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
     hint = None
     if env is not None:
         try:
-            hint = expr.xreplace(env.var_to_val)
+            hint = expr.xreplace(_hints(env))
         except Exception:  # noqa: BLE001 - a missing hint only changes opt
             hint = None
     if hint is not None and getattr(hint, "is_Integer", False):
@@ -70,11 +132,17 @@ def _dim(d: Any, ranges: dict, env: Any, where: str, declared: dict) -> Dim:
     return Dim(max(lo, 0), opt, hi)
 
 
-def _info(name: str, val: Any, ranges: dict, where: str, declared: dict) -> TensorInfo:
+def _hints(env: Any) -> dict:
+    # torch 2.14 renamed var_to_val (the old name warns on every read).
+    hints = getattr(env, "backed_var_to_val", None)
+    return hints if hints is not None else env.var_to_val
+
+
+def _info(name: str, val: Any, ranges: dict, where: str, declared: dict, names: dict) -> TensorInfo:
     if not isinstance(val, torch.Tensor):
         raise ValueError(f"{where} is not a tensor ({type(val).__name__}); TensorRT partitions take tensors only")
     env = _shape_env(val)
-    dims = tuple(_dim(d, ranges, env, f"{where} dim {i}", declared) for i, d in enumerate(val.shape))
+    dims = tuple(_dim(d, ranges, env, f"{where} dim {i}", declared, names) for i, d in enumerate(val.shape))
     return TensorInfo(name, val.dtype, dims)
 
 
@@ -83,11 +151,14 @@ def io_infos(
     input_names: Sequence[str],
     output_names: Sequence[str],
     declared: dict | None = None,
+    names: dict | None = None,
 ) -> tuple[tuple[TensorInfo, ...], tuple[TensorInfo, ...]]:
     """TensorInfos for the delegate's user inputs and outputs, in delegate-argument order,
     named as the ONNX model (and so the TensorRT network) names them. ``declared`` holds
-    the ranges the user declared per symbol name (see options.DIM_RANGES_KEY)."""
+    the ranges the user declared per symbol name (see options.DIM_RANGES_KEY), ``names``
+    the user's names of the symbols, for messages (see dim_names)."""
     declared = declared or {}
+    names = names or {}
     ranges = dict(ep.range_constraints)
     nodes = {n.name: n for n in ep.graph.nodes}
     user_in = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
@@ -103,11 +174,11 @@ def io_infos(
             f"partition has {len(user_in)} / {len(user_out)}"
         )
     inputs = tuple(
-        _info(onnx_name, nodes[n].meta.get("val"), ranges, f"input {onnx_name!r}", declared)
+        _info(onnx_name, nodes[n].meta.get("val"), ranges, f"input {onnx_name!r}", declared, names)
         for onnx_name, n in zip(input_names, user_in)
     )
     outputs = tuple(
-        _info(onnx_name, getattr(o, "meta", {}).get("val"), ranges, f"output {onnx_name!r}", declared)
+        _info(onnx_name, getattr(o, "meta", {}).get("val"), ranges, f"output {onnx_name!r}", declared, names)
         for onnx_name, o in zip(output_names, user_out)
     )
     return inputs, outputs

@@ -17,6 +17,7 @@ from . import blob as blob_mod
 from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_builder, requested_compute_capabilities
 from .lowering import HANDOFF, LoweringError, compute_nodes, lower_to_onnx, op_names, apply_precision, to_aten
 from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_ranges_from_specs, partition_name_from_specs
+from .options import dim_names_from_specs
 from .profiles import io_infos
 from .stats import STATS
 
@@ -61,7 +62,9 @@ class TensorRTBackend(BackendDetails):
         t1 = time.perf_counter()
         in_names = [i.name for i in model.graph.input]
         out_names = [o.name for o in model.graph.output]
-        inputs, outputs = io_infos(edge_program, in_names, out_names, dim_ranges_from_specs(compile_specs))
+        inputs, outputs = io_infos(
+            edge_program, in_names, out_names, dim_ranges_from_specs(compile_specs), dim_names_from_specs(compile_specs)
+        )
         if options.verify:
             from .verify import verify_partition
 

@@ -3,18 +3,56 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
+import traceback
+from typing import Iterator
 
-from executorch_tensorrt.backend.options import ENGINE_MODES, PRECISIONS
+
+@contextlib.contextmanager
+def _quiet_import_logs() -> Iterator[None]:
+    """torchao (imported by ExecuTorch) registers an Enum as a pytree constant, and torch
+    2.14 logs a deprecation warning for it on every start: nothing a user can act on."""
+    pytree_log = logging.getLogger("torch.utils._pytree")
+    level = pytree_log.level
+    pytree_log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        pytree_log.setLevel(level)
+
+
+with _quiet_import_logs():
+    from executorch_tensorrt.backend.options import ENGINE_MODES, PRECISIONS
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def check_output_path(path: str) -> None:
+    """Refuse an output path the .pte cannot be written to, before any lowering."""
+    if os.path.isdir(path):
+        raise OSError(f"output path {path!r} is a directory: give a file name, e.g. {os.path.join(path, 'model.pte')!r}")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(parent):
+        raise OSError(f"output directory {parent!r} does not exist: create it first (mkdir -p {parent})")
+    if not os.path.isdir(parent):
+        raise OSError(f"output path {path!r}: {parent!r} is not a directory")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise OSError(f"output file {path!r} is not writable")
+    try:  # os.access says yes to root on a read-only file system; a real file says the truth
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".executorch_tensorrt_", suffix=".tmp"):
+            pass
+    except OSError as e:
+        raise OSError(f"cannot write to output directory {parent!r}: {e.strerror or e}") from e
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -30,6 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         verify=args.verify,
         engine_mode=args.engine_mode,
     )
+    check_output_path(args.output)
     trt = load()
     say = lambda s: print(f"[{time.perf_counter() - t0:7.1f}s] {s}", flush=True)  # noqa: E731
     t0 = time.perf_counter()
@@ -40,20 +79,43 @@ def cmd_export(args: argparse.Namespace) -> int:
         et.write_to_file(f)
     say(f"wrote {args.output}")
     print()
+    if not report.partitions:
+        print(_nothing_delegated(report))
+        print()
     rows = [
         [p.name, p.ops, f"{p.engine_bytes:,}", f"{p.onnx_s:.2f}", f"{p.build_s:.2f}"]
         + ([f"{p.verify_max_abs_diff:.2e}" if p.verify_max_abs_diff is not None else "-"] if args.verify else [])
         for p in report.partitions
     ]
     header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verify max|diff|"] if args.verify else [])
-    print(_table(rows, header))
-    print()
+    if rows:
+        print(_table(rows, header))
+        print()
     print(f"ops delegated / total: {report.ops_delegated} / {report.ops_total}")
     if report.undelegated:
         print("left to ExecuTorch:    " + ", ".join(f"{k} x{v}" for k, v in sorted(report.undelegated.items())))
     print("seconds per stage:     " + ", ".join(f"{k} {v:.2f}" for k, v in report.stages.items()))
     print(f".pte size:             {report.pte_bytes:,} bytes ({report.engine_bytes:,} in engines)")
     return 0
+
+
+def _nothing_delegated(report) -> str:
+    if report.ops_total == 0:
+        return "no TensorRT delegate: the program has no compute ops, so nothing runs in TensorRT"
+    return (
+        f"no TensorRT delegate: all {report.ops_total} ops run on ExecuTorch's kernels "
+        "(see the partitioner's warning above for why)"
+    )
+
+
+def _dims_text(t: dict) -> str:
+    return ", ".join(
+        str(x["min"]) if x["min"] == x["max"] else f"{x['min']}..{x['max']} (opt {x['opt']})" for x in t["dims"]
+    )
+
+
+def _ops_text(counts: dict) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -67,30 +129,45 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         print()
         return 0
     print(f"{args.file}: {info['pte_bytes']:,} bytes")
-    for method, delegates in info["methods"].items():
-        print(f"method {method}: {len(delegates)} delegate(s)")
+    for method, m in info["methods"].items():
+        delegates = m["delegates"]
+        inside = "unknown" if m["ops_in_tensorrt"] is None else m["ops_in_tensorrt"]
+        print(
+            f"method {method}: {len(delegates)} delegate(s); ops in TensorRT: {inside}, "
+            f"outside TensorRT: {m['ops_outside_tensorrt']}"
+        )
+        if m["ops_outside_tensorrt_by_name"]:
+            print(f"  outside TensorRT: {_ops_text(m['ops_outside_tensorrt_by_name'])}")
+        if m["other_backend_delegates"]:
+            print(f"  delegates to other backends: {m['other_backend_delegates']} (their ops are not counted)")
+        if not any(d["backend_id"] == "TensorRTBackend" for d in delegates):
+            print("  no TensorRT delegate: everything in this method runs outside TensorRT")
         for d in delegates:
-            print(f"  delegate {d['index']}: {d['backend_id']}, {d['blob_bytes']:,} bytes")
+            ops = "" if d["ops"] is None else f", {d['ops']} ops"
+            print(f"  delegate {d['index']}: {d['backend_id']}, {d['blob_bytes']:,} bytes{ops}")
+            if d.get("ops_by_name"):
+                print(f"    ops: {_ops_text(d['ops_by_name'])}")
+            for name, r in d["dynamic_dims"].items():
+                print(f"    dynamic dim {name}: {r['min']}..{r['max']}")
             for k, v in d["compile_specs"].items():
-                print(f"    spec {k} = {v}")
+                print(f"    spec {k} = {json.dumps(v) if not isinstance(v, str) else v}")
             b = d["blob"]
             if b is None:
                 continue
             for k, v in b.items():
                 if k in ("inputs", "outputs"):
                     for t in v:
-                        dims = ", ".join(
-                            str(x["min"]) if x["min"] == x["max"] else f"{x['min']}..{x['max']} (opt {x['opt']})"
-                            for x in t["dims"]
-                        )
-                        print(f"    {k[:-1]} {t['name']}: {t['dtype']}[{dims}]")
+                        print(f"    {k[:-1]} {t['name']}: {t['dtype']}[{_dims_text(t)}]")
+                elif k == "compute_capabilities":
+                    print(f"    {k}: {', '.join(v) if v else 'builder default'}")
                 else:
-                    print(f"    {k}: {v}")
+                    print(f"    {k}: {v if isinstance(v, str) else json.dumps(v)}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m executorch_tensorrt", description=__doc__)
+    parser.add_argument("--traceback", action="store_true", help="print the full Python trace of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="export a model to a .pte with TensorRT delegates")
     e.add_argument("model", help="built-in example (mlp, cnn, transformer_block), a torchvision model name, or package.module:factory")
@@ -104,18 +181,54 @@ def main(argv: list[str] | None = None) -> int:
         "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
         help="prebuilt: engines; portable: the ONNX models, built on the target; both",
     )
+    e.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
     i.add_argument("file")
     i.add_argument("--json", action="store_true")
+    i.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     i.set_defaults(func=cmd_inspect)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ValueError, ImportError, RuntimeError, OSError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except BrokenPipeError:  # output piped into e.g. head, which stopped reading
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure becomes one error line
+        if args.traceback:
+            traceback.print_exc()
+        print(f"error: {_message(e)}", file=sys.stderr)
         return 2
+
+
+def _message(e: BaseException) -> str:
+    """The most telling message in an exception chain: our own errors (which name the
+    partition, option or dim) over the wrappers around them."""
+    from executorch_tensorrt.backend.blob import BlobFormatError
+    from executorch_tensorrt.backend.engine import EngineBuildError
+    from executorch_tensorrt.backend.lowering import LoweringError
+    from executorch_tensorrt.backend.profiles import UnboundedDimError
+    from executorch_tensorrt.backend.trt import TensorRTNotFoundError
+    from executorch_tensorrt.backend.verify import VerificationError
+
+    ours = (UnboundedDimError, LoweringError, EngineBuildError, VerificationError, TensorRTNotFoundError, BlobFormatError)
+    chain, seen = [], set()
+    x: BaseException | None = e
+    while x is not None and id(x) not in seen:
+        seen.add(id(x))
+        chain.append(x)
+        x = x.__cause__ or x.__context__
+    pick = next((x for x in chain if isinstance(x, ours)), e)
+    text = str(pick).strip() or type(pick).__name__
+    if not isinstance(pick, (ValueError, OSError, ImportError, RuntimeError, AssertionError)):
+        text = f"{type(pick).__name__}: {text}"
+    if not isinstance(pick, ours + (ValueError, OSError, ImportError)):
+        text += " (run with --traceback for the full trace)"
+    return text
 
 
 if __name__ == "__main__":

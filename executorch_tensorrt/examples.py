@@ -112,7 +112,9 @@ def _torchvision(name: str, dynamic: bool) -> Example:
     model = torchvision.models.get_model(name, weights=None, **kwargs).eval()
     size = _TV_SIZES.get(name, 224)
     dyn = ({0: Dim("batch", min=1, max=8)},) if dynamic else None
-    return Example(name, model, (torch.randn(1, 3, size, size),), dyn)
+    # An example batch of 1 would make torch.export specialize the batch (its 0/1 rule).
+    batch = 2 if dynamic else 1
+    return Example(name, model, (torch.randn(batch, 3, size, size),), dyn)
 
 
 def load_example(spec: str, dynamic: bool = False) -> Example:
@@ -133,6 +135,11 @@ def load_example(spec: str, dynamic: bool = False) -> Example:
                 f"got {type(made).__name__}"
             )
         module, args = made[0], tuple(made[1])
+        if dynamic and (len(made) < 3 or made[2] is None):
+            raise ValueError(
+                f"model factory {spec!r} gives no dynamic_shapes: for --dynamic it must return "
+                "(module, args, dynamic_shapes)"
+            )
         return Example(spec, module.eval(), args, made[2] if len(made) == 3 and dynamic else None)
     try:
         names = torchvision_names()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+import json
+import re
+from dataclasses import dataclass, field
 from typing import Any
 
 from executorch.exir._serialize._program import deserialize_pte_binary
-from executorch.exir.schema import DataLocation
+from executorch.exir.schema import DataLocation, KernelCall
 
 from executorch_tensorrt.backend import blob as blob_mod
+from executorch_tensorrt.backend.options import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 BACKEND_ID = TensorRTBackend.__name__
@@ -20,9 +23,29 @@ class DelegateEntry:
     method: str
     index: int
     backend_id: str
-    compile_specs: dict
+    compile_specs: dict  # key -> text, as stored
     blob: Any  # blob_mod.Blob, or None for other backends
     size: int
+
+    @property
+    def spec_values(self) -> dict:
+        """Compile specs as values: the JSON the TensorRT partitioner stores decoded."""
+        return {k: spec_value(k, v.encode()) for k, v in self.compile_specs.items()}
+
+
+# Ops ExecuTorch adds when it emits a program (host/device copies, symbolic-int
+# arithmetic): not the model's ops, and not counted as ops left outside TensorRT.
+_EMITTER_OP_PREFIXES = ("et_copy.", "executorch_prim.", "aten.sym_")
+
+
+@dataclass
+class MethodOps:
+    """Compute ops of one method: inside TensorRT delegates and left to ExecuTorch."""
+
+    in_tensorrt: dict = field(default_factory=dict)  # op -> count
+    outside: dict = field(default_factory=dict)  # op -> count (ExecuTorch kernel calls)
+    other_delegates: int = 0  # delegate calls to other backends (their ops are not visible)
+    unrecorded: int = 0  # TensorRT delegates written before partitions recorded their ops
 
 
 def _program(data: bytes):
@@ -56,6 +79,36 @@ def methods(data: bytes) -> list[str]:
     return [p.name for p in _program(data).execution_plan]
 
 
+def method_ops(data: bytes) -> dict[str, MethodOps]:
+    """Per method, the ops inside TensorRT (what each partition recorded in its compile
+    specs) and the kernel calls left to ExecuTorch (from the execution plan)."""
+    program = _program(data)
+    out: dict[str, MethodOps] = {}
+    for plan in program.execution_plan:
+        ops = MethodOps()
+        for d in plan.delegates:
+            if d.id != BACKEND_ID:
+                ops.other_delegates += 1
+                continue
+            recorded = [c for c in d.compile_specs if c.key == PARTITION_OPS_KEY]
+            ops.unrecorded += not recorded
+            for c in recorded:
+                for op, k in json.loads(bytes(c.value)).items():
+                    ops.in_tensorrt[op] = ops.in_tensorrt.get(op, 0) + int(k)
+        # 'aten::mul' + 'out' -> 'aten.mul.out' (the ops inside are named 'aten.mul.Tensor')
+        names = [o.name.replace("::", ".") + (f".{o.overload}" if o.overload else "") for o in plan.operators]
+        for chain in plan.chains:
+            for ins in chain.instructions:
+                if not isinstance(ins.instr_args, KernelCall):
+                    continue
+                name = names[ins.instr_args.op_index]
+                if name.startswith(_EMITTER_OP_PREFIXES):
+                    continue
+                ops.outside[name] = ops.outside.get(name, 0) + 1
+        out[plan.name] = ops
+    return out
+
+
 def _tensor_json(t: blob_mod.TensorInfo) -> dict:
     return {
         "name": t.name,
@@ -73,7 +126,7 @@ def blob_json(b: blob_mod.Blob) -> dict:
         "flavor": i.flavor.label,
         "trt_version": i.trt_version,
         "device_id": i.device_id,
-        "compute_capabilities": [f"{a}.{c}" for a, c in i.compute_capabilities] or "builder default",
+        "compute_capabilities": [f"{a}.{c}" for a, c in i.compute_capabilities],  # empty: the builder's default
         "partition_name": i.partition_name,
         "precision": i.precision,
         "inputs": [_tensor_json(t) for t in i.inputs],
@@ -90,22 +143,48 @@ def blob_json(b: blob_mod.Blob) -> dict:
     }
 
 
+def _dynamic_dims(specs: dict) -> dict:
+    """{user's dim name: {"min", "max"}} from a partition's declared ranges and names."""
+    ranges = specs.get(DIM_RANGES_KEY) or {}
+    names = specs.get(DIM_NAMES_KEY) or {}
+    # Keys are symbols or expressions of them (a derived dim: "2*s44").
+    named = lambda key: re.sub(r"\bs\d+\b", lambda m: names.get(m.group(0), m.group(0)), key)  # noqa: E731
+    return {named(sym): {"min": r[0], "max": r[1]} for sym, r in sorted(ranges.items())}
+
+
 def inspect_json(data: bytes) -> dict:
     delegates = read_delegates(data)
-    return {
-        "pte_bytes": len(data),
-        "methods": {
-            m: [
+    ops = method_ops(data)
+    out: dict = {"pte_bytes": len(data), "methods": {}}
+    for m in methods(data):
+        entries = []
+        for d in delegates:
+            if d.method != m:
+                continue
+            specs = d.spec_values
+            partition_ops = specs.pop(PARTITION_OPS_KEY, None)
+            dynamic_dims = _dynamic_dims(specs)
+            specs.pop(DIM_RANGES_KEY, None)  # keyed by torch's symbols: shown as dynamic_dims
+            specs.pop(DIM_NAMES_KEY, None)
+            entries.append(
                 {
                     "index": d.index,
                     "backend_id": d.backend_id,
                     "blob_bytes": d.size,
-                    "compile_specs": d.compile_specs,
+                    "compile_specs": specs,
+                    "dynamic_dims": dynamic_dims,
+                    "ops": sum(partition_ops.values()) if partition_ops is not None else None,
+                    "ops_by_name": partition_ops,
                     "blob": blob_json(d.blob) if d.blob is not None else None,
                 }
-                for d in delegates
-                if d.method == m
-            ]
-            for m in methods(data)
-        },
-    }
+            )
+        o = ops[m]
+        out["methods"][m] = {
+            "ops_in_tensorrt": sum(o.in_tensorrt.values()) if not o.unrecorded else None,
+            "ops_outside_tensorrt": sum(o.outside.values()),
+            "ops_in_tensorrt_by_name": o.in_tensorrt,
+            "ops_outside_tensorrt_by_name": o.outside,
+            "other_backend_delegates": o.other_delegates,
+            "delegates": entries,
+        }
+    return out

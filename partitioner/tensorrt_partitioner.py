@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import operator
+import weakref
 from typing import Any, Callable, Optional
 
 import torch
@@ -18,6 +19,8 @@ from torch.fx.passes.operator_support import OperatorSupportBase
 from executorch_tensorrt.backend.blob import _DTYPE_CODES
 from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
 from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
+from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
+from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -101,6 +104,9 @@ class TensorRTPartitioner(Partitioner):
         super().__init__(DelegationSpec(TensorRTBackend.__name__, self._compile_specs))
         self._calls = 0
         self._declared_ranges: dict[str, tuple[int, int]] = {}
+        # Per method (keyed by its ShapeEnv): methods share symbol names (s77 is input x's
+        # dim 0 in each) but not their ranges.
+        self._declared_by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         self.last_verdicts: dict[str, Verdict] = {}  # node name -> verdict, for reports
 
     # -- decomposition ----------------------------------------------------------------
@@ -131,13 +137,15 @@ class TensorRTPartitioner(Partitioner):
     def _record_declared_ranges(self, ep: ExportedProgram) -> None:
         # ExecuTorch calls this first with the program as exported, whose ranges are the
         # ones the user declared; later programs have them narrowed (see DIM_RANGES_KEY).
+        env = program_shape_env(ep)
+        declared = self._declared_ranges if env is None else self._declared_by_env.setdefault(env, {})
         for sym, vr in ep.range_constraints.items():
             try:
                 lo, hi = int(vr.lower), int(vr.upper)
             except (TypeError, ValueError, OverflowError, AttributeError):
                 continue  # unbounded: the backend reports it
-            old = self._declared_ranges.get(str(sym))
-            self._declared_ranges[str(sym)] = (min(lo, old[0]), hi) if old and old[1] == hi else (lo, hi)
+            old = declared.get(str(sym))
+            declared[str(sym)] = (min(lo, old[0]), hi) if old and old[1] == hi else (lo, hi)
 
     # -- partitioning -----------------------------------------------------------------
     def _verdicts(self, ep: ExportedProgram) -> dict[torch.fx.Node, Verdict]:
@@ -185,6 +193,9 @@ class TensorRTPartitioner(Partitioner):
             gm, _Support(verdicts), allows_single_node_partition=True
         ).propose_partitions()
         computes = set(compute_nodes(gm))
+        env = program_shape_env(ep)
+        declared = self._declared_ranges if env is None else self._declared_by_env.get(env, self._declared_ranges)
+        names = dim_names(ep)
         tags: dict[str, DelegationSpec] = {}
         for part in sorted(proposed, key=lambda p: min(n.name for n in p.nodes)):
             nodes = list(part.nodes)
@@ -202,10 +213,14 @@ class TensorRTPartitioner(Partitioner):
                 n.meta["delegation_tag"] = tag
             specs = self._compile_specs + [
                 CompileSpec(PARTITION_NAME_KEY, f"partition_{call}.{idx}".encode()),
-                CompileSpec(DIM_RANGES_KEY, json.dumps(self._declared_ranges, sort_keys=True).encode()),
+                CompileSpec(DIM_RANGES_KEY, json.dumps(declared, sort_keys=True).encode()),
+                CompileSpec(DIM_NAMES_KEY, json.dumps(names, sort_keys=True).encode()),
+                CompileSpec(PARTITION_OPS_KEY, json.dumps(_op_counts(n for n in nodes if n in computes)).encode()),
             ]
             tags[tag] = DelegationSpec(TensorRTBackend.__name__, specs)
         tag_constant_data(ep)
+        if not tags:
+            _warn_nothing_delegated(computes, verdicts, self.options)
         if len(tags) == 1 and self._whole_model is not None:
             # Every compute node in one partition: the ONNX model made for the support
             # query is the partition's model. The backend checks that by fingerprint.
@@ -213,6 +228,32 @@ class TensorRTPartitioner(Partitioner):
                 HANDOFF.put(ep, self.options.precision, self._whole_model)
         self._whole_model = None
         return PartitionResult(tagged_exported_program=ep, partition_tags=tags)
+
+
+def _op_counts(nodes: Any) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for n in nodes:
+        name = op_name_safe(n.target)
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _warn_nothing_delegated(computes: set, verdicts: dict, options: TensorRTOptions) -> None:
+    if not computes:
+        log.warning("TensorRTPartitioner: the program has no compute ops; nothing is delegated to TensorRT")
+        return
+    reasons: dict[str, int] = {}
+    for n in computes:
+        v = verdicts.get(n)
+        why = (v.reason if v is not None and not v.supported else "") or (
+            f"in a partition smaller than min_block_size={options.min_block_size}"
+        )
+        reasons[why] = reasons.get(why, 0) + 1
+    top = ", ".join(f"{why} ({k} ops)" for why, k in sorted(reasons.items(), key=lambda x: -x[1])[:3])
+    log.warning(
+        "TensorRTPartitioner: nothing delegated to TensorRT; all %d compute ops run on ExecuTorch's kernels: %s",
+        len(computes), top,
+    )
 
 
 def op_name_safe(target: Any) -> str:

@@ -1,6 +1,7 @@
 """The CLI: the README's main job (export resnet18) and inspect."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -23,8 +24,20 @@ def test_export_resnet18_is_one_delegate_holding_every_op(tmp_path):
     assert "left to ExecuTorch" not in proc.stdout
     for stage in ("torch.export", "lower", "to_executorch"):
         assert stage in proc.stdout
+    # A normal export prints nothing but its own progress: no third-party warnings.
+    assert proc.stderr == "", proc.stderr
     info = json.loads(run_cli("inspect", str(out), "--json").stdout)
-    (delegate,) = info["methods"]["forward"]
+    method = info["methods"]["forward"]
+    assert method["ops_in_tensorrt"] == 69 and method["ops_outside_tensorrt"] == 0
+    assert sum(method["ops_in_tensorrt_by_name"].values()) == 69
+    assert method["ops_in_tensorrt_by_name"]["aten.convolution.default"] == 20
+    (delegate,) = method["delegates"]
+    assert delegate["ops"] == 69 and delegate["dynamic_dims"] == {}
+    # Compile-spec values are JSON values, not JSON text inside strings.
+    specs = delegate["compile_specs"]
+    assert specs["tensorrt.precision"] == "fp32"
+    assert specs["tensorrt.min_block_size"] == 1 and specs["tensorrt.verify"] is False
+    assert specs["tensorrt.exclude_ops"] == [] and specs["tensorrt.workspace_size"] is None
     assert delegate["backend_id"] == "TensorRTBackend"
     blob = delegate["blob"]
     for field in (
@@ -46,14 +59,24 @@ def test_export_dynamic_fp16_with_device_id(tmp_path):
     out = tmp_path / "cnn.pte"
     proc = run_cli("export", "cnn", "-o", str(out), "--dynamic", "--precision", "fp16", "--device-id", "1", "--verify")
     assert "verify" in proc.stdout
+    assert proc.stderr == "", proc.stderr
     info = json.loads(run_cli("inspect", str(out), "--json").stdout)
-    blob = info["methods"]["forward"][0]["blob"]
+    (delegate,) = info["methods"]["forward"]["delegates"]
+    blob = delegate["blob"]
     assert blob["precision"] == "fp16" and blob["device_id"] == 1
     assert blob["inputs"][0]["dims"][0] == {"min": 1, "opt": 2, "max": 16}
     assert blob["inputs"][0]["static_dims"][0] is None
-    assert info["methods"]["forward"][0]["compile_specs"]["target_device"] == "cuda:1"
+    assert delegate["compile_specs"]["target_device"] == "cuda:1"
+    assert delegate["compile_specs"]["tensorrt.precision"] == "fp16"
+    # Dynamic ranges under the user's Dim name, never torch's internal symbols.
+    assert delegate["dynamic_dims"] == {"batch": {"min": 1, "max": 16}}
     text = run_cli("inspect", str(out)).stdout
     assert "1..16 (opt 2)" in text
+    assert "dynamic dim batch: 1..16" in text
+    assert "spec tensorrt.precision = fp16" in text
+    ops = info["methods"]["forward"]["ops_in_tensorrt"]
+    assert ops > 0 and f"ops in TensorRT: {ops}, outside TensorRT: 0" in text
+    assert not re.search(r"\bs\d+\b", text), text
 
 
 def test_factory_models_and_errors(tmp_path):
@@ -69,9 +92,107 @@ def test_factory_models_and_errors(tmp_path):
     assert run_cli("inspect", str(garbage), check=False).returncode == 2
 
 
+def assert_one_error_line(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in proc.stderr, (needle, proc.stderr)
+
+
+def test_output_path_is_checked_before_lowering(tmp_path):
+    missing = tmp_path / "missing" / "r.pte"
+    proc = run_cli("export", "resnet18", "-o", str(missing), check=False)
+    assert_one_error_line(proc, "does not exist", str(tmp_path / "missing"))
+    assert "torch.export" not in proc.stdout  # refused before any lowering
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    proc = run_cli("export", "mlp", "-o", str(afile / "r.pte"), check=False)
+    assert_one_error_line(proc, "not a directory")
+    proc = run_cli("export", "mlp", "-o", str(tmp_path), check=False)
+    assert_one_error_line(proc, "is a directory")
+    assert "torch.export" not in proc.stdout
+
+
+def test_expected_failures_are_one_error_line(tmp_path):
+    out = str(tmp_path / "x.pte")
+    assert_one_error_line(run_cli("export", "no_such_model", "-o", out, check=False), "unknown model 'no_such_model'")
+    assert_one_error_line(
+        run_cli("export", "harness_models:no_such_factory", "-o", out, check=False), "cannot load model factory"
+    )
+    proc = run_cli("export", "harness_models:tanh_mlp", "--dynamic", "-o", out, check=False)
+    assert_one_error_line(proc, "gives no dynamic_shapes")
+    # An unbounded dynamic dim: named as the user named it, with how to bound it.
+    proc = run_cli("export", "harness_models:unbounded_batch", "--dynamic", "-o", out, check=False)
+    assert_one_error_line(proc, "'batch'", "torch.export.Dim('batch', min=1, max=")
+    assert not re.search(r"\bs\d+\b", proc.stderr), proc.stderr
+    # bf16 with verify either verifies or fails with one line (it printed a traceback).
+    proc = run_cli("export", "mlp", "--precision", "bf16", "--verify", "-o", out, check=False)
+    if proc.returncode != 0:
+        assert_one_error_line(proc)
+    # A lowering failure deep inside ExecuTorch: one line, and --traceback shows the rest.
+    proc = run_cli("export", "harness_models:unbounded_batch", "--dynamic", "-o", out, "--traceback", check=False)
+    assert proc.returncode == 2 and "Traceback" in proc.stderr and "error: " in proc.stderr
+
+
+def test_program_delegating_nothing_says_so(tmp_path):
+    out = tmp_path / "id.pte"
+    proc = run_cli("export", "harness_models:identity", "-o", str(out))
+    assert "no TensorRT delegate" in proc.stdout
+    assert "nothing is delegated to TensorRT" in proc.stderr  # the partitioner's warning
+    info = json.loads(run_cli("inspect", str(out), "--json").stdout)
+    assert info["methods"]["forward"]["delegates"] == []
+    assert "no TensorRT delegate" in run_cli("inspect", str(out)).stdout
+
+
+def test_dynamic_resnet18(tmp_path):
+    out = tmp_path / "r18d.pte"
+    proc = run_cli("export", "resnet18", "--dynamic", "-o", str(out))
+    assert "ops delegated / total: 69 / 69" in proc.stdout
+    assert proc.stderr == "", proc.stderr
+    (delegate,) = json.loads(run_cli("inspect", str(out), "--json").stdout)["methods"]["forward"]["delegates"]
+    assert delegate["dynamic_dims"] == {"batch": {"min": 1, "max": 8}}
+    assert delegate["blob"]["inputs"][0]["dims"][0] == {"min": 1, "opt": 2, "max": 8}
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "transformer_block", "resnet18", "mobilenet_v3_small"])
+def test_dynamic_examples_keep_their_dynamic_dims(name):
+    """torch.export specializes a dim whose example size is 0 or 1; every built-in's
+    declared dynamic dims must survive export with their declared ranges."""
+    import torch
+
+    from executorch_tensorrt.examples import load_example
+
+    ex = load_example(name, dynamic=True)
+    declared = {
+        d.__name__: (d.min, d.max) for spec in ex.dynamic_shapes for d in spec.values()
+    }
+    with torch.no_grad():
+        ep = torch.export.export(ex.module, ex.args, dynamic_shapes=ex.dynamic_shapes)
+    got = sorted((int(r.lower), int(r.upper)) for r in ep.range_constraints.values())
+    assert got == sorted(declared.values()), (got, declared)
+
+
 @pytest.fixture(autouse=True)
 def _factory_on_path(monkeypatch):
     import os
 
     here = os.path.dirname(__file__)
     monkeypatch.setenv("PYTHONPATH", here + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def test_unwritable_output_directory_is_refused(tmp_path, monkeypatch):
+    """Root passes os.access checks; the trial file is what finds a read-only directory."""
+    import tempfile
+
+    from executorch_tensorrt.cli import check_output_path
+
+    check_output_path(str(tmp_path / "ok.pte"))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    with pytest.raises(OSError, match="cannot write to output directory .*Permission denied"):
+        check_output_path(str(tmp_path / "r.pte"))

@@ -1,6 +1,7 @@
 """Bad models and a missing TensorRT produce errors that say what to do."""
 
 import importlib
+import logging
 
 import pytest
 import torch
@@ -92,3 +93,120 @@ def test_unknown_model_names_the_choices():
         load_example("no_such_model")
     with pytest.raises(ValueError, match="cannot load model factory"):
         load_example("no.such.module:factory")
+
+
+def _unbounded_message(module, args, dynamic_shapes) -> str:
+    with pytest.raises(Exception) as info:
+        lower(module, args, dynamic_shapes=dynamic_shapes, verify=False)
+    e = info.value
+    while e is not None and not isinstance(e, UnboundedDimError):
+        e = e.__cause__ or e.__context__
+    assert e is not None, info.value
+    return str(e)
+
+
+def test_unbounded_dim_is_named_as_the_user_named_it():
+    import re
+
+    msg = _unbounded_message(Doubler(), (torch.randn(4, 8),), ({0: Dim("batch")},))
+    assert "'batch'" in msg and "torch.export.Dim('batch', min=1, max=" in msg
+    assert not re.search(r"\bs\d+\b", msg), msg  # torch's internal symbol (s77)
+
+    class Halves(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x)
+
+    # A derived dim: the message names the root Dim the user can bound.
+    msg = _unbounded_message(Halves(), (torch.randn(3, 6),), ({1: 2 * Dim("half")},))
+    assert "2*half" in msg and "torch.export.Dim('half', min=1, max=" in msg, msg
+    assert not re.search(r"\bs\d+\b", msg), msg
+    # No Dim name at all: the input and dim it came from.
+    msg = _unbounded_message(Doubler(), (torch.randn(4, 8),), ({0: Dim.DYNAMIC},))
+    assert "x.shape[0]" in msg and not re.search(r"\bs\d+\b", msg), msg
+
+
+def test_dim_names_are_recorded_per_partition():
+    from executorch_tensorrt.backend.options import DIM_NAMES_KEY
+
+    low = lower(Doubler(), (torch.randn(4, 8),), dynamic_shapes=({0: Dim("rows", min=1, max=32)},))
+    (d,) = low.delegates
+    import json
+
+    names = json.loads(d.compile_specs[DIM_NAMES_KEY])
+    assert list(names.values()) == ["rows"], names
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+
+def test_nothing_delegated_is_a_warning_naming_why():
+    records = _Records()
+    log = logging.getLogger("executorch_tensorrt.partitioner")
+    log.addHandler(records)
+    try:
+        low = lower(Doubler(), (torch.randn(4, 8, dtype=torch.float64),))  # TensorRT has no float64
+        assert low.delegates == []
+        text = "\n".join(records.lines)
+        assert "nothing delegated to TensorRT" in text and "compute ops run on ExecuTorch" in text, text
+        assert "dtype torch.float64 is not supported" in text, text
+        records.lines.clear()
+        lower(Doubler(), (torch.randn(4, 8),))
+        assert not any("nothing delegated" in line for line in records.lines), records.lines
+    finally:
+        log.removeHandler(records)
+
+
+def test_inspect_counts_ops_inside_and_outside_tensorrt():
+    from executorch_tensorrt.pte import inspect_json
+
+    class Mixed(torch.nn.Module):
+        def forward(self, x):
+            y = torch.relu(x) * 2
+            return torch.sigmoid(y) + 1
+
+    low = lower(Mixed(), (torch.randn(4, 8),), exclude_ops=["aten.mul.Tensor"])
+    m = inspect_json(low.et.buffer)["methods"]["forward"]
+    assert len(m["delegates"]) == 2
+    inside = sorted(o for o in low.delegated_ops["forward"])
+    assert m["ops_in_tensorrt"] == len(inside) >= 3
+    by_name = m["ops_in_tensorrt_by_name"]
+    assert sorted(k for k, v in by_name.items() for _ in range(v)) == inside
+    assert m["ops_outside_tensorrt"] == 1 and m["ops_outside_tensorrt_by_name"] == {"aten.mul.out": 1}
+    assert sum(d["ops"] for d in m["delegates"]) == len(inside)
+
+
+def test_dynamic_export_warns_nothing(recwarn):
+    """No FutureWarning (or any other) from a dynamic lowering."""
+    import warnings
+
+    warnings.simplefilter("always")
+    lower(Doubler(), (torch.randn(4, 8),), dynamic_shapes=({0: Dim("batch", min=1, max=64)},))
+    assert [str(w.message) for w in recwarn.list] == []
+
+
+def test_two_methods_keep_their_own_dim_ranges_and_names():
+    """Both methods' batch is torch's symbol s77 (input x, dim 0); each keeps its own
+    declared range (min 1, not the re-trace's 2) and its own Dim name."""
+    from executorch_tensorrt.pte import inspect_json
+
+    class Other(torch.nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(x) + 1
+
+    low = lower(
+        {
+            "a": (Doubler(), (torch.randn(4, 8),), ({0: Dim("batch", min=1, max=16)},)),
+            "b": (Other(), (torch.randn(4, 8),), ({0: Dim("rows", min=1, max=32)},)),
+        }
+    )
+    methods = inspect_json(low.et.buffer)["methods"]
+    for method, name, hi in (("a", "batch", 16), ("b", "rows", 32)):
+        (d,) = methods[method]["delegates"]
+        assert d["dynamic_dims"] == {name: {"min": 1, "max": hi}}, (method, d["dynamic_dims"])
+        assert d["blob"]["inputs"][0]["dims"][0] == {"min": 1, "opt": 4, "max": hi}, method
