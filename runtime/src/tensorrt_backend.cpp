@@ -38,6 +38,10 @@ using ::executorch::runtime::FreeableBuffer;
 using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
 
+// Upper bound on a delegate call's arguments when size arguments are filtered out
+// (a stack array: no allocation on the execute path).
+constexpr size_t kMaxDelegateArgs = 1024;
+
 // Name shared with the Python side (BackendDetails subclass / DelegationSpec).
 constexpr char kBackendName[] = "TensorRTBackend";
 
@@ -174,7 +178,30 @@ class TensorRTBackend final : public BackendInterface {
     if (handle == nullptr) {
       return Error::DelegateInvalidHandle;
     }
-    return static_cast<TensorRTDelegate*>(handle)->execute(args);
+    // WHY size arguments are skipped: a size computed outside a partition reaches
+    // the delegate call as an int (ExecuTorch's partitioners cannot add nodes to
+    // recompute it inside); the engine recomputes it from its inputs' shapes, so
+    // its tensors are the delegate's tensor arguments, in order.
+    bool all_tensors = true;
+    for (EValue* a : args) {
+      all_tensors = all_tensors && (a == nullptr || !a->isInt());
+    }
+    if (all_tensors) {
+      return static_cast<TensorRTDelegate*>(handle)->execute(args);
+    }
+    EValue* tensors[kMaxDelegateArgs];
+    size_t n = 0;
+    for (EValue* a : args) {
+      if (a != nullptr && a->isInt()) {
+        continue;
+      }
+      if (n == kMaxDelegateArgs) {
+        ET_LOG(Error, "TensorRTBackend: more than %zu delegate arguments", kMaxDelegateArgs);
+        return Error::InvalidArgument;
+      }
+      tensors[n++] = a;
+    }
+    return static_cast<TensorRTDelegate*>(handle)->execute(Span<EValue*>(tensors, n));
   }
 
   void destroy(DelegateHandle* handle) const override {
