@@ -69,6 +69,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(f"{args.file}: {info['pte_bytes']:,} bytes")
     for method, delegates in info["methods"].items():
         print(f"method {method}: {len(delegates)} delegate(s)")
+        for buf in info["mutable_buffers"].get(method, []):
+            dims = ", ".join(map(str, buf["sizes"]))
+            print(f"  buffer {buf['name']}: {buf['dtype']}[{dims}], the program's (outside the engines)")
         for d in delegates:
             print(f"  delegate {d['index']}: {d['backend_id']}, {d['blob_bytes']:,} bytes")
             for k, v in d["compile_specs"].items():

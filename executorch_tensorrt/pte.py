@@ -52,6 +52,32 @@ def read_delegates(data: bytes) -> list[DelegateEntry]:
     return out
 
 
+def mutable_buffers(data: bytes) -> dict[str, list[dict]]:
+    """Per method, the program's mutable buffers (a KV cache, for one): memory-planned
+    tensors with initial data. They belong to the program, not to any engine; an engine
+    that updates one takes it as an input and returns the new value, which the program
+    copies back."""
+    from executorch.exir.schema import Tensor
+
+    program = _program(data)
+    out: dict[str, list[dict]] = {}
+    for plan in program.execution_plan:
+        found = []
+        for i, v in enumerate(plan.values):
+            t = v.val
+            if not isinstance(t, Tensor) or t.allocation_info is None or t.data_buffer_idx == 0:
+                continue
+            extra = t.extra_tensor_info
+            name = extra.fully_qualified_name if extra is not None and extra.fully_qualified_name else f"value {i}"
+            numel = 1
+            for d in t.sizes:
+                numel *= d
+            dtype = str(t.scalar_type.name).lower()
+            found.append({"name": name, "dtype": dtype, "sizes": list(t.sizes), "numel": numel})
+        out[plan.name] = found
+    return out
+
+
 def methods(data: bytes) -> list[str]:
     return [p.name for p in _program(data).execution_plan]
 
@@ -108,4 +134,5 @@ def inspect_json(data: bytes) -> dict:
             ]
             for m in methods(data)
         },
+        "mutable_buffers": mutable_buffers(data),
     }

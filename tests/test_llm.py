@@ -313,6 +313,6 @@ def test_custom_sdpa_and_cache_ops_stay_with_executorch():
     for n in gm.graph.nodes:  # nothing of theirs inside an engine
         if n.op == "get_attr" and n.target.startswith("lowered_module"):
             inner = getattr(gm, n.target).original_module.graph_module
-            assert not any("llama" in str(m.target) for m in inner.graph.nodes)
+            assert not any("llama" in str(m.target) for m in inner.graph.nodes if m.op == "call_function")
     assert low.delegates("forward") >= 1
     _check_run(model, _steps(seed=5)[:3], low.runner("forward").step, rtol=1e-3)
