@@ -53,27 +53,23 @@ def read_delegates(data: bytes) -> list[DelegateEntry]:
 
 
 def mutable_buffers(data: bytes) -> dict[str, list[dict]]:
-    """Per method, the program's mutable buffers (a KV cache, for one): memory-planned
-    tensors with initial data. They belong to the program, not to any engine; an engine
-    that updates one takes it as an input and returns the new value, which the program
-    copies back."""
+    """Per method, the program's mutable buffers (a KV cache, for one), as named in the
+    program (``to_executorch`` with ``emit_mutable_buffer_names=True``, as pipeline.py
+    does; unnamed ones cannot be told from other planned tensors). They belong to the
+    program, not to any engine: an engine that updates one takes it as an input and
+    returns the new value, which the program copies back."""
     from executorch.exir.schema import Tensor
 
     program = _program(data)
     out: dict[str, list[dict]] = {}
     for plan in program.execution_plan:
         found = []
-        for i, v in enumerate(plan.values):
+        for v in plan.values:
             t = v.val
-            if not isinstance(t, Tensor) or t.allocation_info is None or t.data_buffer_idx == 0:
+            extra = getattr(t, "extra_tensor_info", None)
+            if not isinstance(t, Tensor) or extra is None or not extra.fully_qualified_name:
                 continue
-            extra = t.extra_tensor_info
-            name = extra.fully_qualified_name if extra is not None and extra.fully_qualified_name else f"value {i}"
-            numel = 1
-            for d in t.sizes:
-                numel *= d
-            dtype = str(t.scalar_type.name).lower()
-            found.append({"name": name, "dtype": dtype, "sizes": list(t.sizes), "numel": numel})
+            found.append({"name": extra.fully_qualified_name, "dtype": t.scalar_type.name.lower(), "sizes": list(t.sizes)})
         out[plan.name] = found
     return out
 

@@ -316,3 +316,28 @@ def test_custom_sdpa_and_cache_ops_stay_with_executorch():
             assert not any("llama" in str(m.target) for m in inner.graph.nodes if m.op == "call_function")
     assert low.delegates("forward") >= 1
     _check_run(model, _steps(seed=5)[:3], low.runner("forward").step, rtol=1e-3)
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_export_llama_tiny_and_inspect(tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "executorch_tensorrt", *args], capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = tmp_path / "l.pte"
+    summary = cli("export", "llama_tiny", "-o", str(out), "--verify")
+    assert "partition_0.0" in summary and "partition_0.1" not in summary  # one engine
+    assert "left to ExecuTorch" in summary  # the position reads
+    shown = cli("inspect", str(out))
+    for i in range(4):
+        for kv in "kv":
+            assert f"buffer layers.{i}.attention.kv_cache.{kv}_cache: float[1, 2, 128, 32], the program's" in shown
+    assert "method forward: 1 delegate(s)" in shown
