@@ -16,6 +16,7 @@
 #include "delegate_registry.h"
 #include "engine_source.h"
 #include "runtime_settings.h"
+#include "shape_check.h"
 #include "trt_engine.h"
 
 #include <executorch_tensorrt/streams.h>
@@ -180,26 +181,12 @@ class TensorRTBackend final : public BackendInterface {
     }
     // WHY size arguments are skipped: a size computed outside a partition reaches
     // the delegate call as an int (ExecuTorch's partitioners cannot add nodes to
-    // recompute it inside); the engine recomputes it from its inputs' shapes, so
-    // its tensors are the delegate's tensor arguments, in order.
-    bool all_tensors = true;
-    for (EValue* a : args) {
-      all_tensors = all_tensors && (a == nullptr || !a->isInt());
-    }
-    if (all_tensors) {
-      return static_cast<TensorRTDelegate*>(handle)->execute(args);
-    }
+    // recompute it inside); the engine recomputes it from its inputs' shapes.
     EValue* tensors[kMaxDelegateArgs];
-    size_t n = 0;
-    for (EValue* a : args) {
-      if (a != nullptr && a->isInt()) {
-        continue;
-      }
-      if (n == kMaxDelegateArgs) {
-        ET_LOG(Error, "TensorRTBackend: more than %zu delegate arguments", kMaxDelegateArgs);
-        return Error::InvalidArgument;
-      }
-      tensors[n++] = a;
+    const size_t n = tensor_arguments(args, tensors, kMaxDelegateArgs);
+    if (n > kMaxDelegateArgs) {
+      ET_LOG(Error, "TensorRTBackend: more than %zu delegate arguments", kMaxDelegateArgs);
+      return Error::InvalidArgument;
     }
     return static_cast<TensorRTDelegate*>(handle)->execute(Span<EValue*>(tensors, n));
   }
