@@ -100,8 +100,12 @@ def _concrete(v: Any) -> Any:
         if isinstance(d, int):
             shape.append(d)
         else:
+            # The program's own example sizes; a size read from data (item()) has none,
+            # and a made-up one would fail for reasons that are not the op's.
             hint = d.node.hint
-            shape.append(int(hint) if hint is not None else 2)
+            if hint is None:
+                raise LoweringError(f"dim {d} is read from tensor data and has no example size")
+            shape.append(int(hint))
     if v.dtype.is_floating_point:
         return torch.randn(shape, dtype=torch.float32).to(v.dtype)
     if v.dtype == torch.bool:

@@ -249,6 +249,13 @@ def test_two_method_pte_weights(llama):
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     engines = [d for d in read_delegates(et.buffer) if d.blob is not None]
     assert sorted({d.method for d in engines}) == ["decode", "prefill"]
+    # Prefill's engine takes any sequence 1..64 (decode's single token included, though
+    # torch.export narrows the range to start at 2); decode's is static.
+    (pre,) = [d.blob for d in engines if d.method == "prefill"]
+    (dec,) = [d.blob for d in engines if d.method == "decode"]
+    dynamic = [dim for t in pre.info.inputs for dim in t.dims if not dim.is_static]
+    assert dynamic and all((dim.min, dim.max) == (1, 64) for dim in dynamic)
+    assert all(dim.is_static for t in dec.info.inputs for dim in t.dims)
     # Each method's engine carries its own copy of the weights today.
     assert len(et.buffer) > 2 * weights * 0.9
     assert len(et.buffer) < 2 * weights * 1.6
