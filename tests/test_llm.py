@@ -348,3 +348,24 @@ def test_cli_export_llama_tiny_and_inspect(tmp_path):
         for kv in "kv":
             assert f"buffer layers.{i}.attention.kv_cache.{kv}_cache: float[1, 2, 128, 32], the program's" in shown
     assert "method forward: 1 delegate(s)" in shown
+
+
+def test_quantized_embedding_stays_with_executorch():
+    # ExecuTorch's 8-bit embedding (quantized_decomposed.embedding_byte) has no ONNX
+    # translation, so the whole program does not export and each node is asked about on
+    # its own, at the program's own example sizes: the rest is still one engine.
+    import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401  registers the op
+    from executorch.examples.models.llama.source_transformation.quantize import QuantizedGroupEmbedding
+
+    model = tiny_llama(n_layers=1)
+    q = QuantizedGroupEmbedding("cpu", VOCAB, 256, group_size=32, dtype=torch.float32, scales_precision=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    q.weight.copy_(torch.randint(-128, 128, q.weight.shape, generator=g, dtype=torch.int8))
+    q.scales.copy_(torch.rand(q.scales.shape, generator=g) * 0.02 + 0.001)
+    model.tok_embeddings = q
+    low = Lowered(_export(model, 8, dynamic=True))
+    assert low.delegates("forward") == 1
+    outside = low.outside_ops("forward")
+    assert "quantized_decomposed.embedding_byte.dtype" in outside
+    assert outside <= POSITION_OPS | {"quantized_decomposed.embedding_byte.dtype"}, outside
+    _check_run(model, _steps(seed=6)[:4], low.runner("forward").step, rtol=1e-3)
