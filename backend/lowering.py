@@ -134,9 +134,20 @@ def _fake_prop(gm: torch.fx.GraphModule) -> None:
     fake_mode = detect_fake_mode([n.meta.get("val") for n in placeholders])
     from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
-    FakeTensorProp(gm, mode=fake_mode).propagate_dont_convert_inputs(
-        *[n.meta["val"] for n in placeholders]
-    )
+    # ExecuTorch's own passes can leave unbacked symbols (from item()) pending in the
+    # shared ShapeEnv; they are not ours to bind, and left there they fail our first node.
+    shape_env = getattr(fake_mode, "shape_env", None)
+    pending = getattr(shape_env, "pending_fresh_unbacked_symbols", None)
+    leftover = list(pending) if pending else []
+    if leftover:
+        pending.clear()
+    try:
+        FakeTensorProp(gm, mode=fake_mode).propagate_dont_convert_inputs(
+            *[n.meta["val"] for n in placeholders]
+        )
+    finally:
+        if leftover:
+            pending.extend(s for s in leftover if s not in pending)
 
 
 def apply_precision(ep: ExportedProgram, precision: str) -> ExportedProgram:

@@ -20,6 +20,7 @@ from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_ranges_from_specs,
 from .options import dim_names_from_specs
 from .profiles import io_infos
 from .stats import STATS
+from .symbolic_inputs import recompute_size_inputs
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class TensorRTBackend(BackendDetails):
     def preprocess(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
         options = TensorRTOptions.from_compile_specs(compile_specs)
         name = partition_name_from_specs(compile_specs)
+        edge_program = recompute_size_inputs(edge_program)  # sizes passed in: from tensor shapes
         ops = op_names(compute_nodes(edge_program.graph_module))
         t0 = time.perf_counter()
         model = HANDOFF.take(edge_program, options.precision)

@@ -142,6 +142,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             print(f"  delegates to other backends: {m['other_backend_delegates']} (their ops are not counted)")
         if not any(d["backend_id"] == "TensorRTBackend" for d in delegates):
             print("  no TensorRT delegate: everything in this method runs outside TensorRT")
+        for buf in info["mutable_buffers"].get(method, []):
+            dims = ", ".join(map(str, buf["sizes"]))
+            print(f"  buffer {buf['name']}: {buf['dtype']}[{dims}], the program's (outside the engines)")
         for d in delegates:
             ops = "" if d["ops"] is None else f", {d['ops']} ops"
             print(f"  delegate {d['index']}: {d['backend_id']}, {d['blob_bytes']:,} bytes{ops}")

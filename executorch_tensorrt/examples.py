@@ -90,10 +90,50 @@ def _transformer(dynamic: bool) -> Example:
     return Example("transformer_block", TransformerBlock().eval(), (torch.randn(1, 16, 64),), dyn)
 
 
+def tiny_llama(seed: int = 0, **overrides: Any) -> torch.nn.Module:
+    """ExecuTorch's own Llama (``executorch.examples.models.llama``) at a tiny size with
+    random weights: RMSNorm, RoPE, grouped-query attention, SwiGLU, and a KV cache held
+    as mutable buffers, with the dynamic-shape path (positions read from ``input_pos``).
+    ``overrides`` are ModelArgs fields (e.g. ``use_qk_norm=True`` for a Qwen3-style
+    block)."""
+    from executorch.examples.models.llama.llama_transformer import construct_transformer
+    from executorch.examples.models.llama.model_args import ModelArgs
+
+    config: dict[str, Any] = dict(
+        dim=256, n_layers=4, n_heads=8, n_kv_heads=2, vocab_size=1024, max_seq_len=128,
+        max_context_len=128, use_kv_cache=True, enable_dynamic_shape=True,
+    )
+    config.update(overrides)
+    torch.manual_seed(seed)
+    return construct_transformer(ModelArgs(**config)).eval().requires_grad_(False)
+
+
+LLAMA_SEQ = Dim("seq", min=1, max=64)
+
+
+def llama_inputs(tokens: torch.Tensor, pos: int) -> tuple:
+    """The Llama example's forward arguments: tokens [1, seq] and the first position."""
+    return (tokens, {"input_pos": torch.tensor([pos], dtype=torch.long)})
+
+
+def llama_dynamic_shapes() -> tuple:
+    """Prefill: any sequence length 1..64 (the position tensor is static)."""
+    return ({1: LLAMA_SEQ}, {"input_pos": None})
+
+
+def _llama_tiny(dynamic: bool) -> Example:
+    # Static: the decode shape (one token); dynamic: prefill, sequence 1..64.
+    tokens = torch.arange(2, 10)[None] if dynamic else torch.tensor([[2]])
+    return Example(
+        "llama_tiny", tiny_llama(), llama_inputs(tokens, 0), llama_dynamic_shapes() if dynamic else None
+    )
+
+
 BUILTIN: dict[str, Callable[[bool], Example]] = {
     "mlp": _mlp,
     "cnn": _cnn,
     "transformer_block": _transformer,
+    "llama_tiny": _llama_tiny,
 }
 
 _TV_SIZES = {"inception_v3": 299}

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
-from executorch.exir import ExecutorchProgramManager, to_edge_transform_and_lower
+from executorch.exir import ExecutorchBackendConfig, ExecutorchProgramManager, to_edge_transform_and_lower
 
 from executorch_tensorrt.backend.lowering import compute_nodes
 from executorch_tensorrt.backend.stats import STATS, PartitionStats
@@ -78,7 +78,8 @@ def export_to_pte(
 
     t = time.perf_counter()
     progress("to_executorch ...")
-    et = edge.to_executorch()
+    # Named mutable buffers (a KV cache), so inspect can say which are the program's.
+    et = edge.to_executorch(ExecutorchBackendConfig(emit_mutable_buffer_names=True))
     report.stages["to_executorch"] = time.perf_counter() - t
     t = time.perf_counter()
     report.pte_bytes = len(et.buffer)

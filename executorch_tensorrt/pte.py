@@ -75,6 +75,28 @@ def read_delegates(data: bytes) -> list[DelegateEntry]:
     return out
 
 
+def mutable_buffers(data: bytes) -> dict[str, list[dict]]:
+    """Per method, the program's mutable buffers (a KV cache, for one), as named in the
+    program (``to_executorch`` with ``emit_mutable_buffer_names=True``, as pipeline.py
+    does; unnamed ones cannot be told from other planned tensors). They belong to the
+    program, not to any engine: an engine that updates one takes it as an input and
+    returns the new value, which the program copies back."""
+    from executorch.exir.schema import Tensor
+
+    program = _program(data)
+    out: dict[str, list[dict]] = {}
+    for plan in program.execution_plan:
+        found = []
+        for v in plan.values:
+            t = v.val
+            extra = getattr(t, "extra_tensor_info", None)
+            if not isinstance(t, Tensor) or extra is None or not extra.fully_qualified_name:
+                continue
+            found.append({"name": extra.fully_qualified_name, "dtype": t.scalar_type.name.lower(), "sizes": list(t.sizes)})
+        out[plan.name] = found
+    return out
+
+
 def methods(data: bytes) -> list[str]:
     return [p.name for p in _program(data).execution_plan]
 
@@ -187,4 +209,5 @@ def inspect_json(data: bytes) -> dict:
             "other_backend_delegates": o.other_delegates,
             "delegates": entries,
         }
+    out["mutable_buffers"] = mutable_buffers(data)
     return out

@@ -93,6 +93,28 @@ def data_dependent(node: torch.fx.Node) -> bool:
     return bool(free_unbacked_symbols(node.meta.get("val")))
 
 
+def example_size(d: Any) -> Optional[int]:
+    """The program's example value of a size: its hint, else its expression evaluated
+    with the ShapeEnv's example values (a retraced SymInt can lose its hint while its
+    symbols keep theirs); None for a size read from data (item())."""
+    if isinstance(d, int):
+        return d
+    node = getattr(d, "node", None)
+    hint = getattr(node, "hint", None)
+    if hint is not None:
+        return int(hint)
+    env = getattr(node, "shape_env", None)
+    values = getattr(env, "backed_var_to_val", None) or getattr(env, "var_to_val", None)
+    expr = getattr(node, "expr", None)
+    if not values or expr is None:
+        return None
+    try:
+        v = expr.xreplace(values)
+    except Exception:  # noqa: BLE001 - no value, not an error
+        return None
+    return int(v) if getattr(v, "is_Integer", False) else None
+
+
 def _concrete(v: Any) -> Any:
     """A real tensor with the example (hint) shape of a FakeTensor."""
     shape = []
@@ -100,8 +122,12 @@ def _concrete(v: Any) -> Any:
         if isinstance(d, int):
             shape.append(d)
         else:
-            hint = d.node.hint
-            shape.append(int(hint) if hint is not None else 2)
+            # The program's own example sizes; a size read from data (item()) has none,
+            # and a made-up one would fail for reasons that are not the op's.
+            hint = example_size(d)
+            if hint is None:
+                raise LoweringError(f"dim {d} is read from tensor data and has no example size")
+            shape.append(int(hint))
     if v.dtype.is_floating_point:
         return torch.randn(shape, dtype=torch.float32).to(v.dtype)
     if v.dtype == torch.bool:
@@ -185,8 +211,8 @@ class ParserSupport:
                         return ("__w__", key)
                     inputs.append(_concrete(val))
                     return ("__in__", len(inputs) - 1)
-                if isinstance(val, torch.SymInt) and val.node.hint is not None:
-                    return int(val.node.hint)
+                if isinstance(val, torch.SymInt) and example_size(val) is not None:
+                    return example_size(val)
                 if isinstance(val, int):
                     return val
                 raise LoweringError(f"argument {a.name} is not a tensor or an integer")

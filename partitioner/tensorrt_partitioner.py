@@ -24,6 +24,7 @@ from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
+from .symbolic import data_value_verdict, feeds_only_reads, symbolic_conflicts
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ class TensorRTPartitioner(Partitioner):
         verdicts: dict[torch.fx.Node, Verdict] = {}
         pending = []
         for n in computes:
-            v = _static_verdict(n, self.options)
+            v = _static_verdict(n, self.options) or data_value_verdict(n)
             if v is None:
                 pending.append(n)
             else:
@@ -177,9 +178,23 @@ class TensorRTPartitioner(Partitioner):
                 src = n.args[0]
                 verdicts[n] = verdicts.get(src, Verdict(False))
             else:
-                verdicts[n] = SUPPORTED  # sym_size / SymInt arithmetic
+                verdicts[n] = data_value_verdict(n) or SUPPORTED  # sym_size / SymInt arithmetic
+        feeds_only_reads(gm, verdicts)
         self._whole_model = whole[1] if whole is not None else None
         return verdicts
+
+    def _propose_settled(self, gm: torch.fx.GraphModule, verdicts: dict) -> list:
+        """Partitions with no non-tensor value crossing a boundary (see symbolic.py)."""
+        for _ in range(8):
+            proposed = CapabilityBasedPartitioner(
+                gm, _Support(verdicts), allows_single_node_partition=True
+            ).propose_partitions()
+            bad = symbolic_conflicts(proposed)
+            if not bad:
+                break
+            verdicts.update(bad)
+            self.last_verdicts.update({n.name: v for n, v in bad.items()})
+        return proposed
 
     def partition(self, exported_program: ExportedProgram) -> PartitionResult:
         HANDOFF.clear()
@@ -189,9 +204,7 @@ class TensorRTPartitioner(Partitioner):
         gm = ep.graph_module
         verdicts = self._verdicts(ep)
         self.last_verdicts = {n.name: v for n, v in verdicts.items()}
-        proposed = CapabilityBasedPartitioner(
-            gm, _Support(verdicts), allows_single_node_partition=True
-        ).propose_partitions()
+        proposed = self._propose_settled(gm, verdicts)
         computes = set(compute_nodes(gm))
         env = program_shape_env(ep)
         declared = self._declared_ranges if env is None else self._declared_by_env.get(env, self._declared_ranges)
@@ -206,6 +219,10 @@ class TensorRTPartitioner(Partitioner):
             # An op kept from decomposition for TensorRT has no ExecuTorch kernel, so its
             # partition is delegated whatever min_block_size says.
             if n_compute == 0 or (n_compute < self.options.min_block_size and not preserved):
+                continue
+            unsettled = symbolic_conflicts([part])
+            if unsettled:  # _propose_settled leaves none; never hand preprocess one it cannot lower
+                log.warning("partition left to ExecuTorch: values cross its boundary at %s", sorted(n.name for n in unsettled))
                 continue
             idx = len(tags)
             tag = f"tensorrt_{call}_{idx}"

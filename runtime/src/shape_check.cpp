@@ -130,4 +130,18 @@ Error check_arguments(
   return Error::Ok;
 }
 
+size_t tensor_arguments(Span<EValue*> args, EValue** out, size_t capacity) {
+  size_t n = 0;
+  for (EValue* a : args) {
+    if (a != nullptr && a->isInt()) {
+      continue;
+    }
+    if (n == capacity) {
+      return capacity + 1;
+    }
+    out[n++] = a;
+  }
+  return n;
+}
+
 } // namespace executorch_tensorrt

@@ -29,4 +29,13 @@ namespace executorch_tensorrt {
     size_t num_outputs,
     ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
 
+// The delegate call's tensor arguments, in order, written to `out` (at most
+// `capacity`): size arguments (ints) are dropped, since the engine recomputes each
+// size it needs from its inputs' shapes. Returns how many were written, or
+// capacity + 1 when they do not fit.
+size_t tensor_arguments(
+    ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
+    ::executorch::runtime::EValue** out,
+    size_t capacity);
+
 } // namespace executorch_tensorrt

@@ -16,6 +16,7 @@
 #include "delegate_registry.h"
 #include "engine_source.h"
 #include "runtime_settings.h"
+#include "shape_check.h"
 #include "trt_engine.h"
 
 #include <executorch_tensorrt/streams.h>
@@ -37,6 +38,10 @@ using ::executorch::runtime::EValue;
 using ::executorch::runtime::FreeableBuffer;
 using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
+
+// Upper bound on a delegate call's arguments when size arguments are filtered out
+// (a stack array: no allocation on the execute path).
+constexpr size_t kMaxDelegateArgs = 1024;
 
 // Name shared with the Python side (BackendDetails subclass / DelegationSpec).
 constexpr char kBackendName[] = "TensorRTBackend";
@@ -183,7 +188,16 @@ class TensorRTBackend final : public BackendInterface {
     if (handle == nullptr) {
       return Error::DelegateInvalidHandle;
     }
-    return static_cast<TensorRTDelegate*>(handle)->execute(args);
+    // WHY size arguments are skipped: a size computed outside a partition reaches
+    // the delegate call as an int (ExecuTorch's partitioners cannot add nodes to
+    // recompute it inside); the engine recomputes it from its inputs' shapes.
+    EValue* tensors[kMaxDelegateArgs];
+    const size_t n = tensor_arguments(args, tensors, kMaxDelegateArgs);
+    if (n > kMaxDelegateArgs) {
+      ET_LOG(Error, "TensorRTBackend: more than %zu delegate arguments", kMaxDelegateArgs);
+      return Error::InvalidArgument;
+    }
+    return static_cast<TensorRTDelegate*>(handle)->execute(Span<EValue*>(tensors, n));
   }
 
   void destroy(DelegateHandle* handle) const override {

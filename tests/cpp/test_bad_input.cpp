@@ -287,6 +287,28 @@ ETRT_TEST(argument_cases_refused_before_anything_runs) {
   expect_bad_args(a, {EValue(*x), EValue(*y17), EValue(*out)}, {"input 'y' dim 1 is 17, outside the engine's range [16, 16]"});
 }
 
+ETRT_TEST(size_arguments_are_skipped) {
+  // A size computed outside a partition is passed as an int; the engine recomputes it.
+  Args a;
+  auto x = tensor({3, kCols}), y = tensor({3, kCols}), out = tensor({8, kCols});
+  std::vector<EValue> values = {EValue(*x), EValue(int64_t{3}), EValue(*y), EValue(int64_t{16}), EValue(*out)};
+  std::vector<EValue*> ptrs;
+  for (auto& v : values) {
+    ptrs.push_back(&v);
+  }
+  EValue* tensors[3];
+  const size_t n = executorch_tensorrt::tensor_arguments(Span<EValue*>(ptrs.data(), ptrs.size()), tensors, 3);
+  ETRT_CHECK_EQ(n, size_t{3});
+  ETRT_CHECK(tensors[0] == ptrs[0] && tensors[1] == ptrs[2] && tensors[2] == ptrs[4]);
+  ETRT_CHECK_EQ(
+      executorch_tensorrt::check_arguments(
+          "forward/partition_0", a.inputs.data(), a.inputs.size(), a.outputs.data(), a.outputs.size(),
+          Span<EValue*>(tensors, n)),
+      Error::Ok);
+  EValue* small[2];
+  ETRT_CHECK_EQ(executorch_tensorrt::tensor_arguments(Span<EValue*>(ptrs.data(), ptrs.size()), small, 2), size_t{3});
+}
+
 ETRT_TEST(null_data_pointer_is_refused) {
   Args a;
   auto y = tensor({3, kCols}), out = tensor({8, kCols});

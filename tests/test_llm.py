@@ -1,0 +1,371 @@
+"""ExecuTorch's own Llama-family examples lowered to TensorRT with their KV cache.
+
+Every lowering here builds real TensorRT-RTX engines and verifies each partition
+(verify=True). On top of that, prefill and decode run end to end: the lowered program
+with each TensorRT delegate executed by onnxruntime on the exact ONNX model TensorRT
+parsed, every other node (the position reads, the KV-cache copies) eagerly, and the
+program's own KV-cache buffers carried from call to call; logits are compared with the
+eager model's at real positions, by relative error.
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+
+import pytest
+import torch
+from executorch.exir import to_edge_transform_and_lower
+from torch.export import Dim
+
+from executorch_tensorrt.backend.lowering import compute_nodes
+from executorch_tensorrt.backend.options import partition_name_from_specs
+from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.verify import onnxruntime_session
+from executorch_tensorrt.examples import llama_dynamic_shapes, llama_inputs, tiny_llama
+from executorch_tensorrt.partitioner import TensorRTPartitioner
+from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
+from executorch_tensorrt.pte import read_delegates
+
+VOCAB = 1024
+
+# Ops that read input_pos as a number (item()) and what takes that number: the slices of
+# the RoPE tables and masks at the position, the position as a tensor for the cache
+# update, the runtime asserts on it. They run before the engine, never split it.
+POSITION_OPS = {
+    "aten.select_copy.int",
+    "aten._local_scalar_dense.default",
+    "aten.slice_copy.Tensor",
+    "aten.scalar_tensor.default",
+}
+
+
+def _export(model, seq: int, dynamic: bool):
+    tokens = torch.arange(2, 2 + seq)[None]
+    with torch.no_grad():
+        return torch.export.export(
+            model, llama_inputs(tokens, 0), dynamic_shapes=llama_dynamic_shapes() if dynamic else None, strict=False
+        )
+
+
+class Lowered:
+    def __init__(self, programs, **options) -> None:
+        options.setdefault("verify", True)
+        STATS.reset()
+        STATS.keep_onnx = True
+        try:
+            self.edge = to_edge_transform_and_lower(programs, partitioner=[TensorRTPartitioner(**options)])
+        finally:
+            STATS.keep_onnx = False
+        self.partitions = list(STATS.partitions)
+        self.onnx = {p.name: p.onnx_model for p in self.partitions}
+        # Runnable copies made now: to_executorch rewrites the edge program in place.
+        self.modules = {m: self.edge.exported_program(m).module() for m in self.edge.methods}
+
+    def delegates(self, method: str) -> int:
+        gm = self.edge.exported_program(method).graph_module
+        return sum(1 for n in gm.graph.nodes if "executorch_call_delegate" in str(n.target))
+
+    def outside_ops(self, method: str) -> set[str]:
+        gm = self.edge.exported_program(method).graph_module
+        return {
+            op_name_safe(n.target) for n in compute_nodes(gm) if "executorch_call_delegate" not in str(n.target)
+        }
+
+    def runner(self, method: str) -> "_OnnxDelegates":
+        return _OnnxDelegates(copy.deepcopy(self.modules[method]), self.onnx)  # fresh caches
+
+
+class _OnnxDelegates(torch.fx.Interpreter):
+    """The lowered program (unlifted: it owns its KV-cache buffers and copies the updates
+    into them, as ExecuTorch does) with each delegate call run by onnxruntime."""
+
+    def __init__(self, gm: torch.fx.GraphModule, onnx: dict) -> None:
+        super().__init__(gm)
+        self.onnx = onnx
+        self.sessions: dict = {}
+
+    def call_function(self, target, args, kwargs):
+        if "executorch_call_delegate" not in str(target):
+            return super().call_function(target, args, kwargs)
+        lowered, *inputs = args
+        name = partition_name_from_specs(lowered.compile_specs)
+        if name not in self.sessions:
+            self.sessions[name] = onnxruntime_session(self.onnx[name])
+        session = self.sessions[name]
+        # Size arguments are recomputed inside the engine; the runtime skips them too.
+        tensors = [t for t in inputs if isinstance(t, torch.Tensor)]
+        feeds = {
+            spec.name: (t.float() if t.dtype == torch.bfloat16 else t).detach().contiguous().numpy()
+            for spec, t in zip(session.get_inputs(), tensors)
+        }
+        return tuple(torch.from_numpy(o.copy()) for o in session.run(None, feeds))
+
+    def step(self, tokens: torch.Tensor, pos: int) -> torch.Tensor:
+        with torch.no_grad():
+            out = self.run(tokens, torch.tensor([pos], dtype=torch.long))
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _steps(seed: int = 1) -> list[tuple[torch.Tensor, int]]:
+    """Prefill 7 tokens at 0, decode at 7, 8, 9, then a chunk of 5 at 10, decode at 15."""
+    g = torch.Generator().manual_seed(seed)
+    tok = lambda n: torch.randint(0, VOCAB, (1, n), generator=g)  # noqa: E731
+    return [(tok(7), 0), (tok(1), 7), (tok(1), 8), (tok(1), 9), (tok(5), 10), (tok(1), 15)]
+
+
+def _rel_err(got: torch.Tensor, want: torch.Tensor) -> float:
+    assert got.shape == want.shape, (got.shape, want.shape)
+    scale = want.abs().max().item()
+    assert scale > 1e-2, f"reference logits too small to compare ({scale})"
+    return (got.float() - want.float()).abs().max().item() / scale
+
+
+def _check_run(model, steps, call, rtol: float) -> list[float]:
+    """Feeds ``steps`` to the eager model (fresh caches) and to ``call``; returns the
+    relative error per step, asserting each is below ``rtol``."""
+    ref = copy.deepcopy(model)
+    errs = []
+    for tokens, pos in steps:
+        with torch.no_grad():
+            want = ref(*llama_inputs(tokens, pos))
+        got = call(tokens, pos)
+        errs.append(_rel_err(got, want))
+        assert errs[-1] < rtol, f"logits at position {pos} (seq {tokens.shape[1]}): relative error {errs[-1]:.3g}"
+    return errs
+
+
+# -- the SymInt boundary, on a small model ---------------------------------------------------
+
+
+class _PositionTable(torch.nn.Module):
+    """The pattern that crashed the partitioner: a position read from a tensor slices a
+    table, and the sequence length is needed on both sides of the read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(16, 16)
+        self.register_buffer("table", torch.randn(64, 16))
+
+    def forward(self, x, pos):
+        p = pos[-1].item()
+        torch._check_is_size(p)
+        torch._check(p < 32)
+        rows = self.table.narrow(0, p, x.size(1))  # [seq, 16]
+        h = self.proj(x).view(x.size(0), x.size(1), 4, 4) * rows.view(1, x.size(1), 4, 4)
+        return h.reshape(x.size(0), x.size(1), 16).relu()
+
+
+def test_symint_boundary_small_model():
+    model = _PositionTable().eval()
+    x, pos = torch.randn(1, 5, 16), torch.tensor([3])
+    with torch.no_grad():
+        ep = torch.export.export(model, (x, pos), dynamic_shapes=({1: Dim("seq", min=1, max=32)}, None), strict=False)
+    low = Lowered(ep)
+    assert low.delegates("forward") == 1
+    assert low.outside_ops("forward") <= POSITION_OPS
+    # The delegate call passes the sequence length (computed outside, needed on both
+    # sides); the engine takes tensors only and recomputes it from an input's shape.
+    gm = low.edge.exported_program().graph_module
+    call = next(n for n in gm.graph.nodes if "executorch_call_delegate" in str(n.target))
+    args = [a.meta.get("val") for a in call.args[1:]]
+    assert any(isinstance(v, torch.SymInt) for v in args)
+    run = low.runner("forward")
+    (blob,) = [d.blob for d in read_delegates(low.edge.to_executorch().buffer) if d.blob is not None]
+    assert len(blob.info.inputs) == sum(isinstance(v, torch.Tensor) for v in args)
+    for seq, at in ((5, 3), (1, 30), (12, 0)):
+        xs = torch.randn(1, seq, 16)
+        with torch.no_grad():
+            want = model(xs, torch.tensor([at]))
+            got = run.run(xs, torch.tensor([at]))
+        got = got[0] if isinstance(got, (tuple, list)) else got
+        assert _rel_err(got, want) < 1e-4
+
+
+# -- Llama: prefill and decode as two methods of one program ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama():
+    model = tiny_llama(n_layers=2)
+    programs = {"prefill": _export(model, 8, dynamic=True), "decode": _export(model, 1, dynamic=False)}
+    return model, Lowered(programs)
+
+
+@pytest.mark.parametrize("method", ["prefill", "decode"])
+def test_llama_one_engine_per_method(llama, method):
+    _, low = llama
+    # The whole decoder stack in one engine: only the reads of input_pos stay outside.
+    assert low.delegates(method) == 1
+    outside = low.outside_ops(method)
+    assert outside <= POSITION_OPS, outside - POSITION_OPS
+
+
+def test_llama_kv_cache_is_the_programs(llama):
+    _, low = llama
+    for method in ("prefill", "decode"):
+        ep = low.edge.exported_program(method)
+        mutated = set(ep.graph_signature.buffers_to_mutate.values())
+        assert {f"layers.{i}.attention.kv_cache.{kv}_cache" for i in range(2) for kv in "kv"} <= mutated
+        gm = ep.graph_module
+        for n in gm.graph.nodes:  # no delegate holds a cache as a constant
+            if n.op == "get_attr" and n.target.startswith("lowered_module"):
+                held = set(getattr(gm, n.target).original_module.state_dict)
+                assert not any("cache" in k for k in held), held
+
+
+def test_llama_prefill_and_decode_match_eager(llama):
+    model, low = llama
+    run = low.runner("prefill")  # dynamic sequence: chunks and single tokens alike
+    errs = _check_run(model, _steps(), run.step, rtol=1e-3)
+    assert max(errs) > 0  # computed, not copied
+
+
+def test_llama_decode_method_after_prefill(llama):
+    model, low = llama
+    prefill, decode = low.runner("prefill"), low.runner("decode")
+    steps = _steps(seed=2)
+    prompt, rest = steps[0], [(t[:, :1], p) for t, p in steps[1:4]]
+
+    def call(tokens, pos):
+        if tokens.shape[1] > 1:
+            return prefill.step(tokens, pos)
+        # The caches prefill filled, handed to decode (ExecuTorch's runner shares them).
+        for name, buf in prefill.module.named_buffers():
+            if "cache" in name:
+                decode.module.get_buffer(name).copy_(buf)
+        out = decode.step(tokens, pos)
+        for name, buf in decode.module.named_buffers():
+            if "cache" in name:
+                prefill.module.get_buffer(name).copy_(buf)
+        return out
+
+    _check_run(model, [prompt, *rest], call, rtol=1e-3)
+
+
+def test_two_method_pte_weights(llama):
+    model, low = llama
+    et = low.edge.to_executorch()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    engines = [d for d in read_delegates(et.buffer) if d.blob is not None]
+    assert sorted({d.method for d in engines}) == ["decode", "prefill"]
+    # Prefill's engine takes any sequence 1..64 (decode's single token included, though
+    # torch.export narrows the range to start at 2); decode's is static.
+    (pre,) = [d.blob for d in engines if d.method == "prefill"]
+    (dec,) = [d.blob for d in engines if d.method == "decode"]
+    dynamic = [dim for t in pre.info.inputs for dim in t.dims if not dim.is_static]
+    assert dynamic and all((dim.min, dim.max) == (1, 64) for dim in dynamic)
+    assert all(dim.is_static for t in dec.info.inputs for dim in t.dims)
+    # Each method's engine carries its own copy of the weights today.
+    assert len(et.buffer) > 2 * weights * 0.9
+    assert len(et.buffer) < 2 * weights * 1.6
+
+
+# -- more architectures from the wheel's examples ----------------------------------------------
+
+ARCHITECTURES = {
+    # Qwen3-style: RMSNorm on q and k per head, before RoPE.
+    "qwen3": dict(use_qk_norm=True, qk_norm_before_rope=True, head_dim=64, n_heads=4),
+    # Phi-style: HuggingFace RoPE on half of each head.
+    "hf_rope_partial": dict(use_hf_rope=True, partial_rotary_factor=0.5),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_architecture_prefill_decode(arch):
+    model = tiny_llama(n_layers=1, **ARCHITECTURES[arch])
+    low = Lowered(_export(model, 8, dynamic=True))
+    assert low.delegates("forward") == 1
+    assert low.outside_ops("forward") <= POSITION_OPS
+    _check_run(model, _steps(seed=3), low.runner("forward").step, rtol=1e-3)
+
+
+# -- reduced precisions -------------------------------------------------------------------------
+
+
+def test_llama_fp16():
+    model = tiny_llama(n_layers=1)
+    low = Lowered(_export(model, 8, dynamic=True), precision="fp16")
+    assert low.delegates("forward") == 1
+    _check_run(model, _steps(seed=4), low.runner("forward").step, rtol=3e-2)
+
+
+def test_llama_bf16():
+    # Partition verification of a bf16 engine runs onnxruntime on an fp32 copy of the
+    # model (onnxruntime has no bf16 Gemm); the end-to-end check below does the same by
+    # running the recorded ONNX model, whose bf16 compute onnxruntime lacks, so it
+    # compares the lowering's structure and lets verify judge the numbers.
+    model = tiny_llama(n_layers=1)
+    low = Lowered(_export(model, 8, dynamic=True), precision="bf16")
+    assert low.delegates("forward") == 1
+    assert low.outside_ops("forward") <= POSITION_OPS
+
+
+# -- ExecuTorch's custom LLM ops are left to ExecuTorch ------------------------------------------
+
+
+def test_custom_sdpa_and_cache_ops_stay_with_executorch():
+    pytest.importorskip("executorch.extension.llm.custom_ops.custom_ops")
+    from executorch.examples.models.llama.source_transformation.custom_kv_cache import (
+        replace_kv_cache_with_custom_kv_cache,
+    )
+    from executorch.examples.models.llama.source_transformation.sdpa import replace_sdpa_with_custom_op
+
+    model = tiny_llama(n_layers=1)
+    model = replace_sdpa_with_custom_op(replace_kv_cache_with_custom_kv_cache(model))
+    low = Lowered(_export(model, 8, dynamic=True))
+    outside = low.outside_ops("forward")
+    assert any(op.startswith("llama.") for op in outside), outside
+    gm = low.edge.exported_program().graph_module
+    for n in gm.graph.nodes:  # nothing of theirs inside an engine
+        if n.op == "get_attr" and n.target.startswith("lowered_module"):
+            inner = getattr(gm, n.target).original_module.graph_module
+            assert not any("llama" in str(m.target) for m in inner.graph.nodes if m.op == "call_function")
+    assert low.delegates("forward") >= 1
+    _check_run(model, _steps(seed=5)[:3], low.runner("forward").step, rtol=1e-3)
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+
+def test_cli_export_llama_tiny_and_inspect(tmp_path):
+    import subprocess
+    import sys
+
+    def cli(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "executorch_tensorrt", *args], capture_output=True, text=True, timeout=900
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    out = tmp_path / "l.pte"
+    summary = cli("export", "llama_tiny", "-o", str(out), "--verify")
+    assert "partition_0.0" in summary and "partition_0.1" not in summary  # one engine
+    assert "left to ExecuTorch" in summary  # the position reads
+    shown = cli("inspect", str(out))
+    for i in range(4):
+        for kv in "kv":
+            assert f"buffer layers.{i}.attention.kv_cache.{kv}_cache: float[1, 2, 128, 32], the program's" in shown
+    assert "method forward: 1 delegate(s)" in shown
+
+
+def test_quantized_embedding_stays_with_executorch():
+    # ExecuTorch's 8-bit embedding (quantized_decomposed.embedding_byte) has no ONNX
+    # translation, so the whole program does not export and each node is asked about on
+    # its own, at the program's own example sizes: the rest is still one engine.
+    import executorch.exir.passes._quant_patterns_and_replacements  # noqa: F401  registers the op
+    from executorch.examples.models.llama.source_transformation.quantize import QuantizedGroupEmbedding
+
+    model = tiny_llama(n_layers=1)
+    q = QuantizedGroupEmbedding("cpu", VOCAB, 256, group_size=32, dtype=torch.float32, scales_precision=torch.float32)
+    g = torch.Generator().manual_seed(0)
+    q.weight.copy_(torch.randint(-128, 128, q.weight.shape, generator=g, dtype=torch.int8))
+    q.scales.copy_(torch.rand(q.scales.shape, generator=g) * 0.02 + 0.001)
+    model.tok_embeddings = q
+    low = Lowered(_export(model, 8, dynamic=True))
+    assert low.delegates("forward") == 1
+    outside = low.outside_ops("forward")
+    assert "quantized_decomposed.embedding_byte.dtype" in outside
+    assert outside <= POSITION_OPS | {"quantized_decomposed.embedding_byte.dtype"}, outside
+    _check_run(model, _steps(seed=6)[:4], low.runner("forward").step, rtol=1e-3)
