@@ -80,6 +80,11 @@ class TensorRTBackend(BackendDetails):
             # annotate it, as the test double does).
             onnx_payload = getattr(builder, "portable_onnx", lambda r: r.onnx_bytes)(request)
         if options.engine_mode == "portable":
+            # No engine is built here; the network is still parsed and checked against
+            # the signature the blob declares (the build path checks it itself).
+            check = getattr(builder, "check_signature", None)
+            if check is not None:
+                check(request)
             built = BuiltEngine(b"", *builder.identity(), requested_compute_capabilities(options))
         else:
             built = builder.build(request)
