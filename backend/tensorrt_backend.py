@@ -58,6 +58,7 @@ class TensorRTBackend(BackendDetails):
                 aten_ep, model = lower_to_onnx(edge_program, options.precision)
             except LoweringError as e:
                 raise LoweringError(f"partition {name} (ops: {', '.join(sorted(set(ops)))}): {e}") from e
+        onnx_bytes = model.SerializeToString()
         t1 = time.perf_counter()
         in_names = [i.name for i in model.graph.input]
         out_names = [o.name for o in model.graph.output]
@@ -68,10 +69,10 @@ class TensorRTBackend(BackendDetails):
             reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
             tolerances = (options.verify_rtol, options.verify_atol)
             STATS.record_verify(
-                name, verify_partition(name, reference, model, inputs, options.precision, tolerances)
+                name,
+                verify_partition(name, reference, model, inputs, options.precision, tolerances, onnx_bytes),
             )
         t2 = time.perf_counter()
-        onnx_bytes = model.SerializeToString()
         builder = get_engine_builder(options.engine_builder)
         request = BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
         onnx_payload = None
