@@ -260,6 +260,10 @@ def verify_partition(
     ``tolerances`` is (rtol, atol); either may be None for the precision's default.
     Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
     inputs: nothing can be compared then. ``model_bytes``: ``model`` serialized, if at hand."""
+    if precision == "fp32":
+        # A program in fp16/bf16 (a .half() model) computes in that precision whatever
+        # the option says: its tolerances are that precision's.
+        precision = next((p for p, t in _REDUCED.items() if _holds(model, t)), precision)
     rtol, atol = resolve_tolerances(precision, tolerances)
     args = example_inputs(inputs, index_sizes=index_ranges(eager_ep))
     try:

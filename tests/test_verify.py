@@ -141,3 +141,14 @@ def test_bf16_program_verifies_end_to_end():
     low = lower(Mlp().to(torch.bfloat16), (torch.randn(4, 16, dtype=torch.bfloat16),))
     (p,) = low.partitions
     assert p.verify_max_abs_diff is not None and p.verify_max_rel_diff is not None
+
+
+def test_half_program_is_verified_at_fp16_tolerances():
+    """A .half() model lowered at the default precision computes in fp16: it is compared
+    at fp16's tolerances (and still fails when perturbed)."""
+    x = (torch.randn(4, 16, dtype=torch.float16),)
+    reference, model, inputs = _partition(Mlp().half(), x)
+    assert verify_partition("p0", reference, model, inputs) is not None
+    _, wrong, _ = _partition(_perturbed(Mlp()).half(), x)
+    with pytest.raises(VerificationError, match="precision fp16"):
+        verify_partition("p0", reference, wrong, inputs)
