@@ -157,9 +157,9 @@ def test_window_mask_lowers_to_a_verified_engine():
 # -- the structural check after TensorRT parses a partition ---------------------------------
 
 
-def _request(edge, model, name="p0", outputs=None):
+def _request(edge, model, name="p0", outputs=None, ops=("aten.copy.default",)):
     inputs, outs = io_infos(edge, [i.name for i in model.graph.input], [o.name for o in model.graph.output])
-    return BuildRequest(name, model.SerializeToString(), inputs, outputs or outs, ["aten.copy.default"], TensorRTOptions())
+    return BuildRequest(name, model.SerializeToString(), inputs, outputs or outs, list(ops), TensorRTOptions())
 
 
 def test_signature_check_catches_the_broadcast_copy_bug(monkeypatch):
@@ -189,3 +189,16 @@ def test_signature_check_catches_a_wrong_dynamic_dim():
     wrong_dtype = TensorInfo(out.name, torch.float16, out.dims)
     with pytest.raises(NetworkSignatureError, match="float16"):
         TensorRTEngineBuilder().check_signature(_request(edge, model, outputs=(wrong_dtype,)))
+
+
+def test_engine_build_error_names_the_failing_onnx_node():
+    from executorch_tensorrt.backend.engine import EngineBuildError, _failing_layer
+
+    module = Fn1(lambda x: torch.bitwise_xor(x, 3))
+    edge, model = _edge_to_onnx(module, (torch.tensor([1, 2, 3], dtype=torch.int32),))
+    with pytest.raises(EngineBuildError) as e:
+        TensorRTEngineBuilder().build(_request(edge, model, ops=["aten.bitwise_xor.Scalar"]))
+    assert e.value.node_name in {n.name for n in model.graph.node}, e.value.node_name
+    assert e.value.node_name == "node_aten_bitwise_xor_scalar"
+    # builder errors name the layer after the ONNX node it comes from
+    assert _failing_layer(["Error Code 4: Internal Error (IScatterLayer node_ScatterND_48: bad)"]) == "node_ScatterND_48"
