@@ -11,6 +11,7 @@ test runtime executes on a GPU) under their own names and pick them with the
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
@@ -22,7 +23,18 @@ log = logging.getLogger(__name__)
 
 
 class EngineBuildError(RuntimeError):
-    pass
+    """TensorRT could not parse or build a partition. ``node_name``: the ONNX node (or
+    TensorRT layer) TensorRT named as failing, when it named one."""
+
+    def __init__(self, message: str, node_name: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.node_name = node_name
+
+
+class NetworkSignatureError(EngineBuildError):
+    """The network TensorRT parsed does not have the partition's signature (a tensor's
+    dtype, rank or dims differ): a lowering bug, caught before an engine with the wrong
+    shapes is written into a blob that declares other ones."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,124 @@ def describe_parser_error(err) -> str:
     return f"{where}: {desc[:300]} (error code {err.code()})"
 
 
+def _parser_error_node(parser) -> Optional[str]:
+    for i in range(parser.num_errors):
+        name = parser.get_error(i).node_name()
+        if name:
+            return str(name)
+    return None
+
+
+_LAYER_NAME = re.compile(r"\b(node_\w+)")
+
+
+def _failing_layer(messages: Sequence[str]) -> Optional[str]:
+    """The first ONNX node name in TensorRT's build errors (its layers keep the names of
+    the ONNX nodes they come from)."""
+    for msg in messages:
+        found = _LAYER_NAME.search(msg)
+        if found:
+            return found.group(1)
+    return None
+
+
+# TensorRT DataType name -> torch dtype name, for the signature check.
+_TRT_DTYPES = {
+    "FLOAT": "float32",
+    "HALF": "float16",
+    "BF16": "bfloat16",
+    "INT8": "int8",
+    "UINT8": "uint8",
+    "INT32": "int32",
+    "INT64": "int64",
+    "BOOL": "bool",
+}
+
+
+def _dtype_name(trt_dtype) -> str:
+    name = getattr(trt_dtype, "name", str(trt_dtype).rsplit(".", 1)[-1])
+    return _TRT_DTYPES.get(name, name.lower())
+
+
+def _declared(info: TensorInfo, point: str = "") -> str:
+    dims = []
+    for d in info.dims:
+        if d.is_static:
+            dims.append(str(d.min))
+        elif point:
+            dims.append(str(getattr(d, point)))
+        else:
+            dims.append(f"{d.min}..{d.max}")
+    return f"{str(info.dtype).replace('torch.', '')}[{', '.join(dims)}]"
+
+
+def _network_shape(tensor) -> str:
+    return f"{_dtype_name(tensor.dtype)}[{', '.join(str(d) for d in tensor.shape)}]"
+
+
+def check_network_signature(
+    network, name: str, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+) -> None:
+    """Raise NetworkSignatureError unless the parsed ``network`` has the partition's
+    signature: the same input and output names, dtypes and ranks, the same static dims,
+    and, for dynamic dims, output dims equal to the declared ones with every input at the
+    profile's opt shape and within the declared range at its min and max shapes (the
+    network's shape inference runs on each input shape set; the shapes are put back).
+    About 30 us for a static ResNet, 1.5 ms for a dynamic transformer block."""
+
+    def mismatch(what: str, info: TensorInfo, got: str, point: str = "") -> NetworkSignatureError:
+        at = f" with inputs at the profile's {point} shapes" if point else ""
+        return NetworkSignatureError(
+            f"lowering bug in partition {name}: TensorRT's network {what} {info.name!r} is "
+            f"{got}{at}, but the partition's signature declares {_declared(info, point)}. "
+            f"The ONNX export of one of the partition's ops changed a shape or dtype; please "
+            f"report it with the model (exclude_ops can keep the op outside TensorRT meanwhile)."
+        )
+
+    def by_name(count: int, get, infos: Sequence[TensorInfo], what: str) -> list:
+        tensors = [get(i) for i in range(count)]
+        names = {t.name for t in tensors}
+        wanted = {i.name for i in infos}
+        if names != wanted:
+            raise NetworkSignatureError(
+                f"lowering bug in partition {name}: TensorRT's network {what}s are "
+                f"{sorted(names)}, the partition's are {sorted(wanted)}"
+            )
+        index = {t.name: t for t in tensors}
+        return [(index[i.name], i) for i in infos]
+
+    ins = by_name(network.num_inputs, network.get_input, inputs, "input")
+    outs = by_name(network.num_outputs, network.get_output, outputs, "output")
+    for what, pairs in (("input", ins), ("output", outs)):
+        for tensor, info in pairs:
+            shape = tuple(tensor.shape)
+            if _dtype_name(tensor.dtype) != str(info.dtype).replace("torch.", "") or len(shape) != info.rank:
+                raise mismatch(what, info, _network_shape(tensor))
+            for got, d in zip(shape, info.dims):
+                if got != (d.min if d.is_static else -1):
+                    raise mismatch(what, info, _network_shape(tensor))
+    if all(d.is_static for i in inputs for d in i.dims) or not any(
+        -1 in tuple(t.shape) for t, _ in outs
+    ):
+        return
+    saved = [(t, tuple(t.shape)) for t, _ in ins]
+    try:
+        for point in ("opt", "min", "max"):
+            for tensor, info in ins:
+                tensor.shape = [getattr(d, point) for d in info.dims]
+            for tensor, info in outs:
+                shape = tuple(tensor.shape)
+                if point == "opt":
+                    ok = shape == tuple(d.opt for d in info.dims)
+                else:
+                    ok = len(shape) == info.rank and all(d.min <= g <= d.max for g, d in zip(shape, info.dims))
+                if not ok:
+                    raise mismatch("output", info, _network_shape(tensor), point)
+    finally:
+        for tensor, shape in saved:
+            tensor.shape = shape
+
+
 def _parse(trt: TensorRT, onnx_bytes: bytes, logger):
     m = trt.module
     builder = m.Builder(logger)
@@ -146,15 +276,18 @@ class TensorRTEngineBuilder:
         logger = _CollectingLogger(trt)
         builder, network, parser, ok, errors = _parse(trt, req.onnx_bytes, logger)
 
-        def fail(what: str, msgs: list[str]) -> EngineBuildError:
-            detail = "\n  ".join(msgs or logger.errors or ["(TensorRT gave no message)"])
+        def fail(what: str, msgs: list[str], node: Optional[str] = None) -> EngineBuildError:
+            msgs = msgs or logger.errors or ["(TensorRT gave no message)"]
+            detail = "\n  ".join(msgs)
             return EngineBuildError(
                 f"{trt.flavor.label} {trt.version} could not {what} for partition "
-                f"{req.name} (ops: {', '.join(sorted(set(req.ops)))}):\n  {detail}"
+                f"{req.name} (ops: {', '.join(sorted(set(req.ops)))}):\n  {detail}",
+                node or _failing_layer(msgs),
             )
 
         if not ok:
-            raise fail("parse the ONNX model", errors)
+            raise fail("parse the ONNX model", errors, _parser_error_node(parser))
+        check_network_signature(network, req.name, req.inputs, req.outputs)
         config = builder.create_builder_config()
         if opts.workspace_size is not None:
             config.set_memory_pool_limit(m.MemoryPoolType.WORKSPACE, opts.workspace_size)
@@ -190,6 +323,19 @@ class TensorRTEngineBuilder:
             raise fail("build an engine", [])
         # TensorRT's host memory, not copied: the blob writer reads it once.
         return BuiltEngine(memoryview(serialized).cast("B"), trt.flavor, trt.version, caps)
+
+    def check_signature(self, req: BuildRequest) -> None:
+        """Parse only, and check the network against the partition's signature (for blobs
+        the target builds: the same check the build path makes)."""
+        logger = _CollectingLogger(self.trt)
+        _, network, parser, ok, errors = _parse(self.trt, req.onnx_bytes, logger)
+        if not ok:
+            raise EngineBuildError(
+                f"{self.trt.flavor.label} {self.trt.version} could not parse the ONNX model for "
+                f"partition {req.name}:\n  " + "\n  ".join(errors or logger.errors),
+                _parser_error_node(parser),
+            )
+        check_network_signature(network, req.name, req.inputs, req.outputs)
 
 
 register_engine_builder("tensorrt", TensorRTEngineBuilder)

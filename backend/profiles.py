@@ -184,19 +184,116 @@ def io_infos(
     return inputs, outputs
 
 
-def example_inputs(infos: Sequence[TensorInfo], seed: int = 0) -> list[torch.Tensor]:
-    """Random tensors at each input's opt shape (for verification)."""
+# Ops that read an integer tensor as indices into a dim of another tensor:
+# op base name -> (position of the index argument, function of the bound args giving the
+# indexed size). "indices" lists (index, index_put) index dim k of self by entry k.
+def _size(t: Any, dim: Any) -> int | None:
+    v = t.meta.get("val") if isinstance(t, torch.fx.Node) else None
+    if not isinstance(v, torch.Tensor) or not isinstance(dim, int) or not -v.dim() <= dim < max(v.dim(), 1):
+        return None
+    d = v.shape[dim]
+    if isinstance(d, torch.SymInt):
+        hint = d.node.hint
+        return int(hint) if hint is not None else None
+    return int(d)
+
+
+_INDEX_USES: dict[str, tuple[int, Any]] = {
+    "aten.embedding": (1, lambda a: _size(a[0], 0)),
+    "aten._embedding_bag": (1, lambda a: _size(a[0], 0)),
+    "aten.index_select": (2, lambda a: _size(a[0], a[1])),
+    "aten.gather": (2, lambda a: _size(a[0], a[1])),
+    "aten.scatter": (2, lambda a: _size(a[0], a[1])),
+    "aten.scatter_add": (2, lambda a: _size(a[0], a[1])),
+    "aten.scatter_reduce": (2, lambda a: _size(a[0], a[1])),
+    "aten.index_copy": (2, lambda a: _size(a[0], a[1])),
+    "aten.index_fill": (2, lambda a: _size(a[0], a[1])),
+    "aten.index_add": (2, lambda a: _size(a[0], a[1])),
+    "aten.one_hot": (0, lambda a: a[1] if len(a) > 1 and isinstance(a[1], int) and a[1] > 0 else None),
+}
+# Ops whose output holds (some of) their first argument's values unchanged.
+_PASS_THROUGH = {
+    "aten.view", "aten.reshape", "aten._unsafe_view", "aten.clone", "aten.alias", "aten.detach",
+    "aten._to_copy", "aten.squeeze", "aten.unsqueeze", "aten.expand", "aten.permute", "aten.t",
+    "aten.transpose", "aten.slice", "aten.select", "aten.flatten", "aten.contiguous", "aten.cat",
+    "dim_order_ops._to_dim_order_copy", "dim_order_ops._clone_dim_order",
+}
+
+
+def _base_name(target: Any) -> str:
+    op = target if isinstance(target, torch._ops.OpOverload) else getattr(target, "_op", target)
+    schema = getattr(op, "_schema", None)
+    if schema is None:
+        return ""
+    name = schema.name.replace("::", ".")
+    if name in _PASS_THROUGH or name in _INDEX_USES or not name.endswith("_copy"):
+        return name
+    return name[: -len("_copy")]  # the edge dialect's view copies: slice_copy, ...
+
+
+def index_ranges(ep: ExportedProgram) -> dict[int, int]:
+    """{user input position: n} for integer inputs the graph uses as indices into a dim
+    of size n (an embedding's rows, a gather's or index_select's dim, an index list's
+    dims), looking through ops that pass values on (view, cast, slice, ...). Where an
+    input indexes several dims, the smallest."""
+    user_in = [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+    nodes = {n.name: n for n in ep.graph.nodes}
+    out: dict[int, int] = {}
+    for pos, name in enumerate(user_in):
+        root = nodes.get(name)
+        v = root.meta.get("val") if root is not None else None
+        if not isinstance(v, torch.Tensor) or v.dtype.is_floating_point or v.dtype == torch.bool:
+            continue
+        sizes = []
+        todo, seen = [root], set()
+        while todo:
+            node = todo.pop()
+            if node in seen:
+                continue
+            seen.add(node)
+            for user in node.users:
+                if user.op != "call_function":
+                    continue
+                base = _base_name(user.target)
+                args = list(user.args)
+                if base in _PASS_THROUGH:
+                    if args and (args[0] is node or (base == "aten.cat" and node in list(args[0]))):
+                        todo.append(user)
+                    continue
+                use = _INDEX_USES.get(base)
+                if use is not None and len(args) > use[0] and args[use[0]] is node:
+                    sizes.append(use[1](args))
+                elif base in ("aten.index", "aten.index_put") and len(args) > 1:
+                    for k, idx in enumerate(args[1] or []):
+                        if idx is node:
+                            sizes.append(_size(args[0], k))
+        sizes = [n for n in sizes if n is not None and n > 0]
+        if sizes:
+            out[pos] = min(sizes)
+    return out
+
+
+def example_inputs(
+    infos: Sequence[TensorInfo], seed: int = 0, index_sizes: dict[int, int] | None = None
+) -> list[torch.Tensor]:
+    """Inputs at each input's opt shape that exercise the partition (for verification):
+    floats standard normal (the scale of normalized activations); integers the graph uses
+    as indices (``index_sizes``, see index_ranges) spread over [0, n) with both ends
+    present; other integers 0 or 1 (in range for any dim of size >= 2 should they be
+    indices the graph does not show; a partition failing eagerly on its inputs, e.g.
+    dividing by 0, is reported unverified by verify.py); bools both ways."""
     g = torch.Generator().manual_seed(seed)
+    index_sizes = index_sizes or {}
     out = []
-    for t in infos:
+    for pos, t in enumerate(infos):
         shape = [d.opt for d in t.dims]
         if t.dtype.is_floating_point:
             out.append(torch.randn(shape, generator=g).to(t.dtype))
-        elif t.dtype == torch.bool:
-            out.append(torch.randint(0, 2, shape, generator=g).bool())
-        else:
-            # 0 and 1 only: integer inputs are often indices, and an index is in range
-            # for any dim of size >= 2 (a partition that fails eagerly on its random
-            # inputs, e.g. dividing by 0, is reported unverified by verify.py).
-            out.append(torch.randint(0, 2, shape, generator=g).to(t.dtype))
+            continue
+        n = index_sizes.get(pos, 2)
+        x = torch.randint(0, n, shape, generator=g)
+        flat = x.view(-1)
+        if flat.numel() >= 2:
+            flat[0], flat[-1] = 0, n - 1
+        out.append(x.bool() if t.dtype == torch.bool else x.to(t.dtype))
     return out

@@ -428,6 +428,26 @@ def _embedding_bag(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
     return None
 
 
+def _broadcast_copy(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
+    """copy(self, src) whose src broadcasts to self's shape (a scalar or a lower-rank tensor
+    copied into a slice, as slice assignment is functionalized): the exporter translates
+    copy as CastLike(src, self), which keeps src's shape, so the ONNX value would have the
+    wrong shape. src is expanded to self's shape first (its dynamic dims read from self)."""
+    a = _bound(node)
+    dst, src = a["self"], a["src"]
+    dv, sv = _val(dst), _val(src)
+    if dv is None or sv is None:
+        return None
+    if sv.dim() == dv.dim() and all(
+        isinstance(s, int) and isinstance(d, int) and s == d for s, d in zip(sv.shape, dv.shape)
+    ):
+        return None
+    if sv.dim() == dv.dim() and all(s is d or str(s) == str(d) for s, d in zip(sv.shape, dv.shape)):
+        return None  # the same symbolic shape
+    size = [d if isinstance(d, int) else emit(aten.sym_size.int, dst, i) for i, d in enumerate(dv.shape)]
+    return emit(node.target, dst, emit(aten.expand.default, src, size), *node.args[2:], **node.kwargs)
+
+
 RULES: dict[Any, Callable[[torch.fx.Node, _Emitter], Optional[Outputs]]] = {
     aten.amax.default: _reduce_over_all_dims,
     aten.amin.default: _reduce_over_all_dims,
@@ -444,6 +464,7 @@ RULES: dict[Any, Callable[[torch.fx.Node, _Emitter], Optional[Outputs]]] = {
     aten.max_pool3d_with_indices.default: _max_pool,
     aten.index_put.default: _index_put_accumulate,
     aten._embedding_bag.default: _embedding_bag,
+    aten.copy.default: _broadcast_copy,
 }
 
 

@@ -15,6 +15,7 @@ class PartitionStats:
     verify_s: float
     build_s: float
     verify_max_abs_diff: float | None = None
+    verify_max_rel_diff: float | None = None
     # The ONNX model TensorRT parsed, kept only while STATS.keep_onnx is set (the
     # conformance suite runs it with onnxruntime in place of the engine).
     onnx_model: bytes | None = None
@@ -40,9 +41,10 @@ class LoweringStats:
             self.probe_cache_hits = 0
             self.handoff_hits = 0
 
-    def record_verify(self, name: str, max_abs_diff: float) -> None:
+    def record_verify(self, name: str, result) -> None:
+        """``result``: verify.VerifyResult, or None when the partition was not verified."""
         with self._lock:
-            self._verify[name] = max_abs_diff
+            self._verify[name] = result
 
     def record_partition(
         self, name: str, ops: int, engine_bytes: int, onnx_model: bytes | None = None, **times: float
@@ -53,7 +55,8 @@ class LoweringStats:
                     name,
                     ops,
                     engine_bytes,
-                    verify_max_abs_diff=self._verify.get(name),
+                    verify_max_abs_diff=getattr(self._verify.get(name), "max_abs", None),
+                    verify_max_rel_diff=getattr(self._verify.get(name), "max_rel", None),
                     onnx_model=onnx_model if self.keep_onnx else None,
                     **times,
                 )

@@ -61,6 +61,7 @@ class TensorRTBackend(BackendDetails):
                 aten_ep, model = lower_to_onnx(edge_program, options.precision)
             except LoweringError as e:
                 raise LoweringError(f"partition {name} (ops: {', '.join(sorted(set(ops)))}): {e}") from e
+        onnx_bytes = model.SerializeToString()
         t1 = time.perf_counter()
         in_names = [i.name for i in model.graph.input]
         out_names = [o.name for o in model.graph.output]
@@ -73,10 +74,10 @@ class TensorRTBackend(BackendDetails):
             reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
             tolerances = (options.verify_rtol, options.verify_atol)
             STATS.record_verify(
-                name, verify_partition(name, reference, model, inputs, options.precision, tolerances)
+                name,
+                verify_partition(name, reference, model, inputs, options.precision, tolerances, onnx_bytes),
             )
         t2 = time.perf_counter()
-        onnx_bytes = model.SerializeToString()
         builder = get_engine_builder(options.engine_builder)
         request = BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
         onnx_payload = None
@@ -85,6 +86,11 @@ class TensorRTBackend(BackendDetails):
             # annotate it, as the test double does).
             onnx_payload = getattr(builder, "portable_onnx", lambda r: r.onnx_bytes)(request)
         if options.engine_mode == "portable":
+            # No engine is built here; the network is still parsed and checked against
+            # the signature the blob declares (the build path checks it itself).
+            check = getattr(builder, "check_signature", None)
+            if check is not None:
+                check(request)
             built = BuiltEngine(b"", *builder.identity(), requested_compute_capabilities(options))
         else:
             built = builder.build(request)

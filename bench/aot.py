@@ -1,13 +1,15 @@
 """AOT lowering benchmark (not a test).
 
 For each model, in one run: our to_edge_transform_and_lower with TensorRTPartitioner (real
-TensorRT engine builds) and XNNPACK's to_edge_transform_and_lower of the same exported
-model, their ratio, our time per stage, and the .pte size against engine bytes plus the
-constants left to ExecuTorch.
+TensorRT engine builds, default options) and XNNPACK's to_edge_transform_and_lower of the
+same exported model, their ratio, our time per stage, and the .pte size against engine bytes
+plus the constants left to ExecuTorch; then ours again with verification switched the other
+way, for verification's cost (its stage time against the lowering time without it).
 
     .venv/bin/python bench/aot.py [resnet50 mobilenet_v3_small vit_b_16]
 
-Targets: ours <= 0.7x XNNPACK's on each; .pte <= 1.05x (engine bytes + undelegated constants).
+Targets: ours (default options) <= 0.7x XNNPACK's on each; .pte <= 1.05x (engine bytes +
+undelegated constants). Verification is on by default only while it costs < 20% of lowering.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import warnings
 import torch
 from executorch.exir import to_edge_transform_and_lower
 
+from executorch_tensorrt.backend.options import TensorRTOptions
 from executorch_tensorrt.backend.stats import STATS
 from executorch_tensorrt.backend.trt import load
 from executorch_tensorrt.examples import load_example
@@ -51,19 +54,26 @@ def bench(name: str) -> dict:
     to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
     xnn_s = time.perf_counter() - t
 
-    ep = _export(name)
-    gc.collect()
-    STATS.reset()
-    t = time.perf_counter()
-    edge = to_edge_transform_and_lower(ep, partitioner=[TensorRTPartitioner()])
-    ours_s = time.perf_counter() - t
-    parts = list(STATS.partitions)
+    def ours(**options):
+        ep = _export(name)
+        gc.collect()
+        STATS.reset()
+        t = time.perf_counter()
+        edge = to_edge_transform_and_lower(ep, partitioner=[TensorRTPartitioner(**options)])
+        return edge, time.perf_counter() - t, list(STATS.partitions), STATS.support_s
+
+    default_verify = TensorRTOptions().verify
+    edge, ours_s, parts, support_s = ours()
     stages = {
-        "parser support": STATS.support_s,
+        "parser support": support_s,
         "onnx export": sum(p.onnx_s for p in parts),
+        "verify": sum(p.verify_s for p in parts),
         "engine build": sum(p.build_s for p in parts),
     }
     stages["rest (ExecuTorch)"] = ours_s - sum(stages.values())
+    _, other_s, other_parts, _ = ours(verify=not default_verify)
+    with_s, without_s = (ours_s, other_s) if default_verify else (other_s, ours_s)
+    verify_s = sum(p.verify_s for p in (parts if default_verify else other_parts))
     consts = _constant_bytes(edge)
     pte = len(edge.to_executorch().buffer)
     engines = sum(p.engine_bytes for p in parts)
@@ -72,6 +82,10 @@ def bench(name: str) -> dict:
         "ours_s": ours_s,
         "xnnpack_s": xnn_s,
         "stages": stages,
+        "default_verify": default_verify,
+        "with_verify_s": with_s,
+        "without_verify_s": without_s,
+        "verify_s": verify_s,
         "delegates": len(parts),
         "handoff_hits": STATS.handoff_hits,
         "pte": pte,
@@ -96,6 +110,7 @@ def main() -> int:
         stage_text = ", ".join(f"{k} {v:.2f}s" for k, v in r["stages"].items())
         print(f"  ours {r['ours_s']:.2f}s ({stage_text}); XNNPACK {r['xnnpack_s']:.2f}s", flush=True)
     print()
+    print(f"default options: verify={TensorRTOptions().verify}")
     print(f"{'model':<20} {'ours s':>8} {'XNNPACK s':>10} {'ratio':>7} {'target':>7}   {'.pte MB':>8} {'engine+const MB':>16} {'ratio':>7} {'target':>7}  delegates")
     ok = True
     for r in results:
@@ -106,6 +121,17 @@ def main() -> int:
             f"{r['model']:<20} {r['ours_s']:>8.2f} {r['xnnpack_s']:>10.2f} {ratio:>6.2f}x {'<=0.70':>7}   "
             f"{r['pte'] / 1e6:>8.2f} {(r['engines'] + r['constants']) / 1e6:>16.2f} {size_ratio:>6.3f}x {'<=1.05':>7}  {r['delegates']}"
         )
+    print()
+    print(f"{'model':<20} {'no verify s':>12} {'verify s':>9} {'verify stage s':>15} {'stage/lowering':>15} {'ratio to XNNPACK (off / on)':>28}")
+    worst = 0.0
+    for r in results:
+        share = r["verify_s"] / r["without_verify_s"]
+        worst = max(worst, share)
+        print(
+            f"{r['model']:<20} {r['without_verify_s']:>12.2f} {r['with_verify_s']:>9.2f} {r['verify_s']:>15.2f} "
+            f"{share:>14.1%} {r['without_verify_s'] / r['xnnpack_s']:>17.2f}x / {r['with_verify_s'] / r['xnnpack_s']:.2f}x"
+        )
+    print(f"verification costs at most {worst:.1%} of lowering (on by default below 20%)")
     print("all targets met" if ok else "some targets missed")
     return 0
 
