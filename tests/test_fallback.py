@@ -8,11 +8,7 @@ import onnx
 import pytest
 import torch
 
-from executorch_tensorrt.backend.engine import (
-    EngineBuildError,
-    TensorRTEngineBuilder,
-    register_engine_builder,
-)
+from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
 from executorch_tensorrt.backend.stats import STATS
 from harness import lower
 
@@ -103,13 +99,14 @@ class _RefusesOps:
 
 
 @pytest.fixture
-def refusing_builder():
-    builders = {}
+def refusing_builder(monkeypatch):
+    """Registers a refusing builder for one test (unregistered after it)."""
+    from executorch_tensorrt.backend import engine
 
     def make(name: str, *op_types: str) -> _RefusesOps:
-        builders[name] = _RefusesOps(op_types)
-        register_engine_builder(name, lambda: builders[name])
-        return builders[name]
+        builder = _RefusesOps(op_types)
+        monkeypatch.setitem(engine._BUILDERS, name, lambda: builder)
+        return builder
 
     return make
 
