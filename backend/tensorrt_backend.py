@@ -83,6 +83,12 @@ class PartitionFailure(RuntimeError):
         self.partition, self.stage, self.error, self.fx_nodes = partition, stage, error, fx_nodes
 
     @property
+    def structural(self) -> bool:
+        """A failure of the graph's structure (TensorRT's builder, onnxruntime refusing
+        to load the model), not of the numbers it computes."""
+        return self.stage == "build" or (self.stage == "verify" and _is_onnxruntime_error(self.error))
+
+    @property
     def message(self) -> str:
         text = " ".join(str(self.error).split())
         return text if len(text) <= 800 else text[:800] + " ..."

@@ -327,9 +327,10 @@ class TensorRTPartitioner(Partitioner):
         by_name = {n.name: n for n in part}
         computes = set(compute_nodes(part[0].graph.owning_module))
         blamed = [by_name[x] for x in failure.fx_nodes if x in by_name and not _is_preserved(by_name[x])]
-        if narrow and blamed and failure.stage == "build":
-            # TensorRT's builder stops at the first layer it cannot build: the partition's
-            # other nodes of the same op would most likely fail next, one round each.
+        if narrow and blamed and failure.structural:
+            # TensorRT's builder (onnxruntime's loader) stops at the first node it refuses:
+            # the partition's other nodes of the same op would most likely fail next, one
+            # round each.
             ops = {n.target for n in blamed}
             drop = [n for n in part if n.target in ops and not _is_preserved(n)]
             how = f"its {', '.join(sorted({op_name_safe(t) for t in ops}))} node(s)"
