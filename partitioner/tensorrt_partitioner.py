@@ -172,6 +172,9 @@ class TensorRTPartitioner(Partitioner):
     while nodes can still be left to ExecuTorch: a partition TensorRT's builder (or
     verification) refuses loses the nodes the failure names, or falls back whole. The
     blobs built here are what ``preprocess`` returns; nothing is built twice.
+
+    Control flow (torch.cond, torch.while_loop) runs on ExecuTorch with its subgraphs;
+    TensorRT takes the regions around it.
     """
 
     def __init__(self, options: Optional[TensorRTOptions] = None, **kwargs: Any) -> None:
