@@ -193,3 +193,31 @@ def test_kept_op_that_cannot_be_built_names_the_way_out(refusing_builder):
     low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm", exclude_ops=["linear"])
     assert low.remaining_ops().count("aten.addmm.default") == 2
     assert low.delegated_ops["forward"] == ["aten.relu.default"]
+
+
+def test_verification_naming_a_node_narrows_to_it(monkeypatch):
+    """A verification error that names the failing FX node (its ``node`` attribute) moves
+    only that node to ExecuTorch; the partition is split around it and built again."""
+    from executorch_tensorrt.backend import verify
+
+    real_verify = verify.verify_partition
+
+    def refuse_tanh(name, eager_ep, *args, **kwargs):
+        for n in eager_ep.graph.nodes:
+            if n.op == "call_function" and "tanh" in str(n.target):
+                err = verify.VerificationError(f"partition {name}: output differs after {n.name}")
+                err.node = n.name
+                raise err
+        return real_verify(name, eager_ep, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify_partition", refuse_tanh)
+
+    class Chain(torch.nn.Module):
+        def forward(self, x):
+            return torch.sigmoid(torch.tanh(torch.relu(x) * 2) + 1)
+
+    low = lower(Chain().eval(), (torch.randn(4, 8),))
+    (fallback,) = low.partitioner.fallbacks
+    assert fallback["stage"] == "verify" and fallback["nodes"] == ["aten_tanh_default"]
+    assert low.remaining_ops() == ["aten.tanh.default"]
+    assert len(low.delegates) == 2
