@@ -22,8 +22,8 @@ from .lowering import (
     LoweringError,
     apply_precision,
     compute_nodes,
-    export_onnx,
     fingerprint,
+    lower_to_onnx,
     mark_origins,
     onnx_node_fx_name,
     op_names,
@@ -134,9 +134,8 @@ def build_partition(
     model = HANDOFF.take(edge_program, options.precision)
     if model is None:
         try:
-            aten_ep = apply_precision(to_aten(edge_program), options.precision)
-            mark_origins(aten_ep)  # so a builder's message maps back to FX nodes
-            model = export_onnx(aten_ep)
+            mark_origins(edge_program)  # so a builder's message maps back to FX nodes
+            _, model = lower_to_onnx(edge_program, options.precision)
         except LoweringError as e:
             err = LoweringError(f"partition {name} (ops: {', '.join(sorted(set(ops)))}): {e}")
             err.__cause__ = e
