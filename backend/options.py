@@ -35,6 +35,9 @@ ENGINE_MODES = ("prebuilt", "portable", "both")
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 ENGINE_BUILDERS = ("tensorrt",)  # tests register more, see backend/engine.py
+# What a partition TensorRT's builder (or verification) refuses does: fall back to
+# ExecuTorch (narrowed to the failing nodes where they are known) or fail the export.
+ON_FAILURE = ("fallback", "error")
 
 
 def _choice(name: str, value: Any, allowed: Sequence[str]) -> str:
@@ -91,15 +94,89 @@ def op_name(op: Any) -> str:
     return text
 
 
+def _op_table() -> dict[str, set[str]]:
+    """{'ns.name': overload names} of every operator schema torch knows."""
+    global _OPS
+    if _OPS is None:
+        import torch
+
+        table: dict[str, set[str]] = {}
+        for schema in torch._C._jit_get_all_schemas():
+            ns, _, base = schema.name.partition("::")
+            table.setdefault(f"{ns}.{base}", set()).add(schema.overload_name or "default")
+        _OPS = table
+    return _OPS
+
+
+_OPS: Optional[dict[str, set[str]]] = None
+
+
+def _overloads_of(packet: str) -> Optional[set[str]]:
+    found = _op_table().get(packet)
+    if found is not None:
+        return found
+    import torch  # ops registered from Python (dim_order_ops, ...) have no JIT schema entry
+
+    ns, _, base = packet.partition(".")
+    try:
+        return set(getattr(getattr(torch.ops, ns), base).overloads())
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def exclude_op_name(op: Any) -> str:
+    """An exclude_ops entry as 'ns.name' (every overload) or 'ns.name.overload'.
+
+    Accepts an OpOverload or OpOverloadPacket, 'aten.relu', 'aten.linear.default',
+    'torch.ops.aten.relu', 'aten::relu' and a bare 'relu' (an ATen op). An unknown name is
+    a ValueError naming the closest known ones."""
+    if not isinstance(op, str):
+        packet_name = getattr(op, "_qualified_op_name", None)  # OpOverloadPacket
+        if isinstance(packet_name, str) and not hasattr(op, "_overloadname"):
+            return packet_name.replace("::", ".")
+        return op_name(op)
+    text = op.strip()
+    if text.startswith("torch.ops."):
+        text = text[len("torch.ops.") :]
+    parts = text.replace("::", ".").split(".")
+    if len(parts) == 1:
+        parts = ["aten"] + parts
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"exclude_ops: cannot read {op!r} as an operator name such as 'aten.relu' or 'aten.linear.default'")
+    packet = ".".join(parts[:2])
+    overloads = _overloads_of(packet)
+    if overloads is None:
+        import difflib
+
+        close = difflib.get_close_matches(packet, _op_table().keys(), n=3, cutoff=0.75)
+        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"exclude_ops: unknown operator {op!r}{hint}")
+    if len(parts) == 3 and parts[2] not in overloads:
+        raise ValueError(
+            f"exclude_ops: operator {packet!r} has no overload {parts[2]!r}; its overloads are "
+            + ", ".join(repr(o) for o in sorted(overloads))
+        )
+    return ".".join(parts)
+
+
 @dataclass(frozen=True)
 class TensorRTOptions:
     """Every option of the TensorRT delegate.
 
     Args:
         min_block_size: smallest number of compute ops a TensorRT partition may hold;
-            smaller candidate partitions run on ExecuTorch's kernels.
-        exclude_ops: operators forced to stay outside TensorRT ('aten.add.Tensor', or the
-            OpOverload itself).
+            smaller candidate partitions run on ExecuTorch's kernels (ops that only
+            reshape or alias a tensor are not counted). Applies to every partition: a
+            high-level op kept whole for TensorRT (linear, layer_norm, ...) in a dropped
+            partition is decomposed for ExecuTorch.
+        exclude_ops: operators forced to stay outside TensorRT: 'aten.linear' or 'linear'
+            (every overload), 'aten.add.Tensor' (one overload), or the OpOverload itself.
+            An op is excluded before decomposition: an excluded linear runs on ExecuTorch
+            as its decomposition, none of it in TensorRT. Unknown names are refused.
+        on_failure: 'fallback' (default): a partition TensorRT's builder or verification
+            refuses is narrowed (the nodes the failure names go to ExecuTorch, the rest is
+            partitioned and built again, a few rounds at most) or left to ExecuTorch whole,
+            with one warning per fallback; 'error': the export fails instead.
         precision: 'fp32', 'fp16' or 'bf16'. The network is strongly typed: fp16/bf16
             convert the partition's floating-point weights and compute to that type while
             its inputs and outputs keep the program's dtypes.
@@ -149,6 +226,7 @@ class TensorRTOptions:
     verify_atol: Optional[float] = None
     engine_builder: str = "tensorrt"
     engine_mode: str = "prebuilt"
+    on_failure: str = "fallback"
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -156,7 +234,7 @@ class TensorRTOptions:
         ops = self.exclude_ops
         if isinstance(ops, (str, bytes)) or not isinstance(ops, Iterable):
             ops = [ops]
-        s("exclude_ops", frozenset(op_name(o) for o in ops))
+        s("exclude_ops", frozenset(exclude_op_name(o) for o in ops))
         s("precision", _choice("precision", self.precision, PRECISIONS))
         s("device_id", _int("device_id", self.device_id, 0))
         s("tag_target_device", _bool("tag_target_device", self.tag_target_device))
@@ -194,6 +272,17 @@ class TensorRTOptions:
 
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
         s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
+        s("on_failure", _choice("on_failure", self.on_failure, ON_FAILURE))
+
+    def excludes(self, op: Any) -> bool:
+        """Is ``op`` (an OpOverload, edge op, or its name) excluded by exclude_ops?"""
+        if not self.exclude_ops:
+            return False
+        try:
+            name = op_name(op)
+        except ValueError:
+            return False
+        return name in self.exclude_ops or name.rsplit(".", 1)[0] in self.exclude_ops
 
     @classmethod
     def create(cls, **kwargs: Any) -> "TensorRTOptions":

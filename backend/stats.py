@@ -28,6 +28,8 @@ class LoweringStats:
     support_exports: int = 0  # ONNX exports made by the partitioner
     probe_cache_hits: int = 0
     handoff_hits: int = 0  # partitions whose ONNX export the partitioner's served
+    prebuilt_hits: int = 0  # partitions whose blob the partitioner built (to fall back from failures)
+    fallbacks: list = field(default_factory=list)  # (partition, stage, FX nodes, message)
     keep_onnx: bool = False  # keep each partition's ONNX model bytes (memory: off by default)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _verify: dict = field(default_factory=dict, repr=False)
@@ -40,6 +42,8 @@ class LoweringStats:
             self.support_exports = 0
             self.probe_cache_hits = 0
             self.handoff_hits = 0
+            self.prebuilt_hits = 0
+            self.fallbacks.clear()
 
     def record_verify(self, name: str, result) -> None:
         """``result``: verify.VerifyResult, or None when the partition was not verified."""

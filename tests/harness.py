@@ -26,9 +26,19 @@ class Lowered:
     delegates: list  # pte.DelegateEntry
     remaining: dict  # method -> ops left to ExecuTorch, read before to_executorch
     delegated_ops: dict  # method -> ops inside TensorRT partitions
+    runnable: Any = None  # with keep_onnx: the lowered forward as it was before to_executorch
+    onnx_models: dict = None  # with keep_onnx: partition name -> the ONNX model TensorRT parsed
 
     def remaining_ops(self, method: str = "forward") -> list[str]:
         return self.remaining[method]
+
+    def run_on_onnxruntime(self, *inputs: torch.Tensor) -> Any:
+        """The lowered program with each TensorRT delegate run by onnxruntime on the ONNX
+        model TensorRT parsed, every other node eagerly (lower(..., keep_onnx=True))."""
+        from conformance.flows import _DelegatesOnOnnxRuntime
+
+        with torch.no_grad():
+            return _DelegatesOnOnnxRuntime(self.runnable, self.onnx_models).run(*inputs)
 
 
 def _ops(gm) -> list[str]:
@@ -55,6 +65,7 @@ def lower(
     args: Optional[tuple] = None,
     dynamic_shapes: Any = None,
     compile_config: Any = None,
+    keep_onnx: bool = False,
     **options: Any,
 ) -> Lowered:
     options.setdefault("verify", True)
@@ -65,10 +76,16 @@ def lower(
             eps = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes)
     part = TensorRTPartitioner(TensorRTOptions.create(**options))
     STATS.reset()
-    edge = to_edge_transform_and_lower(eps, partitioner=[part], compile_config=compile_config)
+    STATS.keep_onnx = keep_onnx
+    try:
+        edge = to_edge_transform_and_lower(eps, partitioner=[part], compile_config=compile_config)
+    finally:
+        STATS.keep_onnx = False
     partitions = list(STATS.partitions)
+    runnable = edge.exported_program().module() if keep_onnx and "forward" in edge.methods else None
     names = edge.methods
     remaining = {m: _ops(edge.exported_program(m).graph_module) for m in names}
     delegated = {m: _delegated(edge.exported_program(m).graph_module) for m in names}
     et = edge.to_executorch()
-    return Lowered(edge, et, part, partitions, read_delegates(et.buffer), remaining, delegated)
+    onnx_models = {p.name: p.onnx_model for p in partitions} if keep_onnx else None
+    return Lowered(edge, et, part, partitions, read_delegates(et.buffer), remaining, delegated, runnable, onnx_models)

@@ -71,13 +71,62 @@ def test_exclude_ops_keeps_an_op_outside():
     low = lower(SmallCNN(), (torch.randn(1, 3, 16, 16),), exclude_ops=["aten.relu.default"])
     assert low.remaining_ops().count("aten.relu.default") == 2
     assert len(low.delegates) == 3
+    # a bare name means every overload of the ATen op
+    low = lower(SmallCNN(), (torch.randn(1, 3, 16, 16),), exclude_ops=["relu"], verify=False)
+    assert low.remaining_ops().count("aten.relu.default") == 2
+
+
+def test_excluded_linear_is_excluded_before_decomposition():
+    """linear decomposes to addmm, which TensorRT takes: excluding linear keeps all of it
+    (its addmm, permute and views) on ExecuTorch; an addmm written as such is not
+    excluded."""
+
+    class LinearAndAddmm(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(8, 8)
+            self.register_buffer("w", torch.randn(8, 8))
+
+        def forward(self, x):
+            return torch.relu(torch.addmm(torch.zeros(8), self.fc(x), self.w))
+
+    low = lower(LinearAndAddmm(), (torch.randn(4, 8),), exclude_ops=["aten.linear.default"])
+    assert "aten.linear.default" not in low.delegated_ops["forward"]
+    assert low.remaining_ops().count("aten.addmm.default") == 1
+    assert low.delegated_ops["forward"].count("aten.addmm.default") == 1
+    assert "aten.relu.default" in low.delegated_ops["forward"]
 
 
 def test_min_block_size_drops_small_partitions():
-    low = lower(XorInTheMiddle(), (torch.randn(4, 8),), min_block_size=5)
-    # The tail (linear + add) is 2 ops; linear was kept whole for TensorRT and has no
-    # ExecuTorch kernel, so its partitions are delegated whatever min_block_size says.
-    assert len(low.delegates) == 2
+    # head: linear, relu, mul, to(int32) = 4 ops; tail: to(float), linear, add = 3
+    low = lower(XorInTheMiddle(), (torch.randn(4, 8),), min_block_size=4)
+    assert len(low.delegates) == 1
+    assert set(low.delegated_ops["forward"]) >= {"aten.linear.default", "aten.relu.default"}
+    # the tail's linear, kept whole for TensorRT, is decomposed for ExecuTorch instead
+    assert "aten.addmm.default" in low.remaining_ops()
+    assert "aten.linear.default" not in low.remaining_ops()
+
+
+def test_min_block_size_counts_every_partition():
+    """A 3-op MLP is one partition of 3 compute ops (linear counts once, as written)."""
+    mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
+    low = lower(mlp, (torch.randn(2, 8),), min_block_size=100)
+    assert low.delegates == [] and low.remaining_ops().count("aten.addmm.default") == 2
+    low = lower(mlp, (torch.randn(2, 8),), min_block_size=3)
+    assert len(low.delegates) == 1 and low.remaining_ops() == []
+    low = lower(mlp, (torch.randn(2, 8),), min_block_size=4)
+    assert low.delegates == []
+
+
+def test_reshapes_do_not_count_toward_min_block_size():
+    class Reshapes(torch.nn.Module):
+        def forward(self, x):
+            return torch.relu(x).reshape(4, 4).transpose(0, 1).unsqueeze(0).flatten()
+
+    low = lower(Reshapes(), (torch.randn(16),), min_block_size=2, verify=False)
+    assert low.delegates == []
+    low = lower(Reshapes(), (torch.randn(16),), min_block_size=1, verify=False)
+    assert len(low.delegates) == 1
 
 
 def test_two_methods_in_one_program():

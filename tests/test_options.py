@@ -77,6 +77,38 @@ def test_op_names():
     assert op_name("aten::mm.default") == "aten.mm.default"
 
 
+def test_exclude_ops_take_names_overloads_and_ops():
+    opts = TensorRTOptions(
+        exclude_ops=["relu", "aten.linear.default", "torch.ops.aten.gelu", torch.ops.aten.add, "aten::mul.Tensor"]
+    )
+    assert opts.exclude_ops == {"aten.relu", "aten.linear.default", "aten.gelu", "aten.add", "aten.mul.Tensor"}
+    assert opts.excludes(torch.ops.aten.relu.default) and opts.excludes("aten.add.Tensor")
+    assert opts.excludes(torch.ops.aten.linear.default) and not opts.excludes(torch.ops.aten.linear.out)
+    assert opts.excludes(torch.ops.aten.mul.Tensor) and not opts.excludes(torch.ops.aten.mul.Scalar)
+    assert not opts.excludes(torch.ops.aten.sub.Tensor)
+    assert TensorRTOptions.from_compile_specs(opts.to_compile_specs()) == opts
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("aten.reluu", r"unknown operator 'aten.reluu'; did you mean 'aten.relu'"),
+        ("linaer", r"did you mean 'aten.linear'"),
+        ("aten.linear.foo", r"no overload 'foo'; its overloads are 'default', 'out'"),
+        ("aten..x", "cannot read"),
+    ],
+)
+def test_unknown_exclude_ops_are_refused_with_the_closest_names(name, message):
+    with pytest.raises(ValueError, match=message):
+        TensorRTPartitioner(exclude_ops=[name])
+
+
+def test_on_failure_is_validated():
+    assert TensorRTOptions().on_failure == "fallback"
+    with pytest.raises(ValueError, match="'fallback', 'error'"):
+        TensorRTOptions(on_failure="ignore")
+
+
 def test_unknown_compile_spec_is_refused():
     from executorch.exir.backend.compile_spec_schema import CompileSpec
 
