@@ -172,15 +172,16 @@ class MatTanh(torch.nn.Module):
         return torch.tanh(x @ self.w) * 3 + 1
 
 
-def test_verification_failure_falls_back_whole():
-    # fp16 cannot match fp32 eager exactly: the partition fails verification
+def test_verification_failure_falls_back():
+    # fp16 cannot match fp32 eager exactly: with zero tolerances the nodes verification
+    # names (the first diverging ones) leave TensorRT, one warning per refused partition
     with _warnings() as logged:
         low = lower(MatTanh().eval(), (torch.randn(2, 8),), precision="fp16", verify_rtol=0.0, verify_atol=0.0)
-    assert low.delegates == []
-    (fallback,) = low.partitioner.fallbacks
-    assert fallback["stage"] == "verify" and "rtol=0.0" in fallback["message"]
+    fallbacks = low.partitioner.fallbacks
+    assert fallbacks and all(f["stage"] == "verify" and "rtol=0," in f["message"] for f in fallbacks)
     assert {"aten.mm.default", "aten.tanh.default"} <= set(low.remaining_ops())
-    assert len([m for m in logged if "verification refused partition" in m]) == 1
+    assert not {"aten.mm.default", "aten.tanh.default"} & set(low.delegated_ops.get("forward", []))
+    assert len([m for m in logged if "verification refused partition" in m]) == len(fallbacks)
 
 
 def test_kept_op_that_cannot_be_built_names_the_way_out(refusing_builder):
