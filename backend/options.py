@@ -194,8 +194,9 @@ class TensorRTOptions:
         runtime_cache_path: TensorRT-RTX runtime cache file on the target (None: none).
         verify: run the ONNX model TensorRT parsed with onnxruntime against the partition
             executed eagerly, on inputs that exercise it, and fail lowering on a mismatch.
-            Off by default: it runs each partition twice on the CPU, 24-35% of the lowering
-            time of resnet50 and vit_b_16 (bench/aot.py).
+            On by default: it runs each partition on the CPU twice (eagerly and in
+            onnxruntime), measured by bench/aot.py at 2-14% of the lowering time of resnet50,
+            mobilenet_v3_small and vit_b_16 on an idle 2-core machine.
         verify_rtol, verify_atol: the tolerances of that comparison: an element passes when
             |got - expected| <= verify_atol * scale + verify_rtol * |expected|, scale being
             the output's largest |expected| (None: the defaults for the precision, see
@@ -221,7 +222,7 @@ class TensorRTOptions:
     cuda_graph_strategy: str = "disabled"
     kernel_specialization: str = "lazy"
     runtime_cache_path: Optional[str] = None
-    verify: bool = False
+    verify: bool = True
     verify_rtol: Optional[float] = None
     verify_atol: Optional[float] = None
     engine_builder: str = "tensorrt"

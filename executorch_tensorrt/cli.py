@@ -55,6 +55,10 @@ def check_output_path(path: str) -> None:
         raise OSError(f"cannot write to output directory {parent!r}: {e.strerror or e}") from e
 
 
+def _diff(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2e}"
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from executorch_tensorrt.backend.options import TensorRTOptions
     from executorch_tensorrt.backend.trt import load
@@ -84,10 +88,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print()
     rows = [
         [p.name, p.ops, f"{p.engine_bytes:,}", f"{p.onnx_s:.2f}", f"{p.build_s:.2f}"]
-        + ([f"{p.verify_max_abs_diff:.2e}" if p.verify_max_abs_diff is not None else "-"] if args.verify else [])
+        + ([_diff(p.verify_max_abs_diff), _diff(p.verify_max_rel_diff)] if args.verify else [])
         for p in report.partitions
     ]
-    header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verify max|diff|"] if args.verify else [])
+    header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verify max abs err", "max rel err"] if args.verify else [])
     if rows:
         print(_table(rows, header))
         print()
@@ -179,7 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--precision", default="fp32", choices=PRECISIONS)
     e.add_argument("--device-id", type=int, default=0)
     e.add_argument("--min-block-size", type=int, default=1)
-    e.add_argument("--verify", action="store_true", help="check each partition's ONNX with onnxruntime against eager")
+    e.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check each partition's ONNX with onnxruntime against eager (default: on)",
+    )
     e.add_argument(
         "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
         help="prebuilt: engines; portable: the ONNX models, built on the target; both",
