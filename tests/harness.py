@@ -17,6 +17,17 @@ from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
 from executorch_tensorrt.pte import read_delegates
 
 
+class Fn(torch.nn.Module):
+    """A module whose forward is ``fn``: one-line test models."""
+
+    def __init__(self, fn) -> None:
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, *args):
+        return self.fn(*args)
+
+
 @dataclass
 class Lowered:
     edge: Any

@@ -14,18 +14,9 @@ from executorch_tensorrt.backend.engine import parse_errors
 from executorch_tensorrt.backend.lowering import export_onnx
 from executorch_tensorrt.backend.verify import onnxruntime_session
 
-from harness import lower
+from harness import Fn, lower
 
 F = torch.nn.functional
-
-
-class Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
 
 
 class Bag(torch.nn.Module):

@@ -25,18 +25,9 @@ from executorch_tensorrt.backend.profiles import io_infos
 from executorch_tensorrt.backend.trt import load
 from executorch_tensorrt.backend.verify import onnxruntime_session
 
-from harness import lower
+from harness import Fn, lower
 
 aten = torch.ops.aten
-
-
-class Fn(torch.nn.Module):
-    def __init__(self, fn) -> None:
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, *args):
-        return self.fn(*args)
 
 
 class Fn1(Fn):

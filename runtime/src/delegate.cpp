@@ -49,17 +49,28 @@ TensorRTDelegate::TensorRTDelegate(
       bindings_(inputs_.size() + outputs_.size()),
       graphs_(name_.c_str()) {}
 
-Result<TensorRTDelegate*> TensorRTDelegate::create(
-    const BlobView& blob,
-    EngineFactory& factory,
-    Span<const BackendOption> runtime_specs) {
-  const int device = blob.header->device_id();
+namespace {
+
+Result<DeviceGuard> enter_engine_device(int device, const char* engine) {
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
   if (!guard.ok()) {
     ET_LOG(
         Error,
         "TensorRTBackend: cannot make CUDA device %d current for engine %s",
-        device, blob.name());
+        device, engine);
+  }
+  return guard;
+}
+
+} // namespace
+
+Result<TensorRTDelegate*> TensorRTDelegate::create(
+    const BlobView& blob,
+    EngineFactory& factory,
+    Span<const BackendOption> runtime_specs) {
+  const int device = blob.header->device_id();
+  Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
+  if (!guard.ok()) {
     return guard.error();
   }
   Result<DeviceTraits> traits = query_device_traits(device);
@@ -84,12 +95,8 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
         traits.device, blob.name(), device);
     return Error::InvalidArgument;
   }
-  Result<DeviceGuard> guard = DeviceGuard::enter(device);
+  Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   if (!guard.ok()) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: cannot make CUDA device %d current for engine %s",
-        device, blob.name());
     return guard.error();
   }
   std::vector<IOSpec> inputs;
