@@ -36,7 +36,7 @@ def test_export_resnet18_is_one_delegate_holding_every_op(tmp_path):
     # Compile-spec values are JSON values, not JSON text inside strings.
     specs = delegate["compile_specs"]
     assert specs["tensorrt.precision"] == "fp32"
-    assert specs["tensorrt.min_block_size"] == 1 and specs["tensorrt.verify"] is False
+    assert specs["tensorrt.min_block_size"] == 1 and specs["tensorrt.verify"] is True  # verification is on by default
     assert specs["tensorrt.exclude_ops"] == [] and specs["tensorrt.workspace_size"] is None
     assert delegate["backend_id"] == "TensorRTBackend"
     blob = delegate["blob"]
