@@ -25,14 +25,6 @@ _TRT_FLOAT64 = (
 _FP32: dict[str, str] = {
     "test_mean_output_dtype": _TRT_FLOAT64,
     **{f"test_median_{s}": _ET_RETURN_TYPES.format(op="median") for s in ("keepdim_with_indices", "with_indices")},
-    # models suite (not in CI: too slow)
-    "test_swin_v2_t": (
-        "not fully delegated: the attention mask's slice assignments of a Python number (aten.copy "
-        "whose source broadcasts) export with wrong shapes; verification refuses those partitions "
-        "(onnxruntime: Transpose Invalid attribute perm {1, 0}; output shape () != eager) and they "
-        "fall back to ExecuTorch (slice_scatter x102 and the mask's slices and copies, 368 of 1457 "
-        "ops); the rest is one verified engine"
-    ),
 }
 
 _FP16: dict[str, str] = {
