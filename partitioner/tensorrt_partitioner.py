@@ -118,8 +118,13 @@ def _is_free(node: torch.fx.Node) -> bool:
 
 def compute_op_count(nodes) -> int:
     """What min_block_size counts: the ops of the program as exported that ``nodes`` hold,
-    less those that only reshape or alias (a decomposed linear is one op, as a kept one)."""
-    return len({origin(n) for n in nodes if not _is_free(n)})
+    less those that only reshape or alias (a decomposed linear is one op, as a kept one).
+    Nodes that only reshape or alias count as one op together, so min_block_size=1 still
+    delegates every partition (a lone expand_copy or permute_copy is work ExecuTorch would
+    otherwise do)."""
+    nodes = list(nodes)
+    counted = len({origin(n) for n in nodes if not _is_free(n)})
+    return counted if counted or not nodes else 1
 
 
 def _branch_graphs(gm: torch.fx.GraphModule) -> list[torch.fx.Graph]:
