@@ -101,24 +101,20 @@ def _is_onnxruntime_error(e: BaseException) -> bool:
 
 
 def _blamed_nodes(error: BaseException, model: "onnx.ModelProto | None", fx_names: set[str]) -> list[str]:
-    """The partition's FX nodes a failure points at: ONNX nodes named in the message (TensorRT
-    names its layers after them, e.g. 'node_ScatterND_48'), mapped through the provenance
-    marker; or a node named by the error itself (verification's ``node`` attribute)."""
+    """The partition's FX nodes a failure points at: the ONNX nodes it names (TensorRT names
+    its layers after them, e.g. 'node_ScatterND_48'; VerificationError and EngineBuildError
+    carry one in ``node_name``), mapped through the provenance marker."""
     found: list[str] = []
-    named = getattr(error, "node", None) or getattr(error, "node_name", None)
-    candidates = [str(named)] if named else []
-    text = str(error)
-    if model is not None:
-        by_name = {n.name: n for n in model.graph.node if n.name}
-        words = [w.rstrip(".:,;-") for w in re.findall(r"[\w/.:-]+", text)]
-        for onnx_name in words + candidates:
-            onnx_node = by_name.get(onnx_name)
-            fx = onnx_node_fx_name(onnx_node) if onnx_node is not None else None
-            if fx is not None and fx in fx_names and fx not in found:
-                found.append(fx)
-    for c in candidates:
-        if c in fx_names and c not in found:
-            found.append(c)
+    if model is None:
+        return found
+    named = getattr(error, "node_name", None)
+    words = [w.rstrip(".:,;-") for w in re.findall(r"[\w/.:-]+", str(error))]
+    by_name = {n.name: n for n in model.graph.node if n.name}
+    for onnx_name in words + ([str(named)] if named else []):
+        onnx_node = by_name.get(onnx_name)
+        fx = onnx_node_fx_name(onnx_node) if onnx_node is not None else None
+        if fx is not None and fx in fx_names and fx not in found:
+            found.append(fx)
     return found
 
 

@@ -197,19 +197,19 @@ def test_kept_op_that_cannot_be_built_names_the_way_out(refusing_builder):
 
 
 def test_verification_naming_a_node_narrows_to_it(monkeypatch):
-    """A verification error that names the failing FX node (its ``node`` attribute) moves
-    only that node to ExecuTorch; the partition is split around it and built again."""
+    """A verification error that names the failing ONNX node (``node_name``, as
+    verification sets it) moves only the FX node it came from to ExecuTorch; the partition
+    is split around it and built again."""
     from executorch_tensorrt.backend import verify
+    from executorch_tensorrt.backend.lowering import onnx_node_fx_name
 
     real_verify = verify.verify_partition
 
-    def refuse_tanh(name, eager_ep, *args, **kwargs):
-        for n in eager_ep.graph.nodes:
-            if n.op == "call_function" and "tanh" in str(n.target):
-                err = verify.VerificationError(f"partition {name}: output differs after {n.name}")
-                err.node = n.name
-                raise err
-        return real_verify(name, eager_ep, *args, **kwargs)
+    def refuse_tanh(name, eager_ep, model, *args, **kwargs):
+        for node in model.graph.node:
+            if "tanh" in (onnx_node_fx_name(node) or ""):
+                raise verify.VerificationError(f"partition {name}: output differs", node_name=node.name)
+        return real_verify(name, eager_ep, model, *args, **kwargs)
 
     monkeypatch.setattr(verify, "verify_partition", refuse_tanh)
 
