@@ -123,6 +123,7 @@ class _Lower(ToEdgeTransformAndLower):
                 "ops": p.ops,
                 "engine_bytes": p.engine_bytes,
                 "verify_max_abs_diff": p.verify_max_abs_diff,
+                "verify_max_rel_diff": p.verify_max_rel_diff,
                 "build_s": round(p.build_s, 3),
             }
             for p in STATS.partitions

@@ -231,6 +231,17 @@ def _short(text, limit=1500):
     return text if len(text) <= limit else text[: limit // 2] + " ... " + text[-limit // 2 :]
 
 
+def _max_rel_error(stats) -> float | None:
+    """Largest elementwise error relative to its output's scale (the reference's max |value|)."""
+    rels = []
+    for e in stats:
+        if e.error_max is None:
+            continue
+        scale = max(abs(e.reference_stats.max), abs(e.reference_stats.min))
+        rels.append(e.error_max / scale if scale > 0 else (0.0 if e.error_max == 0 else float("inf")))
+    return max(rels, default=None)
+
+
 def _case_json(item, report) -> dict:
     flow = _flow_of(item)
     runner = item.funcargs.get("test_runner") if hasattr(item, "funcargs") else None
@@ -254,6 +265,7 @@ def _case_json(item, report) -> dict:
                 "compared": rec.compared if rec else None,
                 "completed_by_plugin": rec.completed_by_plugin if rec else False,
                 "max_error": max((e.error_max for e in s.tensor_error_statistics), default=None),
+                "max_rel_error": _max_rel_error(s.tensor_error_statistics),
                 "lower_s": s.lower_time.total_seconds() if s.lower_time else None,
             }
         )
