@@ -14,6 +14,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 
+from executorch_tensorrt.serialization import blob as wire
+
 # ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
 # propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
 # has it, so both sides agree by construction.
@@ -27,11 +29,12 @@ except ImportError:  # pragma: no cover
 _KEY_PREFIX = "tensorrt."
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-CUDA_GRAPH_STRATEGIES = ("disabled", "whole_graph_capture")
-KERNEL_SPECIALIZATIONS = ("lazy", "eager", "none")
+# The options a blob records take their values from the wire codes that carry them.
+CUDA_GRAPH_STRATEGIES = tuple(wire.CUDA_GRAPH_STRATEGIES)
+KERNEL_SPECIALIZATIONS = tuple(wire.KERNEL_SPECIALIZATIONS)
 # prebuilt: an engine; portable: the ONNX model + build settings, built on the target at
 # first load; both: an engine and the ONNX fallback.
-ENGINE_MODES = ("prebuilt", "portable", "both")
+ENGINE_MODES = tuple(wire.ENGINE_MODES)
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 ENGINE_BUILDERS = ("tensorrt",)  # tests register more, see backend/engine.py

@@ -15,7 +15,7 @@ from executorch.exir.backend.backend_details import BackendDetails, PreprocessRe
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 from torch.export import ExportedProgram
 
-from . import blob as blob_mod
+from executorch_tensorrt.serialization import blob as blob_mod
 from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_builder, requested_compute_capabilities
 from .lowering import (
     HANDOFF,

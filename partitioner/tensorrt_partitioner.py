@@ -17,7 +17,7 @@ from torch.export import ExportedProgram
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
-from executorch_tensorrt.backend.blob import _DTYPE_CODES
+from executorch_tensorrt.serialization.blob import DTYPE_CODES
 from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
 from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
 from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
@@ -157,7 +157,7 @@ def _static_verdict(node: torch.fx.Node, options: TensorRTOptions) -> Optional[V
         t for a in node.all_input_nodes for t in _tensors(a.meta.get("val"))
     ]
     for t in vals:
-        if t.dtype not in _DTYPE_CODES or t.dtype == torch.float64:
+        if t.dtype not in DTYPE_CODES or t.dtype == torch.float64:
             return Verdict(False, f"dtype {t.dtype} is not supported by TensorRT")
     return None
 
