@@ -43,10 +43,6 @@ class TensorRT:
     flavor: Flavor
     version: str
 
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.version.split(".") if p.isdigit())
-
 
 # Module names to try per flavor, in order.
 _CANDIDATES = {
