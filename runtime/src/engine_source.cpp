@@ -45,18 +45,6 @@ std::mutex& build_mutex() {
 
 } // namespace
 
-const char* engine_origin_name(EngineOrigin origin) {
-  switch (origin) {
-    case EngineOrigin::kBlob:
-      return "blob";
-    case EngineOrigin::kCache:
-      return "engine cache";
-    case EngineOrigin::kBuilt:
-      return "build";
-  }
-  return "?";
-}
-
 std::string engine_mismatch(
     const BlobView& blob,
     Flavor linked_flavor,

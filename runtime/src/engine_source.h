@@ -30,8 +30,6 @@ enum class EngineOrigin : uint8_t {
   kBuilt, // built at this load
 };
 
-const char* engine_origin_name(EngineOrigin origin);
-
 struct EngineBytes {
   const uint8_t* data = nullptr;
   size_t size = 0;

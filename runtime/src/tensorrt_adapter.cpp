@@ -424,10 +424,6 @@ class TrtEngine final : public Engine {
     return engine_->getNbIOTensors();
   }
 
-  const char* io_tensor_name(int32_t index) const override {
-    return engine_->getIOTensorName(index);
-  }
-
   Result<IOTensorInfo> io_tensor(const char* name) const override {
     for (int32_t i = 0; i < engine_->getNbIOTensors(); ++i) {
       const char* candidate = engine_->getIOTensorName(i);

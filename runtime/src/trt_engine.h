@@ -130,7 +130,6 @@ class Engine {
  public:
   virtual ~Engine() = default;
   virtual int32_t num_io_tensors() const = 0;
-  virtual const char* io_tensor_name(int32_t index) const = 0;
   // NotFound (no log) when the engine has no I/O tensor of that name.
   virtual ::executorch::runtime::Result<IOTensorInfo> io_tensor(
       const char* name) const = 0;

@@ -440,14 +440,6 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
     return static_cast<int32_t>(program_.inputs.size() + program_.outputs.size());
   }
 
-  const char* io_tensor_name(int32_t index) const override {
-    const size_t i = static_cast<size_t>(index);
-    if (i < program_.inputs.size()) {
-      return program_.inputs[i].name.c_str();
-    }
-    return program_.outputs[i - program_.inputs.size()].name.c_str();
-  }
-
   Result<IOTensorInfo> io_tensor(const char* name) const override {
     int i = find(program_.inputs, name);
     if (i >= 0) {
