@@ -79,7 +79,7 @@ class TensorRTDelegate final {
     return streams_.own;
   }
 
-  // --- issue 4: caller streams and CUDA graphs (executorch_tensorrt/streams.h) ---
+  // --- caller streams and CUDA graphs (executorch_tensorrt/streams.h) ---
   // Each takes effect on the next execute (an execute in flight finishes first).
   // Validates `stream` (stream_validation.h); InvalidState while manual graphs
   // are on. Drops a captured graph.

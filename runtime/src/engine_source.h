@@ -1,4 +1,4 @@
-// Where the engine a delegate deserializes comes from (issue 7):
+// Where the engine a delegate deserializes comes from:
 //   * the blob's own engine, read in place, when it has one that runs here: the
 //     linked TensorRT's flavor and version, and this GPU's compute capability
 //     among those the blob lists (when it lists any);

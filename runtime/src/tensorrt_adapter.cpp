@@ -5,12 +5,13 @@
 // ICudaEngine::getNbIOTensors/getIOTensorName/getTensorIOMode/getTensorDataType/
 // getTensorShape/createExecutionContext, IExecutionContext::setInputShape/
 // setTensorAddress/getTensorShape/enqueueV3. TensorRT objects are deleted with
-// `delete` (TensorRT >= 10). TensorRT-RTX only (issue 4): ICudaEngine::
-// createRuntimeConfig, IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy/
+// `delete` (TensorRT >= 10). TensorRT-RTX only, for its runtime settings, native
+// CUDA graphs and runtime cache: ICudaEngine::createRuntimeConfig,
+// IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy/
 // setCudaGraphStrategy/createRuntimeCache/setRuntimeCache,
 // ICudaEngine::createExecutionContext(IRuntimeConfig*), IRuntimeCache::serialize/
 // deserialize, IExecutionContext::isStreamCapturable.
-// Issue 7 (engines built at load from a blob's ONNX model): createInferBuilder,
+// Engines built at load from a blob's ONNX model: createInferBuilder,
 // IBuilder::createNetworkV2(kSTRONGLY_TYPED)/createBuilderConfig/
 // createOptimizationProfile/buildSerializedNetwork, nvonnxparser::createParser,
 // IParser::parse/getNbErrors/getError (IParserError::desc/nodeName/nodeOperator),
