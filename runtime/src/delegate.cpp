@@ -66,10 +66,13 @@ Result<DeviceGuard> enter_engine_device(int device, const char* engine) {
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
-    EngineFactory& factory,
+    std::unique_ptr<Engine> engine,
+    Flavor flavor,
     Span<const BackendOption> runtime_specs) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
+  // Declared after the guard: an engine not handed over is freed on its device.
+  std::unique_ptr<Engine> owned = std::move(engine);
   if (!guard.ok()) {
     return guard.error();
   }
@@ -77,16 +80,20 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   if (!traits.ok()) {
     return traits.error();
   }
-  return create(blob, factory, traits.get(), runtime_specs);
+  return create(blob, std::move(owned), flavor, traits.get(), runtime_specs);
 }
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
-    EngineFactory& factory,
+    std::unique_ptr<Engine> engine,
+    Flavor flavor,
     const DeviceTraits& traits,
     Span<const BackendOption> runtime_specs) {
   const blob::BlobHeader& h = *blob.header;
   const int device = h.device_id();
+  Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
+  // Declared after the guard: an engine not handed over is freed on its device.
+  std::unique_ptr<Engine> owned = std::move(engine);
   if (traits.device != device) {
     ET_LOG(
         Error,
@@ -95,7 +102,6 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
         traits.device, blob.name(), device);
     return Error::InvalidArgument;
   }
-  Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   if (!guard.ok()) {
     return guard.error();
   }
@@ -122,34 +128,14 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   self->settings_ = std::move(settings.get());
   // The linked TensorRT's: an engine built at load is of its flavor whatever the
   // blob recorded, and a blob's own engine runs only when they agree.
-  self->flavor_ = factory.flavor();
+  self->flavor_ = flavor;
   self->staging_.reset(new (std::nothrow)
                            StagingArea(self->name_, self->bindings_.size()));
   if (self->staging_ == nullptr) {
     return Error::MemoryAllocationFailed;
   }
-
-  // WHY the engine bytes are handed over in place: they sit in the delegate's
-  // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
-  // would double peak memory. The caller frees that buffer once we return.
-  // (An engine built or cached at load arrives the same way: blob.engine then
-  // points at the caller's copy, engine_source.h.)
-  Result<std::unique_ptr<Engine>> engine =
-      factory.deserialize(blob.engine, blob.engine_size);
-  if (!engine.ok()) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
-        "on device %d",
-        flavor_name(factory.flavor()), blob.name(), blob.engine_size, device);
-    return engine.error();
-  }
-  self->engine_ = std::move(engine.get());
-  Error err = self->check_engine_io(*self->engine_);
-  if (err != Error::Ok) {
-    return err;
-  }
-  err = self->create_context_with_settings();
+  self->engine_ = std::move(owned);
+  Error err = self->create_context_with_settings();
   if (err != Error::Ok) {
     return err;
   }
@@ -367,42 +353,6 @@ TensorRTDelegate::~TensorRTDelegate() {
   if (done_ != nullptr) {
     (void)cuda_error(cudaEventDestroy(done_), "cudaEventDestroy");
   }
-}
-
-Error TensorRTDelegate::check_engine_io(const Engine& engine) const {
-  const size_t expected = inputs_.size() + outputs_.size();
-  if (static_cast<size_t>(engine.num_io_tensors()) != expected) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: engine %s has %d I/O tensors, its blob describes %zu",
-        name(), engine.num_io_tensors(), expected);
-    return Error::DelegateInvalidCompatibility;
-  }
-  for (size_t i = 0; i < expected; ++i) {
-    const bool is_input = i < inputs_.size();
-    const IOSpec& spec = is_input ? inputs_[i] : outputs_[i - inputs_.size()];
-    Result<IOTensorInfo> info = engine.io_tensor(spec.name.c_str());
-    if (!info.ok()) {
-      ET_LOG(
-          Error,
-          "TensorRTBackend: engine %s has no I/O tensor '%s' named in its blob",
-          name(), spec.name.c_str());
-      return Error::DelegateInvalidCompatibility;
-    }
-    const TensorIOMode want = is_input ? TensorIOMode::kInput : TensorIOMode::kOutput;
-    if (info->mode != want || info->dtype != spec.dtype || info->rank != spec.rank) {
-      ET_LOG(
-          Error,
-          "TensorRTBackend: engine %s tensor '%s' is an %s of dtype code %d, rank "
-          "%d; its blob says %s, dtype code %d, rank %d",
-          name(), spec.name.c_str(),
-          info->mode == TensorIOMode::kInput ? "input" : "output",
-          static_cast<int>(info->dtype), info->rank, is_input ? "input" : "output",
-          static_cast<int>(spec.dtype), spec.rank);
-      return Error::DelegateInvalidCompatibility;
-    }
-  }
-  return Error::Ok;
 }
 
 Error TensorRTDelegate::bind(

@@ -29,16 +29,15 @@ namespace executorch_tensorrt {
 
 class TensorRTDelegate final {
  public:
-  // Deserializes blob.engine (in place: the bytes must stay valid until this
-  // returns, not after; init points it at an engine built or cached at load when
-  // the blob's own does not run here, engine_source.h) on the blob's device, checks that the engine's I/O matches
-  // the blob, creates the execution context and the engine's stream. The caller's
-  // current device is unchanged on return. `runtime_specs`: the load-time
-  // backend options (runtime_settings.h). The result is owned by the caller
-  // (`delete`).
+  // The delegate running `engine` (from acquire_engine, engine_source.h) on the
+  // blob's device: creates the execution context and the engine's stream.
+  // `flavor`: the linked TensorRT's. `runtime_specs`: the load-time backend
+  // options (runtime_settings.h). The caller's current device is unchanged on
+  // return. The result is owned by the caller (`delete`).
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      EngineFactory& factory,
+      std::unique_ptr<Engine> engine,
+      Flavor flavor,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
           runtime_specs = {});
   // The same with the device's traits given (the one above queries the blob's
@@ -46,7 +45,8 @@ class TensorRTDelegate final {
   // integrated GPU's traits this way.
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      EngineFactory& factory,
+      std::unique_ptr<Engine> engine,
+      Flavor flavor,
       const DeviceTraits& traits,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
           runtime_specs = {});
@@ -117,7 +117,6 @@ class TensorRTDelegate final {
       std::vector<IOSpec> inputs,
       std::vector<IOSpec> outputs);
 
-  ::executorch::runtime::Error check_engine_io(const Engine& engine) const;
   ::executorch::runtime::Error create_context_with_settings();
   void save_runtime_cache() const;
   // Native graphs + a caller capturing the stream: native capture goes off.
