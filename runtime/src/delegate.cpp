@@ -10,7 +10,6 @@
 #include "device_guard.h"
 #include "runtime_cache_file.h"
 #include "shape_check.h"
-#include "stream_validation.h"
 
 namespace executorch_tensorrt {
 
@@ -47,7 +46,7 @@ TensorRTDelegate::TensorRTDelegate(
       outputs_(std::move(outputs)),
       policy_(name_, traits, inputs_.size() + outputs_.size()),
       bindings_(inputs_.size() + outputs_.size()),
-      graphs_(name_.c_str()) {}
+      control_(name_.c_str(), traits_.device) {}
 
 namespace {
 
@@ -139,10 +138,7 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   if (err != Error::Ok) {
     return err;
   }
-  ETRT_CUDA_RETURN_IF_ERROR(
-      cudaStreamCreateWithFlags(&self->streams_.own, cudaStreamNonBlocking));
-  ETRT_CUDA_RETURN_IF_ERROR(
-      cudaEventCreateWithFlags(&self->done_, cudaEventDisableTiming));
+  ET_CHECK_OK_OR_RETURN_ERROR(self->control_.create());
   return self.release();
 }
 
@@ -173,37 +169,19 @@ Error TensorRTDelegate::create_context_with_settings() {
     return context.error();
   }
   context_ = std::move(context.get());
-  const bool requested =
-      settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture;
-  const char* why_off = nullptr;
-  graph_mode_ = decide_mode(requested, &why_off);
-  if (why_off != nullptr) {
-    ET_LOG(Info, "TensorRTBackend: engine %s runs without CUDA graphs: %s", name(),
-           why_off);
-  }
-  if (graph_mode_ == GraphMode::kManual && passthrough_enabled()) {
-    // Mutually exclusive (graph_policy.h); a load must not fail over it.
-    graph_mode_ = GraphMode::kOff;
-    ET_LOG(Info,
-           "TensorRTBackend: engine %s runs without CUDA graphs: stream "
-           "passthrough is on",
-           name());
-  }
-  return Error::Ok;
-}
-
-GraphMode TensorRTDelegate::decide_mode(bool requested, const char** why_off) const {
-  GraphPolicyInput in;
-  in.requested = requested;
-  in.flavor = flavor_;
-  in.native_active = !native_disabled_ && context_->native_cuda_graphs();
-  in.kernel_specialization = settings_.kernel_specialization;
+  GraphPolicyInput policy;
+  policy.flavor = flavor_;
+  policy.kernel_specialization = settings_.kernel_specialization;
   for (const IOSpec& spec : inputs_) {
     for (int32_t d = 0; d < spec.rank; ++d) {
-      in.dynamic_inputs = in.dynamic_inputs || spec.dims[d].min != spec.dims[d].max;
+      policy.dynamic_inputs =
+          policy.dynamic_inputs || spec.dims[d].min != spec.dims[d].max;
     }
   }
-  return decide_graph_mode(in, why_off);
+  control_.start(
+      *context_, policy,
+      settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture);
+  return Error::Ok;
 }
 
 void TensorRTDelegate::save_runtime_cache() const {
@@ -222,137 +200,15 @@ void TensorRTDelegate::save_runtime_cache() const {
   }
 }
 
-Error TensorRTDelegate::bind_stream(cudaStream_t stream) {
-  Error err = check_stream_for_engine(stream, traits_.device, name(), "bound stream");
-  if (err != Error::Ok) {
-    return err;
-  }
-  std::lock_guard<std::mutex> lock(control_mutex_);
-  if (graph_mode_ == GraphMode::kManual) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: cannot bind a stream to engine %s: its CUDA graphs are "
-        "on (turn them off first; graphs and caller streams are exclusive)",
-        name());
-    return Error::InvalidState;
-  }
-  streams_.bound = stream;
-  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  graphs_.invalidate();
-  return Error::Ok;
-}
-
-void TensorRTDelegate::clear_stream() {
-  std::lock_guard<std::mutex> lock(control_mutex_);
-  streams_.bound = nullptr;
-  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  graphs_.invalidate();
-}
-
-cudaStream_t TensorRTDelegate::bound_stream() const {
-  std::lock_guard<std::mutex> lock(control_mutex_);
-  return streams_.bound;
-}
-
-GraphMode TensorRTDelegate::graph_mode() const {
-  std::lock_guard<std::mutex> lock(control_mutex_);
-  return graph_mode_;
-}
-
-Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
-  std::lock_guard<std::mutex> lock(control_mutex_);
-  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  if (!enabled) {
-    graph_mode_ = GraphMode::kOff;
-    graphs_.invalidate();
-    return Error::Ok;
-  }
-  const char* why_off = nullptr;
-  const GraphMode mode = decide_mode(true, &why_off);
-  if (mode == GraphMode::kOff) {
-    ET_LOG(Error, "TensorRTBackend: CUDA graphs cannot be turned on for engine %s: %s",
-           name(), why_off != nullptr ? why_off : "not supported");
-    return Error::NotSupported;
-  }
-  if (mode == GraphMode::kManual &&
-      (streams_.bound != nullptr || passthrough_enabled())) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: cannot turn CUDA graphs on for engine %s: %s (graphs "
-        "and caller streams are exclusive)",
-        name(),
-        streams_.bound != nullptr ? "a stream is bound to it"
-                                  : "stream passthrough is on");
-    return Error::InvalidState;
-  }
-  graph_mode_ = mode;
-  return Error::Ok;
-}
-
-Error TensorRTDelegate::disable_native_graphs() {
-  // WHY for good: a caller that captures this engine once will replay its own
-  // graph; TensorRT-RTX capturing inside that capture would fail, and flipping
-  // per call would recreate the context each time.
-  Error err = context_->disable_native_cuda_graphs();
-  if (err != Error::Ok) {
-    return err;
-  }
-  native_disabled_ = true;
-  graph_mode_ = GraphMode::kOff;
-  // The context may have been recreated: set every shape and address again.
-  for (Binding& b : bindings_) {
-    b.shape_set = false;
-    b.address = nullptr;
-  }
-  ET_LOG(Info,
-         "TensorRTBackend: the caller is capturing the stream of engine %s; its "
-         "native CUDA graph capture is now off",
-         name());
-  return Error::Ok;
-}
-
-Error TensorRTDelegate::order_after_previous_call(
-    cudaStream_t stream,
-    bool outer_capture) {
-  // WHY: the previous call may have returned without synchronizing (a caller's
-  // stream, device-only outputs) and still run on another stream; the context's
-  // activation memory and the staging buffers are shared, so this call waits for
-  // it on the GPU (no host wait). The event stays valid even if that stream has
-  // been destroyed since.
-  // Under the caller's capture a wait on an event from outside the capture is
-  // not allowed, so the host waits instead (once: the event is then complete).
-  if (pending_ && pending_stream_ != stream) {
-    if (outer_capture) {
-      ETRT_CUDA_RETURN_IF_ERROR(cudaEventSynchronize(done_));
-      pending_ = false;
-    } else {
-      ETRT_CUDA_RETURN_IF_ERROR(cudaStreamWaitEvent(stream, done_, 0));
-    }
-  }
-  return Error::Ok;
-}
-
 TensorRTDelegate::~TensorRTDelegate() {
   // Everything below holds memory or handles of the engine's device.
   Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  if (pending_) {
-    // The last call may still run on a caller's stream.
-    (void)cuda_error(cudaEventSynchronize(done_), "cudaEventSynchronize");
-  }
-  if (streams_.own != nullptr) {
-    (void)cuda_error(cudaStreamSynchronize(streams_.own), "cudaStreamSynchronize");
-  }
-  graphs_.invalidate();
+  control_.drain();
   save_runtime_cache();
   context_.reset();
   engine_.reset();
   staging_.reset();
-  if (streams_.own != nullptr) {
-    (void)cuda_error(cudaStreamDestroy(streams_.own), "cudaStreamDestroy");
-  }
-  if (done_ != nullptr) {
-    (void)cuda_error(cudaEventDestroy(done_), "cudaEventDestroy");
-  }
+  control_.release();
 }
 
 Error TensorRTDelegate::bind(
@@ -388,85 +244,21 @@ Error TensorRTDelegate::bind(
   return Error::Ok;
 }
 
-Error TensorRTDelegate::execute(Span<EValue*> args) {
-  // The device-handling contract (shared/DESIGN.md). Each rule is a WHY, so that
-  // nobody "simplifies" it into breakage:
-  //
-  // * Arguments are checked against the blob (count, dtype, rank, every input dim
-  //   within [min, max]) before anything is enqueued: a bad call fails with
-  //   InvalidArgument naming the tensor, and leaves no half-done copies behind.
-  // * Every CUDA call runs on the engine-baked device (DeviceGuard) and the
-  //   caller's current device is restored on every return: the caller (PyTorch,
-  //   the app, other delegates) owns that per-thread state.
-  // * Each I/O pointer is classified by the driver, cached per slot and pointer
-  //   (pointer_classifier.h): repeated calls on the same buffers make no query.
-  // * Device and managed memory (and host memory on an integrated GPU) is bound
-  //   directly: zero copy. Other memory is staged through reusable buffers with
-  //   async copies on the engine's stream (staging.h); the first staging of an
-  //   engine logs one Info line, never again.
-  // * Outputs are resized to the shapes the engine computes (resize_tensor) before
-  //   they are bound, so dynamic-shape outputs have their real sizes.
-  // * The engine runs on the stream resolve_stream() picks, re-evaluated on every
-  //   call: a bound stream, else the caller's (passthrough), else its own
-  //   non-blocking stream; never a default stream (stream_resolution.h).
-  // * Manual CUDA graphs run only on the engine's own stream; a caller's stream
-  //   with graphs on is refused here too (graph_policy.h says why), in case
-  //   passthrough was switched on between the checks of the control calls.
-  // * With native graphs, a caller capturing the stream turns them off.
-  // * A call on another stream than the previous, unsynchronized call waits for
-  //   it on the GPU first (one context serves one stream at a time).
-  // * The stream is synchronized before returning when outputs must be visible
-  //   to the caller (always, for the engine's own stream); otherwise an event
-  //   marks the call's end for the next call and for destroy.
-  // * After the first call with a given set of shapes nothing is allocated: the
-  //   binding state, pointer cache and staging buffers are sized at init or grow
-  //   only when a shape grows.
-  const size_t num_inputs = inputs_.size();
-  Error err = check_arguments(
-      name(), inputs_.data(), num_inputs, outputs_.data(), outputs_.size(), args);
-  if (err != Error::Ok) {
-    return err;
+void TensorRTDelegate::forget_bindings() {
+  for (Binding& b : bindings_) {
+    b.shape_set = false;
+    b.address = nullptr;
   }
-  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  if (!guard.ok()) {
-    return guard.error();
-  }
-  std::lock_guard<std::mutex> control(control_mutex_);
-  const StreamChoice stream = resolve_stream(streams_, traits_.device);
-  if (graph_mode_ == GraphMode::kManual && stream.source != StreamSource::kOwn) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: engine %s has CUDA graphs on but would run on a %s "
-        "stream; graphs and caller streams are exclusive",
-        name(), stream_source_name(stream.source));
-    return Error::InvalidState;
-  }
-  // Only a caller's stream can be under the caller's capture.
-  bool outer_capture = false;
-  if (stream.source != StreamSource::kOwn) {
-    cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-    ETRT_CUDA_RETURN_IF_ERROR(cudaStreamIsCapturing(stream.stream, &status));
-    outer_capture = status != cudaStreamCaptureStatusNone;
-  }
-  if (graph_mode_ == GraphMode::kNative && outer_capture) {
-    err = disable_native_graphs();
-    if (err != Error::Ok) {
-      return err;
-    }
-  }
-  err = order_after_previous_call(stream.stream, outer_capture);
-  if (err != Error::Ok) {
-    return err;
-  }
-  bindings_changed_ = false;
+}
 
-  for (size_t i = 0; i < num_inputs; ++i) {
+Error TensorRTDelegate::bind_inputs(Span<EValue*> args) {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
     Tensor t = args[i]->toTensor();
     const Shape shape = shape_of(t);
     Binding& b = bindings_[i];
     if (!b.shape_set || shape != b.shape) {
       bindings_changed_ = true;
-      err = context_->set_input_shape(inputs_[i].name.c_str(), shape);
+      const Error err = context_->set_input_shape(inputs_[i].name.c_str(), shape);
       if (err != Error::Ok) {
         b.shape_set = false;
         return err;
@@ -474,97 +266,97 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
       b.shape = shape;
       b.shape_set = true;
     }
-    err = bind(i, inputs_[i], t.mutable_data_ptr(), t.nbytes());
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(bind(i, inputs_[i], t.mutable_data_ptr(), t.nbytes()));
   }
+  return Error::Ok;
+}
 
+// WHY before binding: outputs take the shapes the engine computes from the
+// inputs, so dynamic-shape outputs have their real sizes.
+Error TensorRTDelegate::bind_outputs(Span<EValue*> args) {
+  const size_t num_inputs = inputs_.size();
   for (size_t j = 0; j < outputs_.size(); ++j) {
     const IOSpec& spec = outputs_[j];
     Tensor t = args[num_inputs + j]->toTensor();
-    Result<Shape> shape = context_->output_shape(spec.name.c_str());
-    if (!shape.ok()) {
-      return shape.error();
-    }
+    const Shape shape = ET_UNWRAP(context_->output_shape(spec.name.c_str()));
     SizesType sizes[kMaxRank];
-    for (int32_t d = 0; d < shape->rank; ++d) {
-      sizes[d] = static_cast<SizesType>(shape->dims[d]);
+    for (int32_t d = 0; d < shape.rank; ++d) {
+      sizes[d] = static_cast<SizesType>(shape.dims[d]);
     }
-    err = ::executorch::runtime::resize_tensor(
-        t, ArrayRef<SizesType>(sizes, static_cast<size_t>(shape->rank)));
-    if (err != Error::Ok) {
-      ET_LOG(
-          Error,
-          "TensorRTBackend: engine %s: output '%s' cannot be resized to the "
-          "engine's output shape (rank %d)",
-          name(), spec.name.c_str(), shape->rank);
-      return err;
-    }
-    err = bind(num_inputs + j, spec, t.mutable_data_ptr(), t.nbytes());
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        ::executorch::runtime::resize_tensor(
+            t, ArrayRef<SizesType>(sizes, static_cast<size_t>(shape.rank))),
+        "TensorRTBackend: engine %s: output '%s' cannot be resized to the "
+        "engine's output shape (rank %d)",
+        name(), spec.name.c_str(), shape.rank);
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        bind(num_inputs + j, spec, t.mutable_data_ptr(), t.nbytes()));
   }
+  return Error::Ok;
+}
 
-  // Staged inputs are copied after every binding is known to be valid, so a
-  // failed call enqueues nothing.
-  bool host_visible_outputs = false;
-  err = staging_->begin_call();
-  if (err != Error::Ok) {
-    return err;
-  }
-  for (size_t i = 0; i < num_inputs; ++i) {
+// WHY after every binding: a call that fails while binding enqueues nothing.
+Error TensorRTDelegate::stage_inputs(Span<EValue*> args, cudaStream_t stream) {
+  ET_CHECK_OK_OR_RETURN_ERROR(staging_->begin_call());
+  for (size_t i = 0; i < inputs_.size(); ++i) {
     if (!bindings_[i].staged) {
       continue;
     }
     Tensor t = args[i]->toTensor();
-    err = staging_->copy_in(
-        i, t.const_data_ptr(), t.nbytes(), bindings_[i].kind, stream.stream);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(staging_->copy_in(
+        i, t.const_data_ptr(), t.nbytes(), bindings_[i].kind, stream));
   }
+  return Error::Ok;
+}
 
-  err = graph_mode_ == GraphMode::kManual
-      ? graphs_.run(*context_, stream.stream, bindings_changed_)
-      : context_->enqueue(stream.stream);
-  if (err != Error::Ok) {
-    ET_LOG(Error, "TensorRTBackend: enqueue of engine %s failed", name());
-    return err;
-  }
-
+Error TensorRTDelegate::stage_outputs(
+    Span<EValue*> args,
+    cudaStream_t stream,
+    bool* host_visible_outputs) {
+  const size_t num_inputs = inputs_.size();
   for (size_t j = 0; j < outputs_.size(); ++j) {
     const size_t slot = num_inputs + j;
     const Binding& b = bindings_[slot];
     if (b.kind != MemoryKind::kDevice) {
-      host_visible_outputs = true;
+      *host_visible_outputs = true;
     }
     if (!b.staged) {
       continue;
     }
     Tensor t = args[slot]->toTensor();
-    err = staging_->copy_out(
-        slot, t.mutable_data_ptr(), t.nbytes(), b.kind, stream.stream);
-    if (err != Error::Ok) {
-      return err;
-    }
-  }
-
-  if (outer_capture) {
-    // WHY no synchronize and no event: the work was recorded into the caller's
-    // graph, not run; a captured stream cannot be synchronized, and the caller
-    // orders the graph's launches itself.
-    pending_ = false;
-  } else if (must_synchronize(stream, host_visible_outputs)) {
-    ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream.stream));
-    pending_ = false;
-  } else {
-    ETRT_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_, stream.stream));
-    pending_ = true;
-    pending_stream_ = stream.stream;
+    ET_CHECK_OK_OR_RETURN_ERROR(staging_->copy_out(
+        slot, t.mutable_data_ptr(), t.nbytes(), b.kind, stream));
   }
   return Error::Ok;
+}
+
+// Arguments are checked against the blob before anything is enqueued, so a bad
+// call fails naming the tensor and leaves no half-done copies. After the first
+// call with a given set of shapes nothing is allocated.
+Error TensorRTDelegate::execute(Span<EValue*> args) {
+  ET_CHECK_OK_OR_RETURN_ERROR(check_arguments(
+      name(), inputs_.data(), inputs_.size(), outputs_.data(), outputs_.size(), args));
+  // The caller owns the current device (device_guard.h).
+  Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
+  if (!guard.ok()) {
+    return guard.error();
+  }
+  std::lock_guard<std::mutex> lock(control_.mutex());
+  CallStream call;
+  const Error begun = control_.begin_call(call);
+  if (call.context_recreated) {
+    forget_bindings();
+  }
+  ET_CHECK_OK_OR_RETURN_ERROR(begun);
+  bindings_changed_ = false;
+  ET_CHECK_OK_OR_RETURN_ERROR(bind_inputs(args));
+  ET_CHECK_OK_OR_RETURN_ERROR(bind_outputs(args));
+  ET_CHECK_OK_OR_RETURN_ERROR(stage_inputs(args, call.choice.stream));
+  ET_CHECK_OK_OR_RETURN_ERROR(control_.enqueue(*context_, call, bindings_changed_));
+  bool host_visible_outputs = false;
+  ET_CHECK_OK_OR_RETURN_ERROR(
+      stage_outputs(args, call.choice.stream, &host_visible_outputs));
+  return control_.end_call(call, host_visible_outputs);
 }
 
 } // namespace executorch_tensorrt

@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -22,7 +21,7 @@
 #include "pointer_classifier.h"
 #include "runtime_settings.h"
 #include "staging.h"
-#include "stream_resolution.h"
+#include "stream_control.h"
 #include "trt_engine.h"
 
 namespace executorch_tensorrt {
@@ -76,25 +75,29 @@ class TensorRTDelegate final {
     return *staging_;
   }
   cudaStream_t own_stream() const {
-    return streams_.own;
+    return control_.own_stream();
   }
 
-  // --- caller streams and CUDA graphs (executorch_tensorrt/streams.h) ---
-  // Each takes effect on the next execute (an execute in flight finishes first).
-  // Validates `stream` (stream_validation.h); InvalidState while manual graphs
-  // are on. Drops a captured graph.
-  ::executorch::runtime::Error bind_stream(cudaStream_t stream);
-  // Drops a captured graph.
-  void clear_stream();
-  cudaStream_t bound_stream() const;
-  // Runtime override of the graph setting. Turning graphs on fails with
-  // InvalidState when a stream is bound or passthrough is on, NotSupported when
-  // the engine is not capturable (graph_policy.h).
-  ::executorch::runtime::Error set_cuda_graphs(bool enabled);
-  GraphMode graph_mode() const;
+  // Caller streams and CUDA graphs (executorch_tensorrt/streams.h), each taking
+  // effect on the next execute; stream_control.h says what each refuses.
+  ::executorch::runtime::Error bind_stream(cudaStream_t stream) {
+    return control_.bind_stream(stream);
+  }
+  void clear_stream() {
+    control_.clear_stream();
+  }
+  cudaStream_t bound_stream() const {
+    return control_.bound_stream();
+  }
+  ::executorch::runtime::Error set_cuda_graphs(bool enabled) {
+    return control_.set_cuda_graphs(enabled);
+  }
+  GraphMode graph_mode() const {
+    return control_.graph_mode();
+  }
   // Observability for tests and benchmarks (call between executes).
   const CudaGraphRunner& graphs() const {
-    return graphs_;
+    return control_.graphs();
   }
   const EngineSettings& settings() const {
     return settings_;
@@ -119,16 +122,23 @@ class TensorRTDelegate final {
 
   ::executorch::runtime::Error create_context_with_settings();
   void save_runtime_cache() const;
-  // Native graphs + a caller capturing the stream: native capture goes off.
-  ::executorch::runtime::Error disable_native_graphs();
-  // The engine's context may serve only one stream at a time.
-  ::executorch::runtime::Error order_after_previous_call(
+  // The steps of execute, in order.
+  ::executorch::runtime::Error bind_inputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
+  ::executorch::runtime::Error bind_outputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
+  ::executorch::runtime::Error stage_inputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
+      cudaStream_t stream);
+  ::executorch::runtime::Error stage_outputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
       cudaStream_t stream,
-      bool outer_capture);
-  GraphMode decide_mode(bool requested, const char** why_off) const;
+      bool* host_visible_outputs);
   // Decides zero-copy vs staging for slot `slot` and binds the address.
   ::executorch::runtime::Error
   bind(size_t slot, const IOSpec& spec, void* data, size_t nbytes);
+  // Every shape and address is set again on the next call.
+  void forget_bindings();
 
   std::string name_;
   DeviceTraits traits_;
@@ -136,28 +146,13 @@ class TensorRTDelegate final {
   std::vector<IOSpec> outputs_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<ExecutionContext> context_;
-  EngineStreams streams_;
   BindingPolicy policy_;
   std::unique_ptr<StagingArea> staging_;
   std::vector<Binding> bindings_;
-
-  // WHY a mutex on the execute path: bind/clear/graph switches come from other
-  // threads and must not change the stream or free a graph under a running
-  // execute. Uncontended it costs tens of nanoseconds and allocates nothing;
-  // contended only while a control call runs, never between two executes of one
-  // method (ExecuTorch does not run a method concurrently with itself).
-  mutable std::mutex control_mutex_;
   EngineSettings settings_;
   Flavor flavor_ = Flavor::kStandard;
-  GraphMode graph_mode_ = GraphMode::kOff;
-  bool native_disabled_ = false;
-  CudaGraphRunner graphs_{""};
+  StreamControl control_;
   bool bindings_changed_ = false;
-  // Completion of the last call that returned without synchronizing, and its
-  // stream (order_after_previous_call).
-  cudaEvent_t done_ = nullptr;
-  cudaStream_t pending_stream_ = nullptr;
-  bool pending_ = false;
 };
 
 } // namespace executorch_tensorrt
