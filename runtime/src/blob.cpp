@@ -284,18 +284,9 @@ Result<BlobView> parse_blob(const void* data, size_t size) {
         view.name(), static_cast<int>(h.flavor()));
     return Error::DelegateInvalidCompatibility;
   }
-  Error err = check_payloads(view, bytes, size);
-  if (err != Error::Ok) {
-    return err;
-  }
-  err = check_tensors(h.inputs(), "inputs", view.name());
-  if (err != Error::Ok) {
-    return err;
-  }
-  err = check_tensors(h.outputs(), "outputs", view.name());
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_payloads(view, bytes, size));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.inputs(), "inputs", view.name()));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.outputs(), "outputs", view.name()));
   return view;
 }
 

@@ -72,14 +72,9 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   // Declared after the guard: an engine not handed over is freed on its device.
   std::unique_ptr<Engine> owned = std::move(engine);
-  if (!guard.ok()) {
-    return guard.error();
-  }
-  Result<DeviceTraits> traits = query_device_traits(device);
-  if (!traits.ok()) {
-    return traits.error();
-  }
-  return create(blob, std::move(owned), flavor, traits.get(), runtime_specs);
+  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
+  const DeviceTraits traits = ET_UNWRAP(query_device_traits(device));
+  return create(blob, std::move(owned), flavor, traits, runtime_specs);
 }
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
@@ -101,9 +96,7 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
         traits.device, blob.name(), device);
     return Error::InvalidArgument;
   }
-  if (!guard.ok()) {
-    return guard.error();
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
   std::vector<IOSpec> inputs;
   std::vector<IOSpec> outputs;
   inputs.reserve(h.inputs()->size());
@@ -114,17 +107,14 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   for (const blob::TensorSpec* t : *h.outputs()) {
     outputs.push_back(io_spec_from(*t));
   }
-  Result<EngineSettings> settings =
-      resolve_settings(h.settings(), runtime_specs, blob.name());
-  if (!settings.ok()) {
-    return settings.error();
-  }
+  EngineSettings settings =
+      ET_UNWRAP(resolve_settings(h.settings(), runtime_specs, blob.name()));
   std::unique_ptr<TensorRTDelegate> self(new (std::nothrow) TensorRTDelegate(
       blob.name(), traits, std::move(inputs), std::move(outputs)));
   if (self == nullptr) {
     return Error::MemoryAllocationFailed;
   }
-  self->settings_ = std::move(settings.get());
+  self->settings_ = std::move(settings);
   // The linked TensorRT's: an engine built at load is of its flavor whatever the
   // blob recorded, and a blob's own engine runs only when they agree.
   self->flavor_ = flavor;
@@ -134,10 +124,7 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     return Error::MemoryAllocationFailed;
   }
   self->engine_ = std::move(owned);
-  Error err = self->create_context_with_settings();
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(self->create_context_with_settings());
   ET_CHECK_OK_OR_RETURN_ERROR(self->control_.create());
   return self.release();
 }
@@ -159,16 +146,10 @@ Error TensorRTDelegate::create_context_with_settings() {
       options.runtime_cache_size = cache.size();
     }
   }
-  Result<std::unique_ptr<ExecutionContext>> context =
-      engine_->create_context(options);
-  if (!context.ok()) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: could not create an execution context for engine %s",
-        name());
-    return context.error();
-  }
-  context_ = std::move(context.get());
+  context_ = ET_UNWRAP(
+      engine_->create_context(options),
+      "TensorRTBackend: could not create an execution context for engine %s",
+      name());
   GraphPolicyInput policy;
   policy.flavor = flavor_;
   policy.kernel_specialization = settings_.kernel_specialization;
@@ -217,19 +198,13 @@ Error TensorRTDelegate::bind(
     void* data,
     size_t nbytes) {
   Binding& b = bindings_[slot];
-  Result<Placement> placement =
-      policy_.place(slot, data, spec.name.c_str(), slot < inputs_.size());
-  if (!placement.ok()) {
-    return placement.error();
-  }
-  b.kind = placement.get().kind;
-  b.staged = placement.get().staged;
+  const Placement placement =
+      ET_UNWRAP(policy_.place(slot, data, spec.name.c_str(), slot < inputs_.size()));
+  b.kind = placement.kind;
+  b.staged = placement.staged;
   void* address = data;
   if (b.staged) {
-    Error err = staging_->reserve(slot, nbytes, b.kind);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(staging_->reserve(slot, nbytes, b.kind));
     address = staging_->device_buffer(slot);
   }
   if (address != b.address) {
@@ -338,9 +313,7 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
       name(), inputs_.data(), inputs_.size(), outputs_.data(), outputs_.size(), args));
   // The caller owns the current device (device_guard.h).
   Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
-  if (!guard.ok()) {
-    return guard.error();
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
   std::lock_guard<std::mutex> lock(control_.mutex());
   CallStream call;
   const Error begun = control_.begin_call(call);

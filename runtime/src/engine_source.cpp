@@ -189,14 +189,10 @@ Result<EngineBytes> engine_from_onnx(
     cc_major = spec.compute_capabilities[0].major;
     cc_minor = spec.compute_capabilities[0].minor;
   } else {
-    Error err = compute_capability(device, &cc_major, &cc_minor);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(compute_capability(device, &cc_major, &cc_minor));
     // This GPU, not the export's targets (those are for builds without a GPU).
     spec.compute_capabilities.clear();
   }
-  Error err = Error::Ok;
   ET_LOG(Info,
          "TensorRTBackend: engine %s comes from its ONNX model (%zu bytes, sha256 "
          "%.16s...): %s",
@@ -208,10 +204,7 @@ Result<EngineBytes> engine_from_onnx(
     // WHY the digest is checked only here: hashing a large model takes a while,
     // and only a build reads the bytes; a cache hit is keyed by the digest.
     if (!digest_checked) {
-      Error digest = check_onnx_digest(blob);
-      if (digest != Error::Ok) {
-        return digest;
-      }
+      ET_CHECK_OK_OR_RETURN_ERROR(check_onnx_digest(blob));
       digest_checked = true;
     }
     // A build without a GPU has no device to make current.
@@ -255,10 +248,7 @@ Result<EngineBytes> engine_from_onnx(
   EngineBytes out;
   out.origin = EngineOrigin::kBuilt;
   if (cache_settings.directory.empty()) {
-    err = build(out.owned);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(build(out.owned));
     ET_LOG(Info,
            "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); not "
            "cached: set %s or the load-time option %s to keep it",
@@ -280,10 +270,8 @@ Result<EngineBytes> engine_from_onnx(
       (void)cache.remove(key);
     }
     CacheOutcome outcome = CacheOutcome::kBuiltNotStored;
-    err = cache.get_or_build(key, build, out.owned, outcome);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        cache.get_or_build(key, build, out.owned, outcome));
     const double ms = ms_since(start);
     switch (outcome) {
       case CacheOutcome::kHit:
@@ -397,27 +385,20 @@ Result<std::unique_ptr<Engine>> load_engine(
     const EngineBytes& bytes) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
-  if (!guard.ok()) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: cannot make CUDA device %d current for engine %s",
-        device, blob.name());
-    return guard.error();
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(
+      guard.error(),
+      "TensorRTBackend: cannot make CUDA device %d current for engine %s",
+      device, blob.name());
   // WHY the blob's engine is handed over in place: it sits in the delegate's
   // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
   // would double peak memory.
-  Result<std::unique_ptr<Engine>> engine = factory.deserialize(bytes.data, bytes.size);
-  if (!engine.ok()) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
-        "on device %d",
-        flavor_name(factory.flavor()), blob.name(), bytes.size, device);
-    return engine.error();
-  }
-  ET_CHECK_OK_OR_RETURN_ERROR(check_engine_io(blob, *engine.get()));
-  return std::move(engine.get());
+  std::unique_ptr<Engine> engine = ET_UNWRAP(
+      factory.deserialize(bytes.data, bytes.size),
+      "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
+      "on device %d",
+      flavor_name(factory.flavor()), blob.name(), bytes.size, device);
+  ET_CHECK_OK_OR_RETURN_ERROR(check_engine_io(blob, *engine));
+  return engine;
 }
 
 } // namespace
@@ -462,42 +443,37 @@ Result<std::unique_ptr<Engine>> acquire_engine(
   ET_CHECK_OK_OR_RETURN_ERROR(check_device(blob, visible_devices));
   ET_CHECK_OK_OR_RETURN_ERROR(cache.error());
 
-  Result<EngineBytes> bytes =
-      select_engine(blob, factory, cache.get(), visible_devices);
-  ET_CHECK_OK_OR_RETURN_ERROR(bytes.error());
-  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes.get());
+  const EngineBytes bytes =
+      ET_UNWRAP(select_engine(blob, factory, cache.get(), visible_devices));
+  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes);
   if (engine.ok() || engine.error() != Error::DelegateInvalidCompatibility ||
-      bytes->origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
+      bytes.origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
     return engine;
   }
-  const bool cached = bytes->origin == EngineOrigin::kCache;
-  Result<EngineBytes> rebuilt = engine_from_onnx(
+  const bool cached = bytes.origin == EngineOrigin::kCache;
+  const EngineBytes rebuilt = ET_UNWRAP(engine_from_onnx(
       blob, factory, cache.get(), visible_devices,
       cached ? "TensorRT refused the cached engine"
              : "TensorRT refused the blob's engine",
-      /*discard_cached=*/cached);
-  ET_CHECK_OK_OR_RETURN_ERROR(rebuilt.error());
-  return load_engine(blob, factory, rebuilt.get());
+      /*discard_cached=*/cached));
+  return load_engine(blob, factory, rebuilt);
 }
 
 Error build_without_gpu(
     const BlobView& blob,
     EngineFactory& factory,
     const EngineCacheSettings& cache) {
-  Result<EngineBytes> engine = engine_from_onnx(
+  const EngineBytes engine = ET_UNWRAP(engine_from_onnx(
       blob, factory, cache, /*visible_devices=*/0,
-      "the blob has no engine for this TensorRT, and no GPU is visible");
-  if (!engine.ok()) {
-    return engine.error();
-  }
+      "the blob has no engine for this TensorRT, and no GPU is visible"));
   // TensorRT has the last word: it names why it cannot load the engine here.
-  Result<std::unique_ptr<Engine>> loaded = factory.deserialize(engine->data, engine->size);
+  Result<std::unique_ptr<Engine>> loaded = factory.deserialize(engine.data, engine.size);
   const Error err = loaded.ok() ? Error::NotFound : loaded.error();
   ET_LOG(Error,
          "TensorRTBackend: the engine of %s was built (%zu bytes%s), but this process "
          "sees no CUDA device to run it on; load the program on a machine with a "
          "GPU of the blob's compute capabilities",
-         blob.name(), engine->size,
+         blob.name(), engine.size,
          cache.directory.empty() ? ", not cached: no engine cache is set"
                                  : ", kept in the engine cache");
   return err;

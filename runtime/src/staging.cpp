@@ -68,10 +68,7 @@ Error StagingArea::reserve(size_t slot, size_t nbytes, MemoryKind kind) {
     ++allocations_;
   }
   if (kind == MemoryKind::kPageableHost && s.host_capacity < want) {
-    Error err = ensure_events();
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(ensure_events());
     if (s.host != nullptr) {
       ETRT_CUDA_RETURN_IF_ERROR(cudaFreeHost(s.host));
       s.host = nullptr;

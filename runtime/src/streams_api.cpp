@@ -86,10 +86,7 @@ Error for_targets(MethodId method, int32_t index, Fn&& fn) {
     return unknown(method, index);
   }
   for (int32_t i = first; i < last; ++i) {
-    Error err = fn(*find_delegate_locked(method, i));
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(fn(*find_delegate_locked(method, i)));
   }
   return Error::Ok;
 }
@@ -139,10 +136,7 @@ Error bind_streams(const StreamBinding* bindings, size_t count) {
 Error bind_stream(MethodId method, int32_t delegate_index, cudaStream_t stream) {
   // A null stream here is the user's mistake, not "clear": check it before the
   // batch call, which reads null as clear.
-  Error err = check_stream_handle(stream, "bound stream");
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_stream_handle(stream, "bound stream"));
   const StreamBinding b{method, delegate_index, stream};
   return bind_streams(&b, 1);
 }
@@ -195,15 +189,8 @@ bool stream_passthrough() {
 }
 
 Error set_current_stream(cudaStream_t stream) {
-  Error err = check_stream_handle(stream, "caller stream");
-  if (err != Error::Ok) {
-    return err;
-  }
-  Result<int> device = stream_device(stream);
-  if (!device.ok()) {
-    return device.error();
-  }
-  return set_thread_stream(device.get(), stream);
+  ET_CHECK_OK_OR_RETURN_ERROR(check_stream_handle(stream, "caller stream"));
+  return set_thread_stream(ET_UNWRAP(stream_device(stream)), stream);
 }
 
 Error clear_current_stream(int device) {

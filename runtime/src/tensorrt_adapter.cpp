@@ -23,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -322,9 +323,7 @@ class TrtContext final : public ExecutionContext {
         std::move(parts_.cache)
 #endif
     );
-    if (!parts.ok()) {
-      return parts.error();
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(parts.error());
     parts_.context.reset();
     parts_ = std::move(parts.get());
     return Error::Ok;
@@ -453,11 +452,13 @@ class TrtEngine final : public Engine {
         nullptr
 #endif
     );
-    if (!parts.ok()) {
-      return parts.error();
-    }
-    return std::unique_ptr<ExecutionContext>(
-        new TrtContext(*engine_, options, std::move(parts.get())));
+    ET_CHECK_OK_OR_RETURN_ERROR(parts.error());
+    std::unique_ptr<ExecutionContext> context(
+        new (std::nothrow) TrtContext(*engine_, options, std::move(parts.get())));
+    ET_CHECK_OR_RETURN_ERROR(
+        context != nullptr, MemoryAllocationFailed,
+        "TensorRTBackend: out of memory creating an execution context");
+    return context;
   }
 
  private:
@@ -511,7 +512,11 @@ class TrtFactory final : public EngineFactory {
              trt_errors.empty() ? "(TensorRT gave no message)" : trt_errors.c_str());
       return Error::DelegateInvalidCompatibility;
     }
-    return std::unique_ptr<Engine>(new TrtEngine(std::move(engine)));
+    std::unique_ptr<Engine> out(new (std::nothrow) TrtEngine(std::move(engine)));
+    ET_CHECK_OR_RETURN_ERROR(
+        out != nullptr, MemoryAllocationFailed,
+        "TensorRTBackend: out of memory deserializing an engine");
+    return out;
   }
 
 #if defined(ETRT_HAVE_ONNX_PARSER)
@@ -748,7 +753,11 @@ Result<EngineFactory*> engine_factory() {
   // must not outlive the IRuntime that deserialized them, and delegates may be
   // destroyed from static destructors of the application.
   static TrtFactory* factory = [] {
-    auto* f = new TrtFactory();
+    auto* f = new (std::nothrow) TrtFactory();
+    if (f == nullptr) {
+      ET_LOG(Error, "TensorRTBackend: out of memory creating the TensorRT runtime");
+      return f;
+    }
     if (!f->start()) {
       ET_LOG(Error, "TensorRTBackend: TensorRT could not create a runtime");
       delete f;

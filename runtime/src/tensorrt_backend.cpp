@@ -124,10 +124,7 @@ class TensorRTBackend final : public BackendInterface {
                option.key);
         return Error::InvalidArgument;
       }
-      Error err = set_stream_passthrough(*on);
-      if (err != Error::Ok) {
-        return err;
-      }
+      ET_CHECK_OK_OR_RETURN_ERROR(set_stream_passthrough(*on));
     }
     return Error::Ok;
   }
