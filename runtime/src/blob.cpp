@@ -6,6 +6,7 @@
 #include <executorch/runtime/platform/log.h>
 
 #include "crc32.h"
+#include "dtype.h"
 #include "sha256.h"
 
 static_assert(
@@ -27,16 +28,6 @@ struct Prefix {
   uint64_t reserved;
 };
 static_assert(sizeof(Prefix) == kBlobPrefixSize, "prefix layout");
-
-bool known_dtype(int8_t code) {
-  switch (code) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 11:
-    case 15:
-      return true;
-    default:
-      return false;
-  }
-}
 
 Error check_tensors(
     const flatbuffers::Vector<flatbuffers::Offset<blob::TensorSpec>>* tensors,

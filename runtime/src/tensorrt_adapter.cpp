@@ -38,6 +38,7 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "dtype.h"
 #include "trt_engine.h"
 
 // TensorRT-RTX defines TRT_MAJOR_RTX in NvInferVersion.h (its NV_TENSORRT_MAJOR
@@ -160,25 +161,26 @@ nvinfer1::Dims dims_of(const int64_t* dims, int32_t rank) {
 }
 #endif
 
-// TensorRT DataType -> ExecuTorch ScalarType code (-1: none).
+// TensorRT DataType -> the blob's dtype code (dtype.h; -1: none).
 int8_t scalar_type_code(nvinfer1::DataType type) {
+  using ::executorch::aten::ScalarType;
   switch (type) {
     case nvinfer1::DataType::kFLOAT:
-      return 6;
+      return dtype_code(ScalarType::Float);
     case nvinfer1::DataType::kHALF:
-      return 5;
+      return dtype_code(ScalarType::Half);
     case nvinfer1::DataType::kINT8:
-      return 1;
+      return dtype_code(ScalarType::Char);
     case nvinfer1::DataType::kINT32:
-      return 3;
+      return dtype_code(ScalarType::Int);
     case nvinfer1::DataType::kBOOL:
-      return 11;
+      return dtype_code(ScalarType::Bool);
     case nvinfer1::DataType::kUINT8:
-      return 0;
+      return dtype_code(ScalarType::Byte);
     case nvinfer1::DataType::kBF16:
-      return 15;
+      return dtype_code(ScalarType::BFloat16);
     case nvinfer1::DataType::kINT64:
-      return 4;
+      return dtype_code(ScalarType::Long);
     default:
       return -1;
   }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dtype.h"
 #include "trt_engine.h"
 
 namespace etrt_test {
@@ -15,7 +16,7 @@ namespace etrt_test {
 struct TestTensor {
   std::string name;
   std::vector<std::array<int64_t, 3>> dims; // {min, opt, max} per dim
-  int8_t dtype = 6; // Float
+  int8_t dtype = executorch_tensorrt::dtype_code(executorch::aten::ScalarType::Float);
 };
 
 struct TestBlob {

@@ -13,6 +13,7 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "dtype.h"
 #include "kernels.h"
 #include "onnx_metadata.h"
 #include "program.h"
@@ -100,7 +101,7 @@ using executorch_tensorrt::IOTensorInfo;
 using executorch_tensorrt::Shape;
 using executorch_tensorrt::TensorIOMode;
 
-constexpr int8_t kFloat = 6; // ExecuTorch ScalarType::Float
+constexpr int8_t kFloat = executorch_tensorrt::dtype_code(executorch::aten::ScalarType::Float);
 
 int find(const std::vector<Tensor>& tensors, const char* name) {
   for (size_t i = 0; i < tensors.size(); ++i) {
