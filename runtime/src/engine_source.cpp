@@ -342,38 +342,32 @@ Error check_engine_io(const BlobView& blob, const Engine& engine) {
   const blob::BlobHeader& h = *blob.header;
   const size_t num_inputs = h.inputs()->size();
   const size_t expected = num_inputs + h.outputs()->size();
-  if (static_cast<size_t>(engine.num_io_tensors()) != expected) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: engine %s has %d I/O tensors, its blob describes %zu",
-        blob.name(), engine.num_io_tensors(), expected);
-    return Error::DelegateInvalidCompatibility;
-  }
+  ET_CHECK_OR_RETURN_ERROR(
+      static_cast<size_t>(engine.num_io_tensors()) == expected,
+      DelegateInvalidCompatibility,
+      "TensorRTBackend: engine %s has %d I/O tensors, its blob describes %zu",
+      blob.name(), engine.num_io_tensors(), expected);
   for (size_t i = 0; i < expected; ++i) {
     const bool is_input = i < num_inputs;
     const IOSpec spec = io_spec_from(
         is_input ? *h.inputs()->Get(static_cast<flatbuffers::uoffset_t>(i))
                  : *h.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i - num_inputs)));
     Result<IOTensorInfo> info = engine.io_tensor(spec.name.c_str());
-    if (!info.ok()) {
-      ET_LOG(
-          Error,
-          "TensorRTBackend: engine %s has no I/O tensor '%s' named in its blob",
-          blob.name(), spec.name.c_str());
-      return Error::DelegateInvalidCompatibility;
-    }
+    ET_CHECK_OR_RETURN_ERROR(
+        info.ok(),
+        DelegateInvalidCompatibility,
+        "TensorRTBackend: engine %s has no I/O tensor '%s' named in its blob",
+        blob.name(), spec.name.c_str());
     const TensorIOMode want = is_input ? TensorIOMode::kInput : TensorIOMode::kOutput;
-    if (info->mode != want || info->dtype != spec.dtype || info->rank != spec.rank) {
-      ET_LOG(
-          Error,
-          "TensorRTBackend: engine %s tensor '%s' is an %s of dtype code %d, rank "
-          "%d; its blob says %s, dtype code %d, rank %d",
-          blob.name(), spec.name.c_str(),
-          info->mode == TensorIOMode::kInput ? "input" : "output",
-          static_cast<int>(info->dtype), info->rank, is_input ? "input" : "output",
-          static_cast<int>(spec.dtype), spec.rank);
-      return Error::DelegateInvalidCompatibility;
-    }
+    ET_CHECK_OR_RETURN_ERROR(
+        info->mode == want && info->dtype == spec.dtype && info->rank == spec.rank,
+        DelegateInvalidCompatibility,
+        "TensorRTBackend: engine %s tensor '%s' is an %s of dtype code %d, rank "
+        "%d; its blob says %s, dtype code %d, rank %d",
+        blob.name(), spec.name.c_str(),
+        info->mode == TensorIOMode::kInput ? "input" : "output",
+        static_cast<int>(info->dtype), info->rank, is_input ? "input" : "output",
+        static_cast<int>(spec.dtype), spec.rank);
   }
   return Error::Ok;
 }

@@ -184,9 +184,7 @@ Error set_stream_passthrough(bool enabled) {
         err = Error::InvalidState;
       }
     });
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(err);
   }
   set_passthrough_enabled(enabled);
   return Error::Ok;
