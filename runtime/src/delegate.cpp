@@ -19,6 +19,7 @@ using ::executorch::aten::Tensor;
 using ::executorch::runtime::ArrayRef;
 using ::executorch::runtime::EValue;
 using ::executorch::runtime::Error;
+using ::executorch::runtime::MemoryAllocator;
 using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
 
@@ -67,14 +68,26 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
     std::unique_ptr<Engine> engine,
     Flavor flavor,
-    Span<const BackendOption> runtime_specs) {
+    Span<const BackendOption> runtime_specs,
+    MemoryAllocator* allocator) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   // Declared after the guard: an engine not handed over is freed on its device.
   std::unique_ptr<Engine> owned = std::move(engine);
   ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
   const DeviceTraits traits = ET_UNWRAP(query_device_traits(device));
-  return create(blob, std::move(owned), flavor, traits, runtime_specs);
+  return create(blob, std::move(owned), flavor, traits, runtime_specs, allocator);
+}
+
+void TensorRTDelegate::destroy(TensorRTDelegate* delegate) {
+  if (delegate == nullptr) {
+    return;
+  }
+  if (delegate->on_heap_) {
+    delete delegate;
+  } else {
+    delegate->~TensorRTDelegate();
+  }
 }
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
@@ -82,7 +95,8 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
     std::unique_ptr<Engine> engine,
     Flavor flavor,
     const DeviceTraits& traits,
-    Span<const BackendOption> runtime_specs) {
+    Span<const BackendOption> runtime_specs,
+    MemoryAllocator* allocator) {
   const blob::BlobHeader& h = *blob.header;
   const int device = h.device_id();
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
@@ -109,11 +123,21 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   }
   EngineSettings settings =
       ET_UNWRAP(resolve_settings(h.settings(), runtime_specs, blob.name()));
-  std::unique_ptr<TensorRTDelegate> self(new (std::nothrow) TensorRTDelegate(
+  // The heap when there is no runtime allocator (tests, benchmarks).
+  void* memory = allocator != nullptr
+      ? static_cast<void*>(allocator->allocateInstance<TensorRTDelegate>())
+      : ::operator new(sizeof(TensorRTDelegate), std::nothrow);
+  ET_CHECK_OR_RETURN_ERROR(
+      memory != nullptr, MemoryAllocationFailed,
+      "TensorRTBackend: out of memory for the delegate of engine %s", blob.name());
+  struct Destroy {
+    void operator()(TensorRTDelegate* d) const {
+      TensorRTDelegate::destroy(d);
+    }
+  };
+  std::unique_ptr<TensorRTDelegate, Destroy> self(new (memory) TensorRTDelegate(
       blob.name(), traits, std::move(inputs), std::move(outputs)));
-  if (self == nullptr) {
-    return Error::MemoryAllocationFailed;
-  }
+  self->on_heap_ = allocator == nullptr;
   self->settings_ = std::move(settings);
   // The linked TensorRT's: an engine built at load is of its flavor whatever the
   // blob recorded, and a blob's own engine runs only when they agree.

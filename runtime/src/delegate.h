@@ -12,6 +12,7 @@
 
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/evalue.h>
+#include <executorch/runtime/core/memory_allocator.h>
 #include <executorch/runtime/core/result.h>
 #include <executorch/runtime/core/span.h>
 
@@ -31,14 +32,16 @@ class TensorRTDelegate final {
   // The delegate running `engine` (from acquire_engine, engine_source.h) on the
   // blob's device: creates the execution context and the engine's stream.
   // `flavor`: the linked TensorRT's. `runtime_specs`: the load-time backend
-  // options (runtime_settings.h). The caller's current device is unchanged on
-  // return. The result is owned by the caller (`delete`).
+  // options (runtime_settings.h). `allocator`: the loading method's runtime
+  // allocator, which holds the delegate until the method goes; null: the heap.
+  // The caller's current device is unchanged on return. Ended by destroy().
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
       std::unique_ptr<Engine> engine,
       Flavor flavor,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
-          runtime_specs = {});
+          runtime_specs = {},
+      ::executorch::runtime::MemoryAllocator* allocator = nullptr);
   // The same with the device's traits given (the one above queries the blob's
   // device); `traits.device` must be the blob's device_id. Tests inject an
   // integrated GPU's traits this way.
@@ -48,7 +51,11 @@ class TensorRTDelegate final {
       Flavor flavor,
       const DeviceTraits& traits,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
-          runtime_specs = {});
+          runtime_specs = {},
+      ::executorch::runtime::MemoryAllocator* allocator = nullptr);
+  // Ends a delegate from create: its destructor, and its memory when that is
+  // the heap's (a runtime allocator frees its own with the method).
+  static void destroy(TensorRTDelegate* delegate);
 
   ~TensorRTDelegate();
   TensorRTDelegate(const TensorRTDelegate&) = delete;
@@ -153,6 +160,7 @@ class TensorRTDelegate final {
   Flavor flavor_ = Flavor::kStandard;
   StreamControl control_;
   bool bindings_changed_ = false;
+  bool on_heap_ = true;
 };
 
 } // namespace executorch_tensorrt

@@ -70,7 +70,8 @@ class TensorRTBackend final : public BackendInterface {
     // one was unloaded since, register ours now (cheap when already there).
     (void)ensure_cuda_device_allocator();
     TensorRTDelegate* delegate = ET_UNWRAP(TensorRTDelegate::create(
-        blob, std::move(engine), factory.flavor(), context.runtime_specs()));
+        blob, std::move(engine), factory.flavor(), context.runtime_specs(),
+        context.get_runtime_allocator()));
     // WHY the runtime allocator as the key: it is one object per loaded method
     // (delegate_registry.h), the only identity init is given.
     (void)register_delegate(
@@ -104,7 +105,7 @@ class TensorRTBackend final : public BackendInterface {
   void destroy(DelegateHandle* handle) const override {
     auto* delegate = static_cast<TensorRTDelegate*>(handle);
     unregister_delegate(delegate);
-    delete delegate;
+    TensorRTDelegate::destroy(delegate);
   }
 
   // ExecuTorch's process-wide backend options (executorch::runtime::set_option):

@@ -106,7 +106,7 @@ struct Delegate {
     d = created.get();
   }
   ~Delegate() {
-    delete d;
+    TensorRTDelegate::destroy(d);
   }
   // Runs on x, y, out (host-visible memory of any kind) and checks out = 3x + y.
   bool run_and_check(float* x, float* y, float* out) {
