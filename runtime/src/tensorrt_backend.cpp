@@ -1,7 +1,8 @@
 // TensorRTBackend: the ExecuTorch BackendInterface glue. Verification lives in
 // blob.cpp, engine acquisition (the blob's engine, the engine cache, a build) in
-// engine_source.cpp, the delegate and its execution in delegate.cpp; this file
-// only orders the steps and registers the backend when the library loads.
+// engine_source.cpp, the delegate and its execution in delegate.cpp, its streams
+// and CUDA graphs in stream_control.cpp; this file only orders the steps and
+// registers the backend when the library loads.
 #include <cstring>
 #include <memory>
 #include <utility>
