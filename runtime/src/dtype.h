@@ -67,16 +67,16 @@ constexpr bool entries_distinct() {
   }
   return true;
 }
-} // namespace dtype_checks
 
 static_assert(
-    dtype_checks::codes_agree(),
+    codes_agree(),
     "a schema ScalarType value differs from ExecuTorch's ScalarType of that name");
 // Distinct entries, as many as the schema has values: every schema value maps.
-static_assert(dtype_checks::entries_distinct(), "a schema dtype is listed twice");
+static_assert(entries_distinct(), "a schema dtype is listed twice");
+using SchemaDtypes = std::remove_reference_t<decltype(blob::EnumValuesScalarType())>;
 static_assert(
-    kNumDtypes ==
-        std::extent<std::remove_reference_t<decltype(blob::EnumValuesScalarType())>>::value,
+    kNumDtypes == std::extent<SchemaDtypes>::value,
     "the schema's ScalarType enum and kDtypes list different dtypes");
+} // namespace dtype_checks
 
 } // namespace executorch_tensorrt
