@@ -1,6 +1,7 @@
 #include "delegate_registry.h"
 
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,11 @@ struct Registry {
   MethodId next_id = 1;
 };
 
-// Leaked on purpose: delegates may be destroyed from static destructors of the
-// application, after a function-local static registry would have been.
+// Never destroyed, on purpose: delegates may be destroyed from static destructors
+// of the application, after a function-local static registry would have been.
 Registry& registry() {
-  static Registry* r = new Registry();
+  alignas(Registry) static unsigned char storage[sizeof(Registry)];
+  static Registry* r = new (storage) Registry();
   return *r;
 }
 
