@@ -134,7 +134,7 @@ int main(int argc, char** argv) {
   }
   const int device_before = current_device();
   Module module(o.pte, Module::LoadMode::Mmap);
-  // Timed: with portable blobs (issue 7) the load builds engines or reads them
+  // Timed: with portable blobs the load builds engines or reads them
   // from the engine cache; the difference shows here.
   const auto load_start = std::chrono::steady_clock::now();
   Error err = module.load_method(o.method);

@@ -41,7 +41,7 @@ Error apply_all_or_nothing(
   std::vector<cudaStream_t> previous(count, nullptr);
   for (size_t i = 0; i < count; ++i) {
     Result<cudaStream_t> before = binder.current(items[i].target);
-    Error err = before.ok() ? Error::Ok : before.error();
+    Error err = before.error();
     if (err == Error::Ok) {
       previous[i] = before.get();
       err = binder.apply(items[i].target, items[i].stream);

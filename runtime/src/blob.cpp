@@ -6,6 +6,7 @@
 #include <executorch/runtime/platform/log.h>
 
 #include "crc32.h"
+#include "dtype.h"
 #include "sha256.h"
 
 static_assert(
@@ -27,16 +28,6 @@ struct Prefix {
   uint64_t reserved;
 };
 static_assert(sizeof(Prefix) == kBlobPrefixSize, "prefix layout");
-
-bool known_dtype(int8_t code) {
-  switch (code) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 7: case 11:
-    case 15:
-      return true;
-    default:
-      return false;
-  }
-}
 
 Error check_tensors(
     const flatbuffers::Vector<flatbuffers::Offset<blob::TensorSpec>>* tensors,
@@ -284,18 +275,9 @@ Result<BlobView> parse_blob(const void* data, size_t size) {
         view.name(), static_cast<int>(h.flavor()));
     return Error::DelegateInvalidCompatibility;
   }
-  Error err = check_payloads(view, bytes, size);
-  if (err != Error::Ok) {
-    return err;
-  }
-  err = check_tensors(h.inputs(), "inputs", view.name());
-  if (err != Error::Ok) {
-    return err;
-  }
-  err = check_tensors(h.outputs(), "outputs", view.name());
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_payloads(view, bytes, size));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.inputs(), "inputs", view.name()));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.outputs(), "outputs", view.name()));
   return view;
 }
 

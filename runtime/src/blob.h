@@ -43,7 +43,8 @@ struct BlobView {
   const uint8_t* onnx = nullptr;
   size_t onnx_size = 0;
 
-  // "forward/partition_0"-style name for messages ("?" when the blob has none).
+  // The partition's name for messages, as the partitioner writes it:
+  // partition_{call}.{index}; "?" when the blob has none.
   const char* name() const;
   blob::EngineMode engine_mode() const;
   bool has_engine() const {

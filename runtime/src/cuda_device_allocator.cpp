@@ -1,6 +1,7 @@
 #include "cuda_device_allocator.h"
 
 #include <mutex>
+#include <new>
 
 #include <cuda_runtime_api.h>
 
@@ -32,14 +33,9 @@ Error copy_and_wait(
     return Error::Ok;
   }
   Result<DeviceGuard> guard = DeviceGuard::enter(index);
-  if (!guard.ok()) {
-    return guard.error();
-  }
-  Error err = cuda_error(
-      cudaMemcpyAsync(dst, src, nbytes, kind, cudaStreamPerThread), what);
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
+  ET_CHECK_OK_OR_RETURN_ERROR(cuda_error(
+      cudaMemcpyAsync(dst, src, nbytes, kind, cudaStreamPerThread), what));
   return cuda_error(cudaStreamSynchronize(cudaStreamPerThread), what);
 }
 
@@ -57,17 +53,12 @@ CudaDeviceAllocator::allocate(size_t nbytes, DeviceIndex index, size_t alignment
     return Error::NotSupported;
   }
   Result<DeviceGuard> guard = DeviceGuard::enter(index);
-  if (!guard.ok()) {
-    return guard.error();
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
   void* ptr = nullptr;
   const size_t n = nbytes == 0 ? 1 : nbytes;
-  Error err = cuda_error(
+  ET_CHECK_OK_OR_RETURN_ERROR(cuda_error(
       cudaMalloc(&ptr, n), "cudaMalloc (device-planned memory)",
-      Error::MemoryAllocationFailed);
-  if (err != Error::Ok) {
-    return err;
-  }
+      Error::MemoryAllocationFailed));
   return ptr;
 }
 
@@ -102,7 +93,8 @@ Error CudaDeviceAllocator::copy_device_to_host(
 bool ensure_cuda_device_allocator() {
   // Static lifetime, as the registry requires; never destroyed (the registry may
   // be used by other static destructors).
-  static CudaDeviceAllocator* allocator = new CudaDeviceAllocator();
+  alignas(CudaDeviceAllocator) static unsigned char storage[sizeof(CudaDeviceAllocator)];
+  static CudaDeviceAllocator* allocator = new (storage) CudaDeviceAllocator();
   static std::mutex mu;
   std::lock_guard<std::mutex> lock(mu);
   if (::executorch::runtime::get_device_allocator(DeviceType::CUDA) != nullptr) {

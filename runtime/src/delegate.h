@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -13,6 +12,7 @@
 
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/evalue.h>
+#include <executorch/runtime/core/memory_allocator.h>
 #include <executorch/runtime/core/result.h>
 #include <executorch/runtime/core/span.h>
 
@@ -22,34 +22,40 @@
 #include "pointer_classifier.h"
 #include "runtime_settings.h"
 #include "staging.h"
-#include "stream_resolution.h"
+#include "stream_control.h"
 #include "trt_engine.h"
 
 namespace executorch_tensorrt {
 
 class TensorRTDelegate final {
  public:
-  // Deserializes blob.engine (in place: the bytes must stay valid until this
-  // returns, not after; init points it at an engine built or cached at load when
-  // the blob's own does not run here, engine_source.h) on the blob's device, checks that the engine's I/O matches
-  // the blob, creates the execution context and the engine's stream. The caller's
-  // current device is unchanged on return. `runtime_specs`: the load-time
-  // backend options (runtime_settings.h). The result is owned by the caller
-  // (`delete`).
+  // The delegate running `engine` (from acquire_engine, engine_source.h) on the
+  // blob's device: creates the execution context and the engine's stream.
+  // `flavor`: the linked TensorRT's. `runtime_specs`: the load-time backend
+  // options (runtime_settings.h). `allocator`: the loading method's runtime
+  // allocator, which holds the delegate until the method goes; null: the heap.
+  // The caller's current device is unchanged on return. Ended by destroy().
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      EngineFactory& factory,
+      std::unique_ptr<Engine> engine,
+      Flavor flavor,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
-          runtime_specs = {});
+          runtime_specs = {},
+      ::executorch::runtime::MemoryAllocator* allocator = nullptr);
   // The same with the device's traits given (the one above queries the blob's
   // device); `traits.device` must be the blob's device_id. Tests inject an
   // integrated GPU's traits this way.
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      EngineFactory& factory,
+      std::unique_ptr<Engine> engine,
+      Flavor flavor,
       const DeviceTraits& traits,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
-          runtime_specs = {});
+          runtime_specs = {},
+      ::executorch::runtime::MemoryAllocator* allocator = nullptr);
+  // Ends a delegate from create: its destructor, and its memory when that is
+  // the heap's (a runtime allocator frees its own with the method).
+  static void destroy(TensorRTDelegate* delegate);
 
   ~TensorRTDelegate();
   TensorRTDelegate(const TensorRTDelegate&) = delete;
@@ -76,25 +82,29 @@ class TensorRTDelegate final {
     return *staging_;
   }
   cudaStream_t own_stream() const {
-    return streams_.own;
+    return control_.own_stream();
   }
 
-  // --- issue 4: caller streams and CUDA graphs (executorch_tensorrt/streams.h) ---
-  // Each takes effect on the next execute (an execute in flight finishes first).
-  // Validates `stream` (stream_validation.h); InvalidState while manual graphs
-  // are on. Drops a captured graph.
-  ::executorch::runtime::Error bind_stream(cudaStream_t stream);
-  // Drops a captured graph.
-  void clear_stream();
-  cudaStream_t bound_stream() const;
-  // Runtime override of the graph setting. Turning graphs on fails with
-  // InvalidState when a stream is bound or passthrough is on, NotSupported when
-  // the engine is not capturable (graph_policy.h).
-  ::executorch::runtime::Error set_cuda_graphs(bool enabled);
-  GraphMode graph_mode() const;
+  // Caller streams and CUDA graphs (executorch_tensorrt/streams.h), each taking
+  // effect on the next execute; stream_control.h says what each refuses.
+  ::executorch::runtime::Error bind_stream(cudaStream_t stream) {
+    return control_.bind_stream(stream);
+  }
+  void clear_stream() {
+    control_.clear_stream();
+  }
+  cudaStream_t bound_stream() const {
+    return control_.bound_stream();
+  }
+  ::executorch::runtime::Error set_cuda_graphs(bool enabled) {
+    return control_.set_cuda_graphs(enabled);
+  }
+  GraphMode graph_mode() const {
+    return control_.graph_mode();
+  }
   // Observability for tests and benchmarks (call between executes).
   const CudaGraphRunner& graphs() const {
-    return graphs_;
+    return control_.graphs();
   }
   const EngineSettings& settings() const {
     return settings_;
@@ -117,19 +127,25 @@ class TensorRTDelegate final {
       std::vector<IOSpec> inputs,
       std::vector<IOSpec> outputs);
 
-  ::executorch::runtime::Error check_engine_io(const Engine& engine) const;
   ::executorch::runtime::Error create_context_with_settings();
   void save_runtime_cache() const;
-  // Native graphs + a caller capturing the stream: native capture goes off.
-  ::executorch::runtime::Error disable_native_graphs();
-  // The engine's context may serve only one stream at a time.
-  ::executorch::runtime::Error order_after_previous_call(
+  // The steps of execute, in order.
+  ::executorch::runtime::Error bind_inputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
+  ::executorch::runtime::Error bind_outputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
+  ::executorch::runtime::Error stage_inputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
+      cudaStream_t stream);
+  ::executorch::runtime::Error stage_outputs(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
       cudaStream_t stream,
-      bool outer_capture);
-  GraphMode decide_mode(bool requested, const char** why_off) const;
+      bool* host_visible_outputs);
   // Decides zero-copy vs staging for slot `slot` and binds the address.
   ::executorch::runtime::Error
   bind(size_t slot, const IOSpec& spec, void* data, size_t nbytes);
+  // Every shape and address is set again on the next call.
+  void forget_bindings();
 
   std::string name_;
   DeviceTraits traits_;
@@ -137,28 +153,14 @@ class TensorRTDelegate final {
   std::vector<IOSpec> outputs_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<ExecutionContext> context_;
-  EngineStreams streams_;
   BindingPolicy policy_;
   std::unique_ptr<StagingArea> staging_;
   std::vector<Binding> bindings_;
-
-  // WHY a mutex on the execute path: bind/clear/graph switches come from other
-  // threads and must not change the stream or free a graph under a running
-  // execute. Uncontended it costs tens of nanoseconds and allocates nothing;
-  // contended only while a control call runs, never between two executes of one
-  // method (ExecuTorch does not run a method concurrently with itself).
-  mutable std::mutex control_mutex_;
   EngineSettings settings_;
   Flavor flavor_ = Flavor::kStandard;
-  GraphMode graph_mode_ = GraphMode::kOff;
-  bool native_disabled_ = false;
-  CudaGraphRunner graphs_{""};
+  StreamControl control_;
   bool bindings_changed_ = false;
-  // Completion of the last call that returned without synchronizing, and its
-  // stream (order_after_previous_call).
-  cudaEvent_t done_ = nullptr;
-  cudaStream_t pending_stream_ = nullptr;
-  bool pending_ = false;
+  bool on_heap_ = true;
 };
 
 } // namespace executorch_tensorrt

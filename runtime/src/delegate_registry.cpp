@@ -1,6 +1,7 @@
 #include "delegate_registry.h"
 
 #include <cstring>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -22,10 +23,11 @@ struct Registry {
   MethodId next_id = 1;
 };
 
-// Leaked on purpose: delegates may be destroyed from static destructors of the
-// application, after a function-local static registry would have been.
+// Never destroyed, on purpose: delegates may be destroyed from static destructors
+// of the application, after a function-local static registry would have been.
 Registry& registry() {
-  static Registry* r = new Registry();
+  alignas(Registry) static unsigned char storage[sizeof(Registry)];
+  static Registry* r = new (storage) Registry();
   return *r;
 }
 
@@ -93,27 +95,6 @@ MethodId latest_method_locked(const char* method_name) {
     }
   }
   return latest;
-}
-
-size_t list_methods_locked(LoadedMethod* out, size_t capacity) {
-  size_t n = 0;
-  const std::vector<Entry>& entries = registry().entries;
-  for (size_t i = 0; i < entries.size(); ++i) {
-    bool seen = false;
-    for (size_t j = 0; j < i && !seen; ++j) {
-      seen = entries[j].method == entries[i].method;
-    }
-    if (seen) {
-      continue;
-    }
-    if (n < capacity) {
-      out[n] = LoadedMethod{
-          entries[i].method, entries[i].method_name.c_str(),
-          count_delegates_locked(entries[i].method)};
-    }
-    ++n;
-  }
-  return n;
 }
 
 size_t delegate_count_locked() {

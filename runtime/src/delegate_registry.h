@@ -43,14 +43,6 @@ MethodId latest_method_locked(const char* method_name);
 template <typename Fn>
 void for_each_delegate_locked(Fn&& fn);
 
-struct LoadedMethod {
-  MethodId id;
-  const char* name; // valid while the method's delegates live
-  int32_t num_delegates;
-};
-// Up to `capacity` loaded methods, oldest first; returns how many exist.
-size_t list_methods_locked(LoadedMethod* out, size_t capacity);
-
 // Implementation detail of for_each_delegate_locked.
 size_t delegate_count_locked();
 TensorRTDelegate* delegate_at_locked(size_t i);

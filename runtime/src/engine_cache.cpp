@@ -418,10 +418,7 @@ Error EngineCache::get_or_build(
     outcome = CacheOutcome::kHit;
     return Error::Ok;
   }
-  Error err = build(engine);
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(build(engine));
   outcome = CacheOutcome::kBuiltNotStored;
   if (!held.ok()) {
     return Error::Ok;

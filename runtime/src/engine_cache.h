@@ -1,4 +1,4 @@
-// The on-disk engine cache (issue 7): engines built on the target from a blob's
+// The on-disk engine cache: engines built on the target from a blob's
 // ONNX model, kept so that the next load of the same model on the same GPU and
 // TensorRT deserializes instead of building (TensorRT builds take seconds to
 // minutes).

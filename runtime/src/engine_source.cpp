@@ -14,8 +14,10 @@
 
 namespace executorch_tensorrt {
 
+using ::executorch::runtime::BackendOption;
 using ::executorch::runtime::Error;
 using ::executorch::runtime::Result;
+using ::executorch::runtime::Span;
 
 namespace {
 
@@ -44,18 +46,6 @@ std::mutex& build_mutex() {
 }
 
 } // namespace
-
-const char* engine_origin_name(EngineOrigin origin) {
-  switch (origin) {
-    case EngineOrigin::kBlob:
-      return "blob";
-    case EngineOrigin::kCache:
-      return "engine cache";
-    case EngineOrigin::kBuilt:
-      return "build";
-  }
-  return "?";
-}
 
 std::string engine_mismatch(
     const BlobView& blob,
@@ -185,30 +175,24 @@ Result<EngineBytes> engine_from_onnx(
     const BlobView& blob,
     EngineFactory& factory,
     const EngineCacheSettings& cache_settings,
-    int device,
+    int visible_devices,
     const char* reason,
     bool discard_cached) {
+  const int device = blob.header->device_id();
   int cc_major = 0;
   int cc_minor = 0;
   BuildSpec spec = build_spec_from(blob);
-  int count = 0;
-  const bool no_gpu = (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) &&
-      can_build_without_gpu(blob, factory);
+  const bool no_gpu = visible_devices == 0 && can_build_without_gpu(blob, factory);
   if (no_gpu) {
-    (void)cudaGetLastError();
     // The blob's targets; the cache key names the first, which the engine
     // covers (a GPU of another listed one misses and builds its own).
     cc_major = spec.compute_capabilities[0].major;
     cc_minor = spec.compute_capabilities[0].minor;
   } else {
-    Error err = compute_capability(device, &cc_major, &cc_minor);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(compute_capability(device, &cc_major, &cc_minor));
     // This GPU, not the export's targets (those are for builds without a GPU).
     spec.compute_capabilities.clear();
   }
-  Error err = Error::Ok;
   ET_LOG(Info,
          "TensorRTBackend: engine %s comes from its ONNX model (%zu bytes, sha256 "
          "%.16s...): %s",
@@ -220,10 +204,7 @@ Result<EngineBytes> engine_from_onnx(
     // WHY the digest is checked only here: hashing a large model takes a while,
     // and only a build reads the bytes; a cache hit is keyed by the digest.
     if (!digest_checked) {
-      Error digest = check_onnx_digest(blob);
-      if (digest != Error::Ok) {
-        return digest;
-      }
+      ET_CHECK_OK_OR_RETURN_ERROR(check_onnx_digest(blob));
       digest_checked = true;
     }
     // A build without a GPU has no device to make current.
@@ -267,10 +248,7 @@ Result<EngineBytes> engine_from_onnx(
   EngineBytes out;
   out.origin = EngineOrigin::kBuilt;
   if (cache_settings.directory.empty()) {
-    err = build(out.owned);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(build(out.owned));
     ET_LOG(Info,
            "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); not "
            "cached: set %s or the load-time option %s to keep it",
@@ -292,10 +270,8 @@ Result<EngineBytes> engine_from_onnx(
       (void)cache.remove(key);
     }
     CacheOutcome outcome = CacheOutcome::kBuiltNotStored;
-    err = cache.get_or_build(key, build, out.owned, outcome);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        cache.get_or_build(key, build, out.owned, outcome));
     const double ms = ms_since(start);
     switch (outcome) {
       case CacheOutcome::kHit:
@@ -323,37 +299,35 @@ Result<EngineBytes> engine_from_onnx(
   return out;
 }
 
+namespace {
+
+// The choice described in engine_source.h, before TensorRT has seen the engine.
 Result<EngineBytes> select_engine(
     const BlobView& blob,
     EngineFactory& factory,
     const EngineCacheSettings& cache,
-    int device) {
+    int visible_devices) {
   if (!blob.has_engine()) {
-    return engine_from_onnx(blob, factory, cache, device, "the blob has no engine");
+    return engine_from_onnx(
+        blob, factory, cache, visible_devices, "the blob has no engine");
   }
   int cc_major = 0;
   int cc_minor = 0;
-  Error err = compute_capability(device, &cc_major, &cc_minor);
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(
+      compute_capability(blob.header->device_id(), &cc_major, &cc_minor));
   const std::string mismatch =
       engine_mismatch(blob, factory.flavor(), factory.version(), cc_major, cc_minor);
   if (!mismatch.empty()) {
     if (blob.has_onnx()) {
-      return engine_from_onnx(blob, factory, cache, device, mismatch.c_str());
+      return engine_from_onnx(blob, factory, cache, visible_devices, mismatch.c_str());
     }
-    // No ONNX to rebuild from: the refusal that names both versions (or the
-    // compute capabilities).
-    err = check_engine_build(blob, factory.flavor(), factory.version());
-    if (err == Error::Ok) {
-      ET_LOG(Error,
-             "TensorRTBackend: engine of blob %s cannot run here: %s; re-export for "
-             "this GPU, or with engine_mode='both' or 'portable'",
-             blob.name(), mismatch.c_str());
-      err = Error::DelegateInvalidCompatibility;
-    }
-    return err;
+    // check_blob_engine passed, so the flavor and version agree: the compute
+    // capabilities differ.
+    ET_LOG(Error,
+           "TensorRTBackend: engine of blob %s cannot run here: %s; re-export for "
+           "this GPU, or with engine_mode='both' or 'portable'",
+           blob.name(), mismatch.c_str());
+    return Error::DelegateInvalidCompatibility;
   }
   EngineBytes out;
   out.data = blob.engine;
@@ -362,25 +336,138 @@ Result<EngineBytes> select_engine(
   return out;
 }
 
+// The network TensorRT deserialized must have the blob's inputs and outputs
+// (names, modes, dtypes, ranks): the delegate binds by these names.
+Error check_engine_io(const BlobView& blob, const Engine& engine) {
+  const blob::BlobHeader& h = *blob.header;
+  const size_t num_inputs = h.inputs()->size();
+  const size_t expected = num_inputs + h.outputs()->size();
+  ET_CHECK_OR_RETURN_ERROR(
+      static_cast<size_t>(engine.num_io_tensors()) == expected,
+      DelegateInvalidCompatibility,
+      "TensorRTBackend: engine %s has %d I/O tensors, its blob describes %zu",
+      blob.name(), engine.num_io_tensors(), expected);
+  for (size_t i = 0; i < expected; ++i) {
+    const bool is_input = i < num_inputs;
+    const IOSpec spec = io_spec_from(
+        is_input ? *h.inputs()->Get(static_cast<flatbuffers::uoffset_t>(i))
+                 : *h.outputs()->Get(static_cast<flatbuffers::uoffset_t>(i - num_inputs)));
+    Result<IOTensorInfo> info = engine.io_tensor(spec.name.c_str());
+    ET_CHECK_OR_RETURN_ERROR(
+        info.ok(),
+        DelegateInvalidCompatibility,
+        "TensorRTBackend: engine %s has no I/O tensor '%s' named in its blob",
+        blob.name(), spec.name.c_str());
+    const TensorIOMode want = is_input ? TensorIOMode::kInput : TensorIOMode::kOutput;
+    ET_CHECK_OR_RETURN_ERROR(
+        info->mode == want && info->dtype == spec.dtype && info->rank == spec.rank,
+        DelegateInvalidCompatibility,
+        "TensorRTBackend: engine %s tensor '%s' is an %s of dtype code %d, rank "
+        "%d; its blob says %s, dtype code %d, rank %d",
+        blob.name(), spec.name.c_str(),
+        info->mode == TensorIOMode::kInput ? "input" : "output",
+        static_cast<int>(info->dtype), info->rank, is_input ? "input" : "output",
+        static_cast<int>(spec.dtype), spec.rank);
+  }
+  return Error::Ok;
+}
+
+// `bytes` deserialized on the blob's device, its I/O checked against the blob.
+Result<std::unique_ptr<Engine>> load_engine(
+    const BlobView& blob,
+    EngineFactory& factory,
+    const EngineBytes& bytes) {
+  const int device = blob.header->device_id();
+  Result<DeviceGuard> guard = DeviceGuard::enter(device);
+  ET_CHECK_OK_OR_RETURN_ERROR(
+      guard.error(),
+      "TensorRTBackend: cannot make CUDA device %d current for engine %s",
+      device, blob.name());
+  // WHY the blob's engine is handed over in place: it sits in the delegate's
+  // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
+  // would double peak memory.
+  std::unique_ptr<Engine> engine = ET_UNWRAP(
+      factory.deserialize(bytes.data, bytes.size),
+      "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
+      "on device %d",
+      flavor_name(factory.flavor()), blob.name(), bytes.size, device);
+  ET_CHECK_OK_OR_RETURN_ERROR(check_engine_io(blob, *engine));
+  return engine;
+}
+
+} // namespace
+
+int visible_device_count() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status != cudaSuccess) {
+    // No driver or no device: CUDA says which; init reports it as "0 devices".
+    ET_LOG(
+        Info,
+        "TensorRTBackend: no usable CUDA device: %s",
+        cudaGetErrorString(status));
+    (void)cudaGetLastError();
+    return 0;
+  }
+  return count;
+}
+
+Error check_blob_engine(const BlobView& blob, const EngineFactory& factory) {
+  if (!blob.has_engine()) {
+    return Error::Ok;
+  }
+  if (!blob.has_onnx()) {
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        check_engine_build(blob, factory.flavor(), factory.version()));
+  }
+  return check_engine_crc(blob);
+}
+
+Result<std::unique_ptr<Engine>> acquire_engine(
+    const BlobView& blob,
+    EngineFactory& factory,
+    Span<const BackendOption> runtime_specs,
+    int visible_devices) {
+  Result<EngineCacheSettings> cache =
+      resolve_engine_cache_settings(runtime_specs, blob.name());
+  if (visible_devices == 0 && cache.ok() && !blob.has_engine() &&
+      can_build_without_gpu(blob, factory)) {
+    return build_without_gpu(blob, factory, cache.get());
+  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_device(blob, visible_devices));
+  ET_CHECK_OK_OR_RETURN_ERROR(cache.error());
+
+  const EngineBytes bytes =
+      ET_UNWRAP(select_engine(blob, factory, cache.get(), visible_devices));
+  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes);
+  if (engine.ok() || engine.error() != Error::DelegateInvalidCompatibility ||
+      bytes.origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
+    return engine;
+  }
+  const bool cached = bytes.origin == EngineOrigin::kCache;
+  const EngineBytes rebuilt = ET_UNWRAP(engine_from_onnx(
+      blob, factory, cache.get(), visible_devices,
+      cached ? "TensorRT refused the cached engine"
+             : "TensorRT refused the blob's engine",
+      /*discard_cached=*/cached));
+  return load_engine(blob, factory, rebuilt);
+}
+
 Error build_without_gpu(
     const BlobView& blob,
     EngineFactory& factory,
     const EngineCacheSettings& cache) {
-  const int device = blob.header->device_id();
-  Result<EngineBytes> engine =
-      engine_from_onnx(blob, factory, cache, device, "the blob has no engine for this "
-                       "TensorRT, and no GPU is visible");
-  if (!engine.ok()) {
-    return engine.error();
-  }
+  const EngineBytes engine = ET_UNWRAP(engine_from_onnx(
+      blob, factory, cache, /*visible_devices=*/0,
+      "the blob has no engine for this TensorRT, and no GPU is visible"));
   // TensorRT has the last word: it names why it cannot load the engine here.
-  Result<std::unique_ptr<Engine>> loaded = factory.deserialize(engine->data, engine->size);
+  Result<std::unique_ptr<Engine>> loaded = factory.deserialize(engine.data, engine.size);
   const Error err = loaded.ok() ? Error::NotFound : loaded.error();
   ET_LOG(Error,
          "TensorRTBackend: the engine of %s was built (%zu bytes%s), but this process "
          "sees no CUDA device to run it on; load the program on a machine with a "
          "GPU of the blob's compute capabilities",
-         blob.name(), engine->size,
+         blob.name(), engine.size,
          cache.directory.empty() ? ", not cached: no engine cache is set"
                                  : ", kept in the engine cache");
   return err;

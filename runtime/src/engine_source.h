@@ -1,22 +1,30 @@
-// Where the engine a delegate deserializes comes from (issue 7):
-//   * the blob's own engine, read in place, when it has one that runs here: the
-//     linked TensorRT's flavor and version, and this GPU's compute capability
-//     among those the blob lists (when it lists any);
+// Engine acquisition: the one place that decides which engine a delegate runs,
+// and hands it over deserialized on the blob's device with its I/O checked
+// against the blob. The choice:
+//   * the blob's own engine, read in place, when it runs here: the linked
+//     TensorRT's flavor and version, and this GPU's compute capability among
+//     those the blob lists (when it lists any);
 //   * otherwise, when the blob carries its ONNX model (engine mode portable or
 //     both): an engine built from that model by the linked TensorRT for this
 //     GPU, through the seam (EngineFactory::build), kept in and reused from the
 //     on-disk engine cache (engine_cache.h) when one is configured;
 //   * otherwise the refusal check_engine_build gives (a prebuilt blob for
 //     another TensorRT).
+// The retry: TensorRT checks more than the blob can say (the exact GPU and
+// driver an engine suits); when it refuses the blob's or a cached engine and the
+// ONNX model is there, the engine is built once more.
 // One Info line says which ("engine cache hit ..." / "built and cached ...").
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <executorch/runtime/backend/options.h>
 #include <executorch/runtime/core/result.h>
+#include <executorch/runtime/core/span.h>
 
 #include "blob.h"
 #include "runtime_settings.h"
@@ -29,8 +37,6 @@ enum class EngineOrigin : uint8_t {
   kCache, // an engine cache entry
   kBuilt, // built at this load
 };
-
-const char* engine_origin_name(EngineOrigin origin);
 
 struct EngineBytes {
   const uint8_t* data = nullptr;
@@ -51,24 +57,40 @@ std::string engine_mismatch(
 // The blob's build settings, precision and input profiles.
 BuildSpec build_spec_from(const BlobView& blob);
 
-// The engine to deserialize for `blob` on `device`, as described above. The
-// caller has checked the blob's engine CRC (check_engine_crc); a build checks
-// the ONNX digest first (check_onnx_digest).
-// A failed build is an error naming the partition and TensorRT's message.
-::executorch::runtime::Result<EngineBytes> select_engine(
+// How many CUDA devices this process sees; 0, logged as Info, when there is no
+// driver or device.
+int visible_device_count();
+
+// The checks that need no GPU: a prebuilt blob for another TensorRT is refused
+// (a blob with its ONNX model is rebuilt instead), and a corrupted engine
+// whichever engine would run.
+::executorch::runtime::Error check_blob_engine(
+    const BlobView& blob,
+    const EngineFactory& factory);
+
+// The engine for `blob`, as described above. The caller has run
+// check_blob_engine. `runtime_specs`: the load-time backend options (the engine
+// cache's directory and size); `visible_devices`: visible_device_count(). With
+// no GPU visible, a blob that can be built without one is built and cached
+// (build_without_gpu) and the load fails. A failed build is an error naming the
+// partition and TensorRT's message.
+::executorch::runtime::Result<std::unique_ptr<Engine>> acquire_engine(
     const BlobView& blob,
     EngineFactory& factory,
-    const EngineCacheSettings& cache,
-    int device);
+    ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
+        runtime_specs,
+    int visible_devices);
 
 // The engine built from the blob's ONNX model (from the cache when it holds
-// it). `reason` says why in the log (e.g. "the blob has no engine").
-// `discard_cached`: drop the cache entry first (TensorRT refused it).
+// it), for the blob's device, or for the blob's compute capabilities when
+// `visible_devices` is 0 and can_build_without_gpu. `reason` says why in the log
+// (e.g. "the blob has no engine"). `discard_cached`: drop the cache entry first
+// (TensorRT refused it).
 ::executorch::runtime::Result<EngineBytes> engine_from_onnx(
     const BlobView& blob,
     EngineFactory& factory,
     const EngineCacheSettings& cache,
-    int device,
+    int visible_devices,
     const char* reason,
     bool discard_cached = false);
 

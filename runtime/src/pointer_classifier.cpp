@@ -90,11 +90,7 @@ classify_pointer(const void* ptr, int engine_device, PointerQuery query) {
     // An empty tensor may have no storage; staging gives it a valid address.
     return MemoryKind::kPageableHost;
   }
-  Result<PointerAttributes> attrs = query(ptr);
-  if (!attrs.ok()) {
-    return attrs.error();
-  }
-  return classify_attributes(attrs.get(), engine_device);
+  return classify_attributes(ET_UNWRAP(query(ptr)), engine_device);
 }
 
 bool binds_directly(MemoryKind kind, const DeviceTraits& traits) {
@@ -129,12 +125,9 @@ PointerCache::classify(size_t slot, const void* ptr, int engine_device) {
     return e.kind;
   }
   ++queries_;
-  Result<MemoryKind> kind = classify_pointer(ptr, engine_device, query_);
-  if (!kind.ok()) {
-    return kind.error();
-  }
+  const MemoryKind kind = ET_UNWRAP(classify_pointer(ptr, engine_device, query_));
   e.ptr = ptr;
-  e.kind = kind.get();
+  e.kind = kind;
   e.valid = true;
   return e.kind;
 }
@@ -144,12 +137,8 @@ Result<Placement> BindingPolicy::place(
     const void* ptr,
     const char* tensor,
     bool is_input) {
-  Result<MemoryKind> kind = cache_.classify(slot, ptr, traits_.device);
-  if (!kind.ok()) {
-    return kind.error();
-  }
   Placement p;
-  p.kind = kind.get();
+  p.kind = ET_UNWRAP(cache_.classify(slot, ptr, traits_.device));
   p.staged = !binds_directly(p.kind, traits_);
   if (p.staged && !logged_) {
     logged_ = true;

@@ -46,7 +46,7 @@ struct EngineSettings {
   std::string runtime_cache_path; // empty: no runtime cache
 };
 
-// Where engines built at load (portable blobs, issue 7) are cached.
+// Where engines built at load (portable blobs) are cached.
 struct EngineCacheSettings {
   std::string directory; // empty: no engine cache
   uint64_t max_bytes = uint64_t{2048} << 20;

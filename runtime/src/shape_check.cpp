@@ -114,18 +114,13 @@ Error check_arguments(
     return Error::InvalidArgument;
   }
   for (size_t i = 0; i < num_inputs; ++i) {
-    Error err = check_one(engine_name, "input", i, inputs[i], args[i], true);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        check_one(engine_name, "input", i, inputs[i], args[i], true));
   }
   for (size_t i = 0; i < num_outputs; ++i) {
     // Output dims are the engine's to decide (resize_tensor checks capacity).
-    Error err = check_one(
-        engine_name, "output", i, outputs[i], args[num_inputs + i], false);
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(check_one(
+        engine_name, "output", i, outputs[i], args[num_inputs + i], false));
   }
   return Error::Ok;
 }

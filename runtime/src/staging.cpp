@@ -12,6 +12,21 @@ namespace executorch_tensorrt {
 
 using ::executorch::runtime::Error;
 
+namespace {
+
+// Memory the GPU reaches directly needs no bounce buffer. cudaMemcpyDefault: the
+// driver infers the direction from the unified address space, which covers
+// pinned host and peer-device memory alike.
+Error copy_direct(void* dst, const void* src, size_t nbytes, cudaStream_t stream) {
+  if (nbytes == 0) {
+    return Error::Ok;
+  }
+  ETRT_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, stream));
+  return Error::Ok;
+}
+
+} // namespace
+
 StagingArea::StagingArea(std::string engine_name, size_t slots)
     : engine_name_(std::move(engine_name)), slots_(slots) {}
 
@@ -68,10 +83,7 @@ Error StagingArea::reserve(size_t slot, size_t nbytes, MemoryKind kind) {
     ++allocations_;
   }
   if (kind == MemoryKind::kPageableHost && s.host_capacity < want) {
-    Error err = ensure_events();
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(ensure_events());
     if (s.host != nullptr) {
       ETRT_CUDA_RETURN_IF_ERROR(cudaFreeHost(s.host));
       s.host = nullptr;
@@ -100,15 +112,8 @@ Error StagingArea::copy_in(
     MemoryKind kind,
     cudaStream_t stream) {
   Slot& s = slots_[slot];
-  if (nbytes == 0) {
-    return Error::Ok;
-  }
-  if (kind != MemoryKind::kPageableHost) {
-    // cudaMemcpyDefault: the driver infers the direction from the unified address
-    // space, which covers pinned host and peer-device sources alike.
-    ETRT_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
-        s.device, src, nbytes, cudaMemcpyDefault, stream));
-    return Error::Ok;
+  if (nbytes == 0 || kind != MemoryKind::kPageableHost) {
+    return copy_direct(s.device, src, nbytes, stream);
   }
   const size_t chunk = chunk_bytes(nbytes);
   const auto* from = static_cast<const uint8_t*>(src);
@@ -132,13 +137,8 @@ Error StagingArea::copy_out(
     MemoryKind kind,
     cudaStream_t stream) {
   Slot& s = slots_[slot];
-  if (nbytes == 0) {
-    return Error::Ok;
-  }
-  if (kind != MemoryKind::kPageableHost) {
-    ETRT_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(
-        dst, s.device, nbytes, cudaMemcpyDefault, stream));
-    return Error::Ok;
+  if (nbytes == 0 || kind != MemoryKind::kPageableHost) {
+    return copy_direct(dst, s.device, nbytes, stream);
   }
   const size_t chunk = chunk_bytes(nbytes);
   const auto* from = static_cast<const uint8_t*>(s.device);

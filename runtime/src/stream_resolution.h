@@ -1,6 +1,6 @@
 // Which CUDA stream an engine runs on for one execute().
 //
-// The order (shared/DESIGN.md):
+// The order:
 //   1. a per-engine external stream the user bound to this delegate
 //      (executorch_tensorrt/streams.h: bind_stream);
 //   2. process-wide passthrough: when switched on, the caller's current stream on

@@ -92,23 +92,15 @@ Error check_stream_for_engine(
     int engine_device,
     const char* engine,
     const char* what) {
-  Error err = check_stream_handle(stream, what);
-  if (err != Error::Ok) {
-    return err;
-  }
-  Result<int> device = stream_device(stream);
-  if (!device.ok()) {
-    return device.error();
-  }
-  if (device.get() != engine_device) {
-    ET_LOG(
-        Error,
-        "TensorRTBackend: the %s %p belongs to CUDA device %d, engine %s runs on "
-        "device %d (its engine-baked device); create the stream on device %d",
-        what, static_cast<void*>(stream), device.get(), engine, engine_device,
-        engine_device);
-    return Error::DelegateInvalidCompatibility;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_stream_handle(stream, what));
+  const int device = ET_UNWRAP(stream_device(stream));
+  ET_CHECK_OR_RETURN_ERROR(
+      device == engine_device,
+      DelegateInvalidCompatibility,
+      "TensorRTBackend: the %s %p belongs to CUDA device %d, engine %s runs on "
+      "device %d (its engine-baked device); create the stream on device %d",
+      what, static_cast<void*>(stream), device, engine, engine_device,
+      engine_device);
   return Error::Ok;
 }
 

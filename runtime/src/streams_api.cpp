@@ -3,6 +3,7 @@
 // (binding_transaction.h).
 #include <executorch_tensorrt/streams.h>
 
+#include <utility>
 #include <vector>
 
 #include <executorch/runtime/platform/log.h>
@@ -75,6 +76,21 @@ Error expand_locked(
   return Error::Ok;
 }
 
+// fn(delegate) for one delegate (not kAllDelegates), under the registry lock.
+template <typename Fn>
+auto query_one(MethodId method, int32_t index, Fn&& fn) -> Result<decltype(fn(
+    std::declval<TensorRTDelegate&>()))> {
+  if (index == kAllDelegates) {
+    return Error::InvalidArgument;
+  }
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  TensorRTDelegate* d = find_delegate_locked(method, index);
+  if (d == nullptr) {
+    return unknown(method, index);
+  }
+  return fn(*d);
+}
+
 // Runs fn(delegate) on one delegate or all of a method's, under the registry lock.
 template <typename Fn>
 Error for_targets(MethodId method, int32_t index, Fn&& fn) {
@@ -86,10 +102,7 @@ Error for_targets(MethodId method, int32_t index, Fn&& fn) {
     return unknown(method, index);
   }
   for (int32_t i = first; i < last; ++i) {
-    Error err = fn(*find_delegate_locked(method, i));
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(fn(*find_delegate_locked(method, i)));
   }
   return Error::Ok;
 }
@@ -126,11 +139,9 @@ Error bind_streams(const StreamBinding* bindings, size_t count) {
   std::lock_guard<std::mutex> lock(registry_mutex());
   std::vector<StreamAssignment> items;
   for (size_t i = 0; i < count; ++i) {
-    Error err = expand_locked(
-        bindings[i].method, bindings[i].delegate_index, bindings[i].stream, items);
-    if (err != Error::Ok) {
-      return err; // nothing applied yet
-    }
+    // Nothing is applied before every binding has expanded.
+    ET_CHECK_OK_OR_RETURN_ERROR(expand_locked(
+        bindings[i].method, bindings[i].delegate_index, bindings[i].stream, items));
   }
   RegistryBinder binder;
   return apply_all_or_nothing(binder, items.data(), items.size());
@@ -139,10 +150,7 @@ Error bind_streams(const StreamBinding* bindings, size_t count) {
 Error bind_stream(MethodId method, int32_t delegate_index, cudaStream_t stream) {
   // A null stream here is the user's mistake, not "clear": check it before the
   // batch call, which reads null as clear.
-  Error err = check_stream_handle(stream, "bound stream");
-  if (err != Error::Ok) {
-    return err;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_stream_handle(stream, "bound stream"));
   const StreamBinding b{method, delegate_index, stream};
   return bind_streams(&b, 1);
 }
@@ -155,15 +163,9 @@ Error clear_stream(MethodId method, int32_t delegate_index) {
 }
 
 Result<cudaStream_t> bound_stream(MethodId method, int32_t delegate_index) {
-  if (delegate_index == kAllDelegates) {
-    return Error::InvalidArgument;
-  }
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  TensorRTDelegate* d = find_delegate_locked(method, delegate_index);
-  if (d == nullptr) {
-    return unknown(method, delegate_index);
-  }
-  return d->bound_stream();
+  return query_one(method, delegate_index, [](TensorRTDelegate& d) {
+    return d.bound_stream();
+  });
 }
 
 Error set_stream_passthrough(bool enabled) {
@@ -182,9 +184,7 @@ Error set_stream_passthrough(bool enabled) {
         err = Error::InvalidState;
       }
     });
-    if (err != Error::Ok) {
-      return err;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(err);
   }
   set_passthrough_enabled(enabled);
   return Error::Ok;
@@ -195,15 +195,8 @@ bool stream_passthrough() {
 }
 
 Error set_current_stream(cudaStream_t stream) {
-  Error err = check_stream_handle(stream, "caller stream");
-  if (err != Error::Ok) {
-    return err;
-  }
-  Result<int> device = stream_device(stream);
-  if (!device.ok()) {
-    return device.error();
-  }
-  return set_thread_stream(device.get(), stream);
+  ET_CHECK_OK_OR_RETURN_ERROR(check_stream_handle(stream, "caller stream"));
+  return set_thread_stream(ET_UNWRAP(stream_device(stream)), stream);
 }
 
 Error clear_current_stream(int device) {
@@ -217,15 +210,9 @@ Error set_cuda_graphs(MethodId method, int32_t delegate_index, bool enabled) {
 }
 
 Result<bool> cuda_graphs(MethodId method, int32_t delegate_index) {
-  if (delegate_index == kAllDelegates) {
-    return Error::InvalidArgument;
-  }
-  std::lock_guard<std::mutex> lock(registry_mutex());
-  TensorRTDelegate* d = find_delegate_locked(method, delegate_index);
-  if (d == nullptr) {
-    return unknown(method, delegate_index);
-  }
-  return d->graph_mode() != GraphMode::kOff;
+  return query_one(method, delegate_index, [](TensorRTDelegate& d) {
+    return d.graph_mode() != GraphMode::kOff;
+  });
 }
 
 } // namespace executorch_tensorrt
@@ -235,24 +222,26 @@ namespace {
 uint32_t code(::executorch::runtime::Error e) {
   return static_cast<uint32_t>(e);
 }
+// The error code of `r`; its value, converted, in `*out` when both exist.
+template <typename T, typename Out, typename Convert>
+uint32_t code(const ::executorch::runtime::Result<T>& r, Out* out, Convert convert) {
+  if (r.ok() && out != nullptr) {
+    *out = convert(r.get());
+  }
+  return code(r.error());
+}
 } // namespace
 
 extern "C" {
 
 uint32_t etrt_find_method(const char* method_name, uint64_t* method) {
-  auto r = executorch_tensorrt::find_method(method_name);
-  if (r.ok() && method != nullptr) {
-    *method = r.get();
-  }
-  return code(r.ok() ? ::executorch::runtime::Error::Ok : r.error());
+  return code(executorch_tensorrt::find_method(method_name), method,
+              [](uint64_t id) { return id; });
 }
 
 uint32_t etrt_num_delegates(uint64_t method, int32_t* count) {
-  auto r = executorch_tensorrt::num_delegates(method);
-  if (r.ok() && count != nullptr) {
-    *count = r.get();
-  }
-  return code(r.ok() ? ::executorch::runtime::Error::Ok : r.error());
+  return code(executorch_tensorrt::num_delegates(method), count,
+              [](int32_t n) { return n; });
 }
 
 uint32_t etrt_bind_stream(uint64_t method, int32_t delegate_index, void* stream) {
@@ -265,11 +254,8 @@ uint32_t etrt_clear_stream(uint64_t method, int32_t delegate_index) {
 }
 
 uint32_t etrt_bound_stream(uint64_t method, int32_t delegate_index, void** stream) {
-  auto r = executorch_tensorrt::bound_stream(method, delegate_index);
-  if (r.ok() && stream != nullptr) {
-    *stream = static_cast<void*>(r.get());
-  }
-  return code(r.ok() ? ::executorch::runtime::Error::Ok : r.error());
+  return code(executorch_tensorrt::bound_stream(method, delegate_index), stream,
+              [](cudaStream_t s) { return static_cast<void*>(s); });
 }
 
 uint32_t etrt_bind_streams(
@@ -309,11 +295,8 @@ uint32_t etrt_set_cuda_graphs(uint64_t method, int32_t delegate_index, int enabl
 }
 
 uint32_t etrt_cuda_graphs(uint64_t method, int32_t delegate_index, int* enabled) {
-  auto r = executorch_tensorrt::cuda_graphs(method, delegate_index);
-  if (r.ok() && enabled != nullptr) {
-    *enabled = r.get() ? 1 : 0;
-  }
-  return code(r.ok() ? ::executorch::runtime::Error::Ok : r.error());
+  return code(executorch_tensorrt::cuda_graphs(method, delegate_index), enabled,
+              [](bool on) { return on ? 1 : 0; });
 }
 
 } // extern "C"

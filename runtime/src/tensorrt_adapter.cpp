@@ -5,12 +5,13 @@
 // ICudaEngine::getNbIOTensors/getIOTensorName/getTensorIOMode/getTensorDataType/
 // getTensorShape/createExecutionContext, IExecutionContext::setInputShape/
 // setTensorAddress/getTensorShape/enqueueV3. TensorRT objects are deleted with
-// `delete` (TensorRT >= 10). TensorRT-RTX only (issue 4): ICudaEngine::
-// createRuntimeConfig, IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy/
+// `delete` (TensorRT >= 10). TensorRT-RTX only, for its runtime settings, native
+// CUDA graphs and runtime cache: ICudaEngine::createRuntimeConfig,
+// IRuntimeConfig::setDynamicShapesKernelSpecializationStrategy/
 // setCudaGraphStrategy/createRuntimeCache/setRuntimeCache,
 // ICudaEngine::createExecutionContext(IRuntimeConfig*), IRuntimeCache::serialize/
 // deserialize, IExecutionContext::isStreamCapturable.
-// Issue 7 (engines built at load from a blob's ONNX model): createInferBuilder,
+// Engines built at load from a blob's ONNX model: createInferBuilder,
 // IBuilder::createNetworkV2(kSTRONGLY_TYPED)/createBuilderConfig/
 // createOptimizationProfile/buildSerializedNetwork, nvonnxparser::createParser,
 // IParser::parse/getNbErrors/getError (IParserError::desc/nodeName/nodeOperator),
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +38,7 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "dtype.h"
 #include "trt_engine.h"
 
 // TensorRT-RTX defines TRT_MAJOR_RTX in NvInferVersion.h (its NV_TENSORRT_MAJOR
@@ -158,25 +161,26 @@ nvinfer1::Dims dims_of(const int64_t* dims, int32_t rank) {
 }
 #endif
 
-// TensorRT DataType -> ExecuTorch ScalarType code (-1: none).
+// TensorRT DataType -> the blob's dtype code (dtype.h; -1: none).
 int8_t scalar_type_code(nvinfer1::DataType type) {
+  using ::executorch::aten::ScalarType;
   switch (type) {
     case nvinfer1::DataType::kFLOAT:
-      return 6;
+      return dtype_code(ScalarType::Float);
     case nvinfer1::DataType::kHALF:
-      return 5;
+      return dtype_code(ScalarType::Half);
     case nvinfer1::DataType::kINT8:
-      return 1;
+      return dtype_code(ScalarType::Char);
     case nvinfer1::DataType::kINT32:
-      return 3;
+      return dtype_code(ScalarType::Int);
     case nvinfer1::DataType::kBOOL:
-      return 11;
+      return dtype_code(ScalarType::Bool);
     case nvinfer1::DataType::kUINT8:
-      return 0;
+      return dtype_code(ScalarType::Byte);
     case nvinfer1::DataType::kBF16:
-      return 15;
+      return dtype_code(ScalarType::BFloat16);
     case nvinfer1::DataType::kINT64:
-      return 4;
+      return dtype_code(ScalarType::Long);
     default:
       return -1;
   }
@@ -321,9 +325,7 @@ class TrtContext final : public ExecutionContext {
         std::move(parts_.cache)
 #endif
     );
-    if (!parts.ok()) {
-      return parts.error();
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(parts.error());
     parts_.context.reset();
     parts_ = std::move(parts.get());
     return Error::Ok;
@@ -424,10 +426,6 @@ class TrtEngine final : public Engine {
     return engine_->getNbIOTensors();
   }
 
-  const char* io_tensor_name(int32_t index) const override {
-    return engine_->getIOTensorName(index);
-  }
-
   Result<IOTensorInfo> io_tensor(const char* name) const override {
     for (int32_t i = 0; i < engine_->getNbIOTensors(); ++i) {
       const char* candidate = engine_->getIOTensorName(i);
@@ -456,11 +454,13 @@ class TrtEngine final : public Engine {
         nullptr
 #endif
     );
-    if (!parts.ok()) {
-      return parts.error();
-    }
-    return std::unique_ptr<ExecutionContext>(
-        new TrtContext(*engine_, options, std::move(parts.get())));
+    ET_CHECK_OK_OR_RETURN_ERROR(parts.error());
+    std::unique_ptr<ExecutionContext> context(
+        new (std::nothrow) TrtContext(*engine_, options, std::move(parts.get())));
+    ET_CHECK_OR_RETURN_ERROR(
+        context != nullptr, MemoryAllocationFailed,
+        "TensorRTBackend: out of memory creating an execution context");
+    return context;
   }
 
  private:
@@ -514,7 +514,11 @@ class TrtFactory final : public EngineFactory {
              trt_errors.empty() ? "(TensorRT gave no message)" : trt_errors.c_str());
       return Error::DelegateInvalidCompatibility;
     }
-    return std::unique_ptr<Engine>(new TrtEngine(std::move(engine)));
+    std::unique_ptr<Engine> out(new (std::nothrow) TrtEngine(std::move(engine)));
+    ET_CHECK_OR_RETURN_ERROR(
+        out != nullptr, MemoryAllocationFailed,
+        "TensorRTBackend: out of memory deserializing an engine");
+    return out;
   }
 
 #if defined(ETRT_HAVE_ONNX_PARSER)
@@ -751,7 +755,11 @@ Result<EngineFactory*> engine_factory() {
   // must not outlive the IRuntime that deserialized them, and delegates may be
   // destroyed from static destructors of the application.
   static TrtFactory* factory = [] {
-    auto* f = new TrtFactory();
+    auto* f = new (std::nothrow) TrtFactory();
+    if (f == nullptr) {
+      ET_LOG(Error, "TensorRTBackend: out of memory creating the TensorRT runtime");
+      return f;
+    }
     if (!f->start()) {
       ET_LOG(Error, "TensorRTBackend: TensorRT could not create a runtime");
       delete f;

@@ -1,11 +1,12 @@
 // TensorRTBackend: the ExecuTorch BackendInterface glue. Verification lives in
-// blob.cpp, where the engine comes from (the blob, the engine cache, a build) in
-// engine_source.cpp, the engine and its execution in delegate.cpp; this file only
-// orders the steps and registers the backend when the library loads.
+// blob.cpp, engine acquisition (the blob's engine, the engine cache, a build) in
+// engine_source.cpp, the delegate and its execution in delegate.cpp, its streams
+// and CUDA graphs in stream_control.cpp; this file only orders the steps and
+// registers the backend when the library loads.
 #include <cstring>
+#include <memory>
+#include <utility>
 #include <variant>
-
-#include <cuda_runtime_api.h>
 
 #include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/platform/log.h>
@@ -46,67 +47,6 @@ constexpr size_t kMaxDelegateArgs = 1024;
 // Name shared with the Python side (BackendDetails subclass / DelegationSpec).
 constexpr char kBackendName[] = "TensorRTBackend";
 
-int visible_device_count() {
-  int count = 0;
-  const cudaError_t status = cudaGetDeviceCount(&count);
-  if (status != cudaSuccess) {
-    // No driver or no device: CUDA says which; init reports it as "0 devices".
-    ET_LOG(
-        Info,
-        "TensorRTBackend: no usable CUDA device: %s",
-        cudaGetErrorString(status));
-    (void)cudaGetLastError();
-    return 0;
-  }
-  return count;
-}
-
-// The delegate on `engine` (the blob's own bytes, or a copy built or cached at
-// load: the view's engine is pointed at them, everything else is the blob's).
-Result<TensorRTDelegate*> create_delegate(
-    const BlobView& blob,
-    const EngineBytes& engine,
-    EngineFactory& factory,
-    BackendInitContext& context) {
-  BlobView view = blob;
-  view.engine = engine.data;
-  view.engine_size = engine.size;
-  return TensorRTDelegate::create(view, factory, context.runtime_specs());
-}
-
-// The blob's engine in place, or one built from its ONNX model (cached), then
-// the delegate on it.
-Result<TensorRTDelegate*> load_delegate(
-    const BlobView& blob,
-    EngineFactory& factory,
-    const EngineCacheSettings& cache,
-    BackendInitContext& context) {
-  const int device = blob.header->device_id();
-  Result<EngineBytes> engine = select_engine(blob, factory, cache, device);
-  if (!engine.ok()) {
-    return engine.error();
-  }
-  Result<TensorRTDelegate*> delegate =
-      create_delegate(blob, engine.get(), factory, context);
-  if (delegate.ok() || delegate.error() != Error::DelegateInvalidCompatibility ||
-      engine->origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
-    return delegate;
-  }
-  // WHY a second chance: TensorRT checks more than the blob can say (the exact
-  // GPU and driver an engine suits); it refused the blob's engine or a cached
-  // one, and the ONNX model is there to build one that fits.
-  const bool cached = engine->origin == EngineOrigin::kCache;
-  Result<EngineBytes> rebuilt = engine_from_onnx(
-      blob, factory, cache, device,
-      cached ? "TensorRT refused the cached engine"
-             : "TensorRT refused the blob's engine",
-      /*discard_cached=*/cached);
-  if (!rebuilt.ok()) {
-    return rebuilt.error();
-  }
-  return create_delegate(blob, rebuilt.get(), factory, context);
-}
-
 class TensorRTBackend final : public BackendInterface {
  public:
   bool is_available() const override {
@@ -122,62 +62,25 @@ class TensorRTBackend final : public BackendInterface {
       FreeableBuffer* processed,
       ArrayRef<CompileSpec> compile_specs) const override {
     (void)compile_specs; // everything the runtime needs is in the blob
-    Result<BlobView> blob = parse_blob(processed->data(), processed->size());
-    if (!blob.ok()) {
-      return blob.error();
-    }
-    Result<EngineFactory*> factory = engine_factory();
-    if (!factory.ok()) {
-      return factory.error();
-    }
-    Error err = Error::Ok;
-    if (blob->has_engine()) {
-      // Refused before touching a GPU: a prebuilt blob for another TensorRT (a
-      // blob with its ONNX model is rebuilt instead, engine_source.h), and a
-      // corrupted engine whichever engine would run.
-      if (!blob->has_onnx()) {
-        err = check_engine_build(
-            blob.get(), factory.get()->flavor(), factory.get()->version());
-        if (err != Error::Ok) {
-          return err;
-        }
-      }
-      err = check_engine_crc(blob.get());
-      if (err != Error::Ok) {
-        return err;
-      }
-    }
-    const int devices = visible_device_count();
-    Result<EngineCacheSettings> cache =
-        resolve_engine_cache_settings(context.runtime_specs(), blob->name());
-    if (devices == 0 && cache.ok() && !blob->has_engine() &&
-        can_build_without_gpu(blob.get(), *factory.get())) {
-      return build_without_gpu(blob.get(), *factory.get(), cache.get());
-    }
-    err = check_device(blob.get(), devices);
-    if (err != Error::Ok) {
-      return err;
-    }
-    if (!cache.ok()) {
-      return cache.error();
-    }
+    const BlobView blob = ET_UNWRAP(parse_blob(processed->data(), processed->size()));
+    EngineFactory& factory = *ET_UNWRAP(engine_factory());
+    ET_CHECK_OK_OR_RETURN_ERROR(check_blob_engine(blob, factory));
+    std::unique_ptr<Engine> engine = ET_UNWRAP(acquire_engine(
+        blob, factory, context.runtime_specs(), visible_device_count()));
     // The library registered it at load unless another CUDA backend had; if that
     // one was unloaded since, register ours now (cheap when already there).
     (void)ensure_cuda_device_allocator();
-
-    Result<TensorRTDelegate*> delegate =
-        load_delegate(blob.get(), *factory.get(), cache.get(), context);
-    if (!delegate.ok()) {
-      return delegate.error();
-    }
+    TensorRTDelegate* delegate = ET_UNWRAP(TensorRTDelegate::create(
+        blob, std::move(engine), factory.flavor(), context.runtime_specs(),
+        context.get_runtime_allocator()));
     // WHY the runtime allocator as the key: it is one object per loaded method
     // (delegate_registry.h), the only identity init is given.
     (void)register_delegate(
-        delegate.get(), context.get_method_name(), context.get_runtime_allocator());
+        delegate, context.get_method_name(), context.get_runtime_allocator());
     // The engine now lives in TensorRT's (device) memory; the blob bytes are no
     // longer needed, so give them back now rather than at program teardown.
     processed->Free();
-    return delegate.get();
+    return delegate;
   }
 
   Error execute(
@@ -203,7 +106,7 @@ class TensorRTBackend final : public BackendInterface {
   void destroy(DelegateHandle* handle) const override {
     auto* delegate = static_cast<TensorRTDelegate*>(handle);
     unregister_delegate(delegate);
-    delete delegate;
+    TensorRTDelegate::destroy(delegate);
   }
 
   // ExecuTorch's process-wide backend options (executorch::runtime::set_option):
@@ -223,10 +126,7 @@ class TensorRTBackend final : public BackendInterface {
                option.key);
         return Error::InvalidArgument;
       }
-      Error err = set_stream_passthrough(*on);
-      if (err != Error::Ok) {
-        return err;
-      }
+      ET_CHECK_OK_OR_RETURN_ERROR(set_stream_passthrough(*on));
     }
     return Error::Ok;
   }

@@ -99,7 +99,7 @@ class ExecutionContext {
   // Enqueues the engine on `stream`; the stream belongs to the engine's device.
   virtual ::executorch::runtime::Error enqueue(cudaStream_t stream) = 0;
 
-  // --- issue 4: graphs and the runtime cache (defaults: not supported) ----------
+  // --- graphs and the runtime cache (defaults: not supported) -------------------
   // Whether enqueue() captures and replays CUDA graphs itself (TensorRT-RTX
   // CudaGraphStrategy::kWHOLE_GRAPH_CAPTURE). The runtime then never captures.
   virtual bool native_cuda_graphs() const {
@@ -130,7 +130,6 @@ class Engine {
  public:
   virtual ~Engine() = default;
   virtual int32_t num_io_tensors() const = 0;
-  virtual const char* io_tensor_name(int32_t index) const = 0;
   // NotFound (no log) when the engine has no I/O tensor of that name.
   virtual ::executorch::runtime::Result<IOTensorInfo> io_tensor(
       const char* name) const = 0;
@@ -146,7 +145,7 @@ class Engine {
   }
 };
 
-// --- issue 7: building an engine on the target from the blob's ONNX model ------
+// --- building an engine on the target from the blob's ONNX model --------------
 // One input's optimization profile: min/opt/max per dim (a static dim has all
 // three equal), from the blob's TensorSpec.
 struct InputProfile {

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <executorch/runtime/core/exec_aten/exec_aten.h>
+
 #include "trt_engine.h"
 
 namespace etrt_test {
@@ -15,7 +17,9 @@ namespace etrt_test {
 struct TestTensor {
   std::string name;
   std::vector<std::array<int64_t, 3>> dims; // {min, opt, max} per dim
-  int8_t dtype = 6; // Float
+  // ExecuTorch's code, the schema's too (dtype.h checks that; not included
+  // here: its flatbuffers must not meet ExecuTorch's in a program's sources).
+  int8_t dtype = static_cast<int8_t>(executorch::aten::ScalarType::Float);
 };
 
 struct TestBlob {

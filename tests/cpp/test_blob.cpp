@@ -1,10 +1,14 @@
 // Blob verification (runtime/src/blob.cpp): every check with its Error and log line.
 // Needs no GPU.
 #include <cstring>
+#include <string>
+
+#include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 
 #include "blob.h"
 #include "blob_writer.h"
 #include "crc32.h"
+#include "dtype.h"
 #include "test_support.h"
 
 using executorch::runtime::Error;
@@ -42,6 +46,21 @@ ETRT_TEST(crc32_matches_zlib) {
   ETRT_CHECK_EQ(whole, 0x414FA339u);
   const uint32_t part = executorch_tensorrt::crc32(text, 13);
   ETRT_CHECK_EQ(executorch_tensorrt::crc32(text + 13, std::strlen(text) - 13, part), whole);
+}
+
+// dtype.h checks the codes at compile time; this checks the names too.
+ETRT_TEST(every_schema_dtype_is_the_executorch_scalar_type_of_its_name) {
+  namespace blob = executorch_tensorrt::blob;
+  for (const blob::ScalarType v : blob::EnumValuesScalarType()) {
+    const int8_t code = static_cast<int8_t>(v);
+    ETRT_CHECK(executorch_tensorrt::known_dtype(code));
+    const auto et = static_cast<executorch::aten::ScalarType>(code);
+    ETRT_CHECK_EQ(
+        std::string(blob::EnumNameScalarType(v)),
+        std::string(executorch::runtime::toString(et)));
+  }
+  ETRT_CHECK(!executorch_tensorrt::known_dtype(8));
+  ETRT_CHECK(!executorch_tensorrt::known_dtype(-1));
 }
 
 ETRT_TEST(valid_blob_parses_and_passes_every_check) {

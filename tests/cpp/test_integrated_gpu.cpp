@@ -8,6 +8,7 @@
 // in-place runs are valid on a discrete GPU too.
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -17,6 +18,7 @@
 #include "blob.h"
 #include "blob_writer.h"
 #include "delegate.h"
+#include "engine_source.h"
 #include "pointer_classifier.h"
 #include "test_support.h"
 #include "trt_engine.h"
@@ -95,12 +97,16 @@ struct Delegate {
     ETRT_REQUIRE(view.ok());
     auto factory = executorch_tensorrt::engine_factory();
     ETRT_REQUIRE(factory.ok());
-    auto created = TensorRTDelegate::create(view.get(), *factory.get(), traits);
+    auto engine = executorch_tensorrt::acquire_engine(
+        view.get(), *factory.get(), {}, executorch_tensorrt::visible_device_count());
+    ETRT_REQUIRE(engine.ok());
+    auto created = TensorRTDelegate::create(
+        view.get(), std::move(engine.get()), factory.get()->flavor(), traits);
     ETRT_REQUIRE(created.ok());
     d = created.get();
   }
   ~Delegate() {
-    delete d;
+    TensorRTDelegate::destroy(d);
   }
   // Runs on x, y, out (host-visible memory of any kind) and checks out = 3x + y.
   bool run_and_check(float* x, float* y, float* out) {
@@ -218,7 +224,11 @@ ETRT_TEST(traits_of_another_device_are_refused) {
   ETRT_REQUIRE(view.ok());
   auto factory = executorch_tensorrt::engine_factory();
   ETRT_REQUIRE(factory.ok());
-  auto created = TensorRTDelegate::create(view.get(), *factory.get(), wrong);
+  auto engine = executorch_tensorrt::acquire_engine(
+      view.get(), *factory.get(), {}, executorch_tensorrt::visible_device_count());
+  ETRT_REQUIRE(engine.ok());
+  auto created = TensorRTDelegate::create(
+      view.get(), std::move(engine.get()), factory.get()->flavor(), wrong);
   ETRT_CHECK(!created.ok());
   ETRT_CHECK_EQ(created.error(), Error::InvalidArgument);
 }

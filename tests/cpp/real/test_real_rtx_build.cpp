@@ -194,7 +194,7 @@ ETRT_TEST(the_engine_cache_stores_the_built_engine) {
   EngineCacheSettings cache;
   cache.directory = dir;
   ETRT_REQUIRE(can_build_without_gpu(f.blob, factory()));
-  auto built = engine_from_onnx(f.blob, factory(), cache, 0, "test");
+  auto built = engine_from_onnx(f.blob, factory(), cache, etrt_test::gpu_count(), "test");
   ETRT_REQUIRE(built.ok());
   ETRT_CHECK(built->origin == EngineOrigin::kBuilt);
   ETRT_REQUIRE(built->size == f.blob.engine_size);
@@ -209,7 +209,7 @@ ETRT_TEST(the_engine_cache_stores_the_built_engine) {
                          built->size) == 0);
 
   etrt_test::clear_logs();
-  auto hit = engine_from_onnx(f.blob, factory(), cache, 0, "test");
+  auto hit = engine_from_onnx(f.blob, factory(), cache, etrt_test::gpu_count(), "test");
   ETRT_REQUIRE(hit.ok());
   ETRT_CHECK(hit->origin == EngineOrigin::kCache);
   ETRT_CHECK(std::memcmp(hit->data, f.blob.engine, hit->size) == 0);
@@ -239,7 +239,8 @@ ETRT_TEST(a_network_without_the_blobs_output_is_refused_after_the_build) {
   auto parsed = parse_blob(copy.data(), f.size);
   ETRT_REQUIRE(parsed.ok());
   etrt_test::clear_logs();
-  auto built = engine_from_onnx(parsed.get(), factory(), EngineCacheSettings{}, 0, "test");
+  auto built = engine_from_onnx(
+      parsed.get(), factory(), EngineCacheSettings{}, etrt_test::gpu_count(), "test");
   ETRT_REQUIRE(!built.ok());
   ETRT_CHECK(built.error() == Error::InvalidProgram);
   ETRT_CHECK_EQ(etrt_test::count_logs({"could not build the engine", "the ONNX model has no output"}), 1);

@@ -13,6 +13,7 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "dtype.h"
 #include "kernels.h"
 #include "onnx_metadata.h"
 #include "program.h"
@@ -100,7 +101,7 @@ using executorch_tensorrt::IOTensorInfo;
 using executorch_tensorrt::Shape;
 using executorch_tensorrt::TensorIOMode;
 
-constexpr int8_t kFloat = 6; // ExecuTorch ScalarType::Float
+constexpr int8_t kFloat = executorch_tensorrt::dtype_code(executorch::aten::ScalarType::Float);
 
 int find(const std::vector<Tensor>& tensors, const char* name) {
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -438,14 +439,6 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
 
   int32_t num_io_tensors() const override {
     return static_cast<int32_t>(program_.inputs.size() + program_.outputs.size());
-  }
-
-  const char* io_tensor_name(int32_t index) const override {
-    const size_t i = static_cast<size_t>(index);
-    if (i < program_.inputs.size()) {
-      return program_.inputs[i].name.c_str();
-    }
-    return program_.outputs[i - program_.inputs.size()].name.c_str();
   }
 
   Result<IOTensorInfo> io_tensor(const char* name) const override {
