@@ -1,4 +1,4 @@
-// Runtime benchmark (issue 3), one run, two ratios:
+// Runtime benchmark, one run, three ratios:
 //
 // 1. Per-execute overhead: median time of TensorRTBackend::execute (zero-copy device
 //    I/O, static shapes) vs calling the same test-double engine directly
@@ -8,7 +8,7 @@
 //    (pinned host I/O) vs the same engine with raw pinned cudaMemcpyAsync H2D and D2H
 //    on one stream. Target: delegate throughput / raw throughput >= 0.90.
 //    Pageable host I/O through the delegate is printed too, for information.
-// 3. CUDA graphs (issue 4): median per-execute time of a 20-kernel test-double engine
+// 3. CUDA graphs: median per-execute time of a 20-kernel test-double engine
 //    through the delegate with CUDA graph replay vs without (zero-copy, static
 //    shapes, 10,000 calls each). Target: graphs / no graphs <= 0.80.
 //

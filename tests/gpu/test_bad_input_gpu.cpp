@@ -1,4 +1,4 @@
-// The bad-input matrix end to end on a GPU (issue 6), through the registered
+// The bad-input matrix end to end on a GPU, through the registered
 // TensorRTBackend with the test double executing real kernels. Each case checks
 // the exact ExecuTorch Error and one log line naming the cause, that nothing was
 // enqueued when the arguments were refused, and that a valid call right after it

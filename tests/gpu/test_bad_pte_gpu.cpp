@@ -1,4 +1,4 @@
-// Bad-input matrix, the .pte case (issue 6): a real program (tests/gpu/make_ptes.py's
+// Bad-input matrix, the .pte case: a real program (tests/gpu/make_ptes.py's
 // zero_copy.pte, lowered with the test double) whose delegate blob has been edited
 // so that the delegate's I/O disagrees with it, run through ExecuTorch's Module:
 //   * the blob's input dims no longer match the tensors the program passes:

@@ -1,4 +1,4 @@
-// Portable blobs on a GPU (issue 7), through ExecuTorch's BackendInterface with
+// Portable blobs on a GPU, through ExecuTorch's BackendInterface with
 // the test double: the engine is built at init from the blob's ONNX model (the
 // double records what it was asked to build), kept in the engine cache and
 // reused (log line and init time), rebuilt when its entry is truncated or when

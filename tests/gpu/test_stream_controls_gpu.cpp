@@ -1,4 +1,4 @@
-// Issue 4 on a GPU, through ExecuTorch's BackendInterface with the test double
+// Stream controls on a GPU, through ExecuTorch's BackendInterface with the test double
 // (real kernels, real streams): the three stream sources and their precedence,
 // the stream the engine actually ran on, bind-time validation, atomic rollback,
 // graphs vs caller streams in both orders, manual CUDA graphs (capture, replay,

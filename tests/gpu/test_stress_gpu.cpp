@@ -1,4 +1,4 @@
-// Load and concurrency on a GPU (issue 6), through the registered TensorRTBackend
+// Load and concurrency on a GPU, through the registered TensorRTBackend
 // with the test double executing real kernels. Skips (77) without a GPU.
 //
 // The threading contract (what these tests hold the runtime to):

@@ -14,7 +14,7 @@ Exits 77 (ctest: skipped) when the AOT package or TensorRT-RTX is not importable
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 try:
     import torch
     from executorch.exir import to_edge_transform_and_lower

@@ -1,6 +1,6 @@
 // Test helper: writes delegate blobs in C++ exactly as backend/blob.py does
 // (prefix, flatbuffers header, 256-aligned engine), with knobs to break them.
-// tests/cpp/test_python_blob.cpp checks the Python writer against the same reader.
+// tests/unit/cpp/test_python_blob.cpp checks the Python writer against the same reader.
 #pragma once
 
 #include <array>
@@ -29,7 +29,7 @@ struct TestBlob {
   std::vector<TestTensor> outputs;
   std::string engine;
   bool wrong_crc = false;
-  // Format 1.1 (issue 7): engine mode (blob::EngineMode code), the ONNX model
+  // Format 1.1 (portable blobs): engine mode (blob::EngineMode code), the ONNX model
   // written after the engine with its SHA-256, build settings.
   uint8_t engine_mode = 0; // Prebuilt
   std::string onnx;

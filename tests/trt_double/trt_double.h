@@ -28,7 +28,7 @@ struct Stats {
   std::atomic<uint64_t> scratch_allocations{0};
   std::atomic<cudaStream_t> last_stream{nullptr};
   std::atomic<int> last_device{-1};
-  // Issue 4: what the last create_context was given, and what native graphs and
+  // Stream controls: what the last create_context was given, and what native graphs and
   // the fake runtime cache did.
   std::atomic<int> last_kernel_specialization{-1};
   std::atomic<int> last_cuda_graph_strategy{-1};
@@ -36,13 +36,13 @@ struct Stats {
   std::atomic<uint64_t> native_graph_disables{0};
   std::atomic<int64_t> runtime_cache_entries_loaded{-1}; // -1: no cache attached
   std::atomic<uint64_t> runtime_cache_rejected{0};
-  // Issue 7: engines "built" from ONNX (EngineFactory::build).
+  // Portable blobs: engines "built" from ONNX (EngineFactory::build).
   std::atomic<uint64_t> builds{0};
   std::atomic<uint64_t> build_failures{0};
   std::atomic<uint64_t> refused_deserializations{0};
 };
 
-// What the last build was asked for (issue 7): the partition, the SHA-256 of the
+// What the last build was asked for: the partition, the SHA-256 of the
 // ONNX bytes it was given (computed by the double, not taken from the blob), and
 // the build spec.
 struct BuildRecord {
@@ -60,7 +60,7 @@ struct Config {
   // native CUDA graphs (as TensorRT-RTX does), so the runtime bypasses its own
   // capture. The double runs its kernels either way and counts the enqueues.
   std::atomic<bool> native_cuda_graphs{false};
-  // Issue 7. Builds fail with kBuildFailureMessage (also: env TRT_DOUBLE_FAIL_BUILD=1).
+  // Builds fail with kBuildFailureMessage (also: env TRT_DOUBLE_FAIL_BUILD=1).
   std::atomic<bool> fail_builds{false};
   // Each build sleeps this long first, standing in for TensorRT's build time so
   // a cache hit is visibly faster (also: env TRT_DOUBLE_BUILD_DELAY_MS).
@@ -68,7 +68,7 @@ struct Config {
   // The next N deserializations are refused as incompatible (as TensorRT refuses
   // an engine made for another GPU).
   std::atomic<int> refuse_deserializations{0};
-  // Issue 6 (bad-input tests): the flavor the engine factory reports, so a test
+  // Bad-input tests: the flavor the engine factory reports, so a test
   // can play a runtime of either flavor (kFlavor unless set); and a number of
   // enqueues to fail, each logging as TensorRT's logger would and returning
   // Error::Internal, as the adapter does when enqueueV3 returns false.

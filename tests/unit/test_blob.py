@@ -14,7 +14,7 @@ import torch
 from executorch_tensorrt.backend import blob as B
 from executorch_tensorrt.backend.trt import Flavor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def make_info(**kw):

@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LIBRARY = "libexecutorch_tensorrt_backend.so"
 # Never part of a runtime-only install.
 AOT_ONLY = ["onnx", "onnxscript", "onnxruntime", "onnx_ir", "tensorrt", "tensorrt_rtx",

@@ -14,7 +14,7 @@ from executorch_tensorrt.backend import blob as blob_mod
 from executorch_tensorrt.backend.engine import BuildRequest, registered_engine_builders
 from executorch_tensorrt.backend.options import TensorRTOptions
 
-from . import builder
+from tests.trt_double import builder
 
 
 def _request(model: onnx.ModelProto, inputs, outputs) -> BuildRequest:

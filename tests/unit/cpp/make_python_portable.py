@@ -11,7 +11,7 @@ cannot be imported here.
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 try:
     import torch
     from onnx import TensorProto, helper

@@ -1,4 +1,4 @@
-// The bad-input matrix, the cases that need no GPU (issue 6). Each case checks the
+// The bad-input matrix, the cases that need no GPU. Each case checks the
 // exact ExecuTorch Error and one log line naming the cause, then that a valid call
 // right after it succeeds:
 //   * init-level cases (truncated/garbled blob, newer major format, flavor mismatch

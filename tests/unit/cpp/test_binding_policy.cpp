@@ -36,7 +36,7 @@ ETRT_TEST(integrated_gpu_binds_host_memory_too) {
 
 // Integrated-GPU memory without one: the pointer query and the device traits are
 // injected, so the Jetson cases (host memory is device memory) run on any machine,
-// through the same BindingPolicy the delegate uses. test_pointer_classifier.cpp
+// through the same BindingPolicy the delegate uses. tests/gpu/test_integrated_memory_gpu.cpp
 // runs the same cases with the driver's answers for real pointers on a GPU.
 namespace {
 

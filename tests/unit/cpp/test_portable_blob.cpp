@@ -1,4 +1,4 @@
-// Blob format 1.1 in the runtime (issue 7), without a GPU: portable and "both"
+// Blob format 1.1 (portable blobs) in the runtime, without a GPU: portable and "both"
 // blobs parse with their ONNX payload bounds-checked, the ONNX digest is
 // verified, engine_mismatch says why a blob's engine cannot run here, and init
 // still refuses a prebuilt blob for another TensorRT before touching a GPU.
@@ -149,7 +149,7 @@ ETRT_TEST(build_spec_comes_from_the_blob) {
 
 ETRT_TEST(init_order_without_a_gpu) {
   if (etrt_test::gpu_count() > 0) {
-    return; // covered for real by test_portable_gpu
+    return; // covered for real by test_portable_blob_gpu
   }
   etrt_test::BackendHarness h;
   // A prebuilt blob for another TensorRT: refused before the device check.

@@ -1,4 +1,4 @@
-// Issue 4, the parts that need no GPU: stream precedence with fake handles, the
+// Stream controls, the parts that need no GPU: stream precedence with fake handles, the
 // handle checks, the graph policy, load-time settings, the all-or-nothing
 // binder (with a fake), the public API's errors without delegates, and
 // ExecuTorch's set_option/get_option route to the passthrough switch.

@@ -1,4 +1,4 @@
-// The test double's ONNX metadata scan (tests/cpp/trt_double/onnx_metadata.h) on
+// The test double's ONNX metadata scan (tests/trt_double/onnx_metadata.h) on
 // hand-written protobuf bytes: found, absent, other fields skipped by wire type,
 // and hostile bytes (truncations at every length, overlong varints, lengths past
 // the end, groups) reported, never read out of bounds. No GPU needed.

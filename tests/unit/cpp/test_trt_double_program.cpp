@@ -1,4 +1,4 @@
-// The test double's program reader (tests/cpp/trt_double/program.cpp). No GPU.
+// The test double's program reader (tests/trt_double/program.cpp). No GPU.
 #include <cstring>
 #include <string>
 
