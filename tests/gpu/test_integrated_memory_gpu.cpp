@@ -15,6 +15,7 @@
 #include <executorch/extension/tensor/tensor.h>
 
 #include "blob.h"
+#include "binding_checks.h"
 #include "blob_writer.h"
 #include "delegate.h"
 #include "pointer_classifier.h"
@@ -25,6 +26,7 @@ using executorch::extension::from_blob;
 using executorch::extension::TensorPtr;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
+using executorch::runtime::Result;
 using executorch::runtime::Span;
 using executorch_tensorrt::BindingPolicy;
 using executorch_tensorrt::DeviceTraits;
@@ -32,15 +34,12 @@ using executorch_tensorrt::MemoryKind;
 using executorch_tensorrt::TensorRTDelegate;
 using etrt_test::clear_logs;
 using etrt_test::count_logs;
+using etrt_test::staged;
 
 namespace {
 
 DeviceTraits integrated(bool pageable_access) {
-  DeviceTraits t;
-  t.device = 0;
-  t.integrated = true;
-  t.pageable_memory_access = pageable_access;
-  return t;
+  return etrt_test::device_traits(/*integrated=*/true, pageable_access);
 }
 
 bool real_pageable_access() {
@@ -66,36 +65,37 @@ struct Allocations {
   }
 };
 
-bool staged(BindingPolicy& policy, const void* ptr, MemoryKind expect) {
-  auto p = policy.place(0, ptr, "x", /*is_input=*/true);
-  ETRT_CHECK(p.ok()); // a failed check fails the test whatever is returned
-  if (!p.ok()) {
-    return false;
-  }
-  ETRT_CHECK(p.get().kind == expect);
-  return p.get().staged;
-}
-
 // out = x * 3 + y
 const char* kProgram =
     "trt_double 1\ninput x 2\ninput y 2\nop muls 0 3.0\nop add 2 1\noutput out 3\n";
 constexpr int kRows = 16, kCols = 256;
 constexpr size_t kN = size_t{kRows} * kCols;
 
+// kProgram's blob: x, y, out static [kRows, kCols] float32.
+std::vector<uint8_t> program_blob() {
+  const auto dims = etrt_test::static_dims({kRows, kCols});
+  return etrt_test::write_blob(
+      etrt_test::double_blob(kProgram, {{"x", dims}, {"y", dims}}, {{"out", dims}}));
+}
+
+// TensorRTDelegate::create on `bytes` with `traits`; the blob must parse and the
+// engine factory exist (failed checks otherwise).
+Result<TensorRTDelegate*> create_delegate(const std::vector<uint8_t>& bytes, const DeviceTraits& traits) {
+  auto view = executorch_tensorrt::parse_blob(bytes.data(), bytes.size());
+  auto factory = executorch_tensorrt::engine_factory();
+  ETRT_CHECK(view.ok());
+  ETRT_CHECK(factory.ok());
+  if (!view.ok() || !factory.ok()) {
+    return Error::Internal;
+  }
+  return TensorRTDelegate::create(view.get(), *factory.get(), traits);
+}
+
 struct Delegate {
-  std::vector<uint8_t> bytes;
+  std::vector<uint8_t> bytes = program_blob();
   TensorRTDelegate* d = nullptr;
   explicit Delegate(const DeviceTraits& traits) {
-    bytes = etrt_test::write_blob(etrt_test::double_blob(
-        kProgram,
-        {{"x", etrt_test::static_dims({kRows, kCols})},
-         {"y", etrt_test::static_dims({kRows, kCols})}},
-        {{"out", etrt_test::static_dims({kRows, kCols})}}));
-    auto view = executorch_tensorrt::parse_blob(bytes.data(), bytes.size());
-    ETRT_REQUIRE(view.ok());
-    auto factory = executorch_tensorrt::engine_factory();
-    ETRT_REQUIRE(factory.ok());
-    auto created = TensorRTDelegate::create(view.get(), *factory.get(), traits);
+    auto created = create_delegate(bytes, traits);
     ETRT_REQUIRE(created.ok());
     d = created.get();
   }
@@ -209,16 +209,8 @@ ETRT_TEST(integrated_delegate_with_pageable_access_binds_pageable_in_place) {
 ETRT_TEST(traits_of_another_device_are_refused) {
   DeviceTraits wrong = integrated(false);
   wrong.device = 3;
-  const auto bytes = etrt_test::write_blob(etrt_test::double_blob(
-      kProgram,
-      {{"x", etrt_test::static_dims({kRows, kCols})},
-       {"y", etrt_test::static_dims({kRows, kCols})}},
-      {{"out", etrt_test::static_dims({kRows, kCols})}}));
-  auto view = executorch_tensorrt::parse_blob(bytes.data(), bytes.size());
-  ETRT_REQUIRE(view.ok());
-  auto factory = executorch_tensorrt::engine_factory();
-  ETRT_REQUIRE(factory.ok());
-  auto created = TensorRTDelegate::create(view.get(), *factory.get(), wrong);
+  const auto bytes = program_blob();
+  auto created = create_delegate(bytes, wrong);
   ETRT_CHECK(!created.ok());
   ETRT_CHECK_EQ(created.error(), Error::InvalidArgument);
 }

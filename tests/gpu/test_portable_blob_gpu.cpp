@@ -66,9 +66,7 @@ etrt_test::TestBlob both(const std::string& version) {
 }
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/etrt_portable_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d != nullptr ? d : "/tmp";
+  return etrt_test::temp_dir("etrt_portable");
 }
 
 std::vector<std::string> entries_in(const std::string& dir) {

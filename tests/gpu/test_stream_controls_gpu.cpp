@@ -532,9 +532,7 @@ int wait_child(pid_t pid) {
 }
 
 std::string temp_path(const char* name) {
-  char tmpl[] = "/tmp/etrt_gpu_cache_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return std::string(d != nullptr ? d : "/tmp") + "/" + name;
+  return etrt_test::temp_dir("etrt_gpu_cache") + "/" + name;
 }
 
 } // namespace

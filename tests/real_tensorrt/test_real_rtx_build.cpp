@@ -66,9 +66,7 @@ EngineFactory& factory() {
 }
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/etrt_real_cache_XXXXXX";
-  const char* dir = mkdtemp(tmpl);
-  return dir != nullptr ? dir : "";
+  return etrt_test::temp_dir("etrt_real_cache");
 }
 
 std::vector<std::string> files_in(const std::string& dir, const char* suffix) {

@@ -9,18 +9,22 @@
 // etrt_test::logs() captures ExecuTorch's ET_LOG lines (they are also printed).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <chrono>
 #include <functional>
 #include <mutex>
 #include <sstream>
+#include <thread>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include <cuda_runtime_api.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
@@ -122,6 +126,54 @@ inline int count_logs(std::initializer_list<const char*> needles) {
     n += all ? 1 : 0;
   }
   return n;
+}
+
+// A new directory under /tmp, /tmp/<prefix>_XXXXXX (/tmp itself if it cannot be made).
+inline std::string temp_dir(const char* prefix) {
+  std::string path = std::string("/tmp/") + prefix + "_XXXXXX";
+  return mkdtemp(path.data()) != nullptr ? path : "/tmp";
+}
+
+// n bytes of a pattern that differs with `seed`: payloads to write and read back.
+inline std::vector<uint8_t> pattern_bytes(size_t n, uint8_t seed, uint8_t step) {
+  std::vector<uint8_t> v(n);
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = static_cast<uint8_t>(seed + i * step);
+  }
+  return v;
+}
+
+// Forks `n` processes, each running child(i) and exiting 0 when it returns true.
+inline std::vector<pid_t> fork_children(int n, const std::function<bool(int)>& child) {
+  std::vector<pid_t> pids;
+  for (int i = 0; i < n; ++i) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+      _exit(child(i) ? 0 : 1);
+    }
+    pids.push_back(pid);
+  }
+  return pids;
+}
+
+// Waits for them: how many exited 0.
+inline int wait_children(const std::vector<pid_t>& pids) {
+  int ok = 0;
+  for (pid_t pid : pids) {
+    int status = 0;
+    ok += pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0
+        ? 1
+        : 0;
+  }
+  return ok;
+}
+
+// Children that must start together wait for a file the parent creates.
+inline void wait_for_file(const std::string& path) {
+  while (access(path.c_str(), F_OK) != 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 inline int gpu_count() {

@@ -1,5 +1,6 @@
 // The zero-copy vs staging policy (binds_directly) and the stream resolution
 // defaults: pure functions, no GPU.
+#include "binding_checks.h"
 #include "pointer_classifier.h"
 #include "stream_resolution.h"
 #include "test_support.h"
@@ -47,6 +48,7 @@ using executorch_tensorrt::PointerAttributes;
 using executorch_tensorrt::PointerCache;
 using etrt_test::clear_logs;
 using etrt_test::count_logs;
+using etrt_test::staged;
 
 // Stand-ins for allocations of each kind; only their addresses are used.
 char g_device[16], g_other_device[16], g_managed[16], g_pinned[16], g_pageable[16],
@@ -71,22 +73,7 @@ Result<PointerAttributes> fake_query(const void* p) {
 }
 
 DeviceTraits traits(bool integrated, bool pageable_access) {
-  DeviceTraits t;
-  t.device = 0;
-  t.integrated = integrated;
-  t.pageable_memory_access = pageable_access;
-  return t;
-}
-
-// Places `ptr` in slot 0 (an input) and returns whether it is staged.
-bool staged(BindingPolicy& policy, const void* ptr, MemoryKind expect) {
-  auto p = policy.place(0, ptr, "x", /*is_input=*/true);
-  ETRT_CHECK(p.ok()); // a failed check fails the test whatever is returned
-  if (!p.ok()) {
-    return false;
-  }
-  ETRT_CHECK(p.get().kind == expect);
-  return p.get().staged;
+  return etrt_test::device_traits(integrated, pageable_access);
 }
 
 } // namespace

@@ -30,17 +30,11 @@ using namespace executorch_tensorrt;
 namespace {
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/etrt_engine_cache_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d != nullptr ? d : "/tmp";
+  return etrt_test::temp_dir("etrt_engine_cache");
 }
 
 std::vector<uint8_t> bytes_of(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = static_cast<uint8_t>(seed + i * 13);
-  }
-  return v;
+  return etrt_test::pattern_bytes(n, seed, 13);
 }
 
 std::string key_of(int i) {
@@ -365,37 +359,24 @@ ETRT_TEST(concurrent_processes_build_once_and_leave_one_valid_entry) {
   const std::string go = dir + "/go";
   const auto engine = bytes_of(256 * 1024, 5);
   constexpr int kProcesses = 6;
-  std::vector<pid_t> children;
-  for (int i = 0; i < kProcesses; ++i) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      while (access(go.c_str(), F_OK) != 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      EngineCache cache(EngineCacheConfig{dir, 64 << 20});
-      std::vector<uint8_t> got;
-      CacheOutcome outcome = CacheOutcome::kHit;
-      const Error err = cache.get_or_build(key, [&](std::vector<uint8_t>& out) {
-        // A slow "build", recorded, so that others overlap it.
-        const int fd = open(builds_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        (void)!write(fd, "b\n", 2);
-        close(fd);
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
-        out = engine;
-        return Error::Ok;
-      }, got, outcome);
-      _exit(err == Error::Ok && got == engine ? 0 : 1);
-    }
-    children.push_back(pid);
-  }
+  const auto children = etrt_test::fork_children(kProcesses, [&](int) {
+    etrt_test::wait_for_file(go);
+    EngineCache cache(EngineCacheConfig{dir, 64 << 20});
+    std::vector<uint8_t> got;
+    CacheOutcome outcome = CacheOutcome::kHit;
+    const Error err = cache.get_or_build(key, [&](std::vector<uint8_t>& out) {
+      // A slow "build", recorded, so that others overlap it.
+      const int fd = open(builds_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      (void)!write(fd, "b\n", 2);
+      close(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      out = engine;
+      return Error::Ok;
+    }, got, outcome);
+    return err == Error::Ok && got == engine;
+  });
   std::fclose(std::fopen(go.c_str(), "wb"));
-  int ok = 0;
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ok += WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : 0;
-  }
-  ETRT_CHECK_EQ(ok, kProcesses);
+  ETRT_CHECK_EQ(etrt_test::wait_children(children), kProcesses);
   ETRT_CHECK_EQ(size_of(builds_log), off_t{2}); // exactly one build
   EngineCache cache(EngineCacheConfig{dir, 64 << 20});
   ETRT_CHECK_EQ(files_in(dir, kEngineCacheSuffix).size(), size_t{1});
@@ -409,37 +390,24 @@ ETRT_TEST(concurrent_writers_and_evictors_leave_only_valid_entries) {
   const size_t entry = 20000;
   // Room for about 8 of the 40 entries written.
   const uint64_t limit = 8 * (entry + kEngineCacheHeaderSize);
-  std::vector<pid_t> children;
-  for (int p = 0; p < 4; ++p) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      while (access(go.c_str(), F_OK) != 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-      EngineCache cache(EngineCacheConfig{dir, limit});
-      bool ok = true;
-      for (int i = 0; i < 10; ++i) {
-        const int id = (i * 4 + p) % 20; // keys shared between processes
-        const auto want = bytes_of(entry, static_cast<uint8_t>(id));
-        std::vector<uint8_t> got;
-        CacheOutcome outcome = CacheOutcome::kHit;
-        ok = ok && cache.get_or_build(key_of(100 + id), [&](std::vector<uint8_t>& out) {
-          out = want;
-          return Error::Ok;
-        }, got, outcome) == Error::Ok && got == want;
-      }
-      _exit(ok ? 0 : 1);
+  const auto children = etrt_test::fork_children(4, [&](int p) {
+    etrt_test::wait_for_file(go);
+    EngineCache cache(EngineCacheConfig{dir, limit});
+    bool ok = true;
+    for (int i = 0; i < 10; ++i) {
+      const int id = (i * 4 + p) % 20; // keys shared between processes
+      const auto want = bytes_of(entry, static_cast<uint8_t>(id));
+      std::vector<uint8_t> got;
+      CacheOutcome outcome = CacheOutcome::kHit;
+      ok = ok && cache.get_or_build(key_of(100 + id), [&](std::vector<uint8_t>& out) {
+        out = want;
+        return Error::Ok;
+      }, got, outcome) == Error::Ok && got == want;
     }
-    children.push_back(pid);
-  }
+    return ok;
+  });
   std::fclose(std::fopen(go.c_str(), "wb"));
-  int ok = 0;
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ok += WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 1 : 0;
-  }
-  ETRT_CHECK_EQ(ok, 4);
+  ETRT_CHECK_EQ(etrt_test::wait_children(children), 4);
   EngineCache cache(EngineCacheConfig{dir, limit});
   ETRT_CHECK(files_in(dir, ".tmp.").empty());
   const auto names = files_in(dir, kEngineCacheSuffix);

@@ -19,17 +19,11 @@ using executorch_tensorrt::save_runtime_cache_file;
 namespace {
 
 std::string temp_dir() {
-  char tmpl[] = "/tmp/etrt_cache_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d != nullptr ? d : "/tmp";
+  return etrt_test::temp_dir("etrt_cache");
 }
 
 std::vector<uint8_t> payload(size_t n, uint8_t seed) {
-  std::vector<uint8_t> v(n);
-  for (size_t i = 0; i < n; ++i) {
-    v[i] = static_cast<uint8_t>(seed + i * 31);
-  }
-  return v;
+  return etrt_test::pattern_bytes(n, seed, 31);
 }
 
 void write_raw(const std::string& path, const std::string& bytes) {
@@ -88,21 +82,16 @@ ETRT_TEST(concurrent_savers_in_other_processes_leave_a_valid_file) {
   const std::string path = temp_dir() + "/shared.cache";
   constexpr int kProcs = 6;
   constexpr int kRounds = 20;
-  std::vector<pid_t> children;
-  for (int p = 0; p < kProcs; ++p) {
-    const pid_t pid = fork();
-    if (pid == 0) {
-      // Different sizes, so a torn write could not pass the size check by luck.
-      const auto data = payload(200000 + 1000 * p, static_cast<uint8_t>(p));
-      for (int r = 0; r < kRounds; ++r) {
-        if (save_runtime_cache_file(path.c_str(), data.data(), data.size()) != Error::Ok) {
-          _exit(1);
-        }
+  const auto children = etrt_test::fork_children(kProcs, [&](int p) {
+    // Different sizes, so a torn write could not pass the size check by luck.
+    const auto data = payload(200000 + 1000 * p, static_cast<uint8_t>(p));
+    for (int r = 0; r < kRounds; ++r) {
+      if (save_runtime_cache_file(path.c_str(), data.data(), data.size()) != Error::Ok) {
+        return false;
       }
-      _exit(0);
     }
-    children.push_back(pid);
-  }
+    return true;
+  });
   // Meanwhile, readers never see a damaged file (they take no lock).
   int reads_ok = 0, reads_bad = 0;
   for (int i = 0; i < 200; ++i) {
@@ -113,11 +102,7 @@ ETRT_TEST(concurrent_savers_in_other_processes_leave_a_valid_file) {
       ++reads_bad;
     }
   }
-  for (pid_t pid : children) {
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ETRT_CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-  }
+  ETRT_CHECK_EQ(etrt_test::wait_children(children), kProcs);
   ETRT_CHECK_EQ(reads_bad, 0);
   auto final_file = load_runtime_cache_file(path.c_str());
   ETRT_REQUIRE(final_file.ok());
