@@ -14,6 +14,7 @@
 #include "backend_harness.h"
 #include "blob_writer.h"
 #include "delegate.h"
+#include "relu_program.h"
 #include "test_support.h"
 #include "trt_double.h"
 
@@ -51,19 +52,7 @@ using etrt_test::write_blob;
 namespace {
 
 // out = relu(x + y) * 2 - x
-const char* kProgram =
-    "trt_double 1\n"
-    "input x 2\ninput y 2\n"
-    "op add 0 1\n"      // 2
-    "op relu 2\n"       // 3
-    "op muls 3 2.0\n"   // 4
-    "op sub 4 0\n"      // 5
-    "output out 5\n";
-
-float expected(float x, float y) {
-  const float s = x + y;
-  return (s > 0.f ? s : 0.f) * 2.f - x;
-}
+constexpr auto expected = etrt_test::relu_program_expected;
 
 std::vector<float> values(size_t n, float scale, float shift) {
   std::vector<float> v(n);
@@ -102,10 +91,7 @@ struct DeviceBuffer {
 };
 
 std::vector<uint8_t> static_blob(int rows, int cols, int device = 0) {
-  return write_blob(etrt_test::double_blob(
-      kProgram,
-      {{"x", static_dims({rows, cols})}, {"y", static_dims({rows, cols})}},
-      {{"out", static_dims({rows, cols})}}, device));
+  return write_blob(etrt_test::relu_program_blob(static_dims({rows, cols}), device));
 }
 
 Error run(BackendHarness& h, void* handle, const TensorPtr& x, const TensorPtr& y,
@@ -230,10 +216,7 @@ ETRT_TEST(mixed_memory_kinds) {
 ETRT_TEST(dynamic_shapes_resize_outputs_and_bounds_are_enforced) {
   cudaSetDevice(0);
   const int cols = 16;
-  auto spec = etrt_test::double_blob(
-      kProgram,
-      {{"x", {{1, 4, 8}, {cols, cols, cols}}}, {"y", {{1, 4, 8}, {cols, cols, cols}}}},
-      {{"out", {{1, 4, 8}, {cols, cols, cols}}}});
+  auto spec = etrt_test::relu_program_blob({{1, 4, 8}, {cols, cols, cols}});
   BackendHarness h;
   auto handle = h.init(write_blob(spec));
   ETRT_REQUIRE(handle.ok());

@@ -14,6 +14,7 @@
 
 #include "backend_harness.h"
 #include "blob_writer.h"
+#include "relu_program.h"
 #include "test_support.h"
 #include "trt_double.h"
 
@@ -30,22 +31,14 @@ using etrt_test::write_blob;
 namespace {
 
 // out = relu(x + y) * 2 - x; x, y, out: [min_rows..8, 16] float32.
-const char* kProgram =
-    "trt_double 1\n"
-    "input x 2\ninput y 2\n"
-    "op add 0 1\nop relu 2\nop muls 3 2.0\nop sub 4 0\n"
-    "output out 5\n";
+const char* const kProgram = etrt_test::kReluProgram;
+constexpr auto expected = etrt_test::relu_program_expected;
 constexpr int kCols = 16;
 constexpr int kMaxRows = 8;
 
-float expected(float x, float y) {
-  const float s = x + y;
-  return (s > 0.f ? s : 0.f) * 2.f - x;
-}
-
 etrt_test::TestBlob spec(int64_t min_rows = 1) {
   const std::vector<std::array<int64_t, 3>> dims{{min_rows, 2, kMaxRows}, {kCols, kCols, kCols}};
-  return etrt_test::double_blob(kProgram, {{"x", dims}, {"y", dims}}, {{"out", dims}});
+  return etrt_test::relu_program_blob(dims);
 }
 
 struct Loaded {

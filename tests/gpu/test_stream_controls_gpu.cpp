@@ -28,6 +28,7 @@
 #include "backend_harness.h"
 #include "blob_writer.h"
 #include "delegate.h"
+#include "relu_program.h"
 #include "runtime_cache_file.h"
 #include "stream_resolution.h"
 #include "test_support.h"
@@ -51,27 +52,14 @@ using namespace executorch_tensorrt;
 namespace {
 
 // out = relu(x + y) * 2 - x
-const char* kProgram =
-    "trt_double 1\ninput x 2\ninput y 2\nop add 0 1\nop relu 2\nop muls 3 2.0\n"
-    "op sub 4 0\noutput out 5\n";
-
-float expected(float x, float y) {
-  const float s = x + y;
-  return (s > 0.f ? s : 0.f) * 2.f - x;
-}
+constexpr auto expected = etrt_test::relu_program_expected;
 
 std::vector<uint8_t> static_blob(int rows, int cols) {
-  return write_blob(etrt_test::double_blob(
-      kProgram, {{"x", static_dims({rows, cols})}, {"y", static_dims({rows, cols})}},
-      {{"out", static_dims({rows, cols})}}));
+  return write_blob(etrt_test::relu_program_blob(static_dims({rows, cols})));
 }
 
 std::vector<uint8_t> dynamic_blob(int max_rows, int cols) {
-  return write_blob(etrt_test::double_blob(
-      kProgram,
-      {{"x", {{1, 4, max_rows}, {cols, cols, cols}}},
-       {"y", {{1, 4, max_rows}, {cols, cols, cols}}}},
-      {{"out", {{1, 4, max_rows}, {cols, cols, cols}}}}));
+  return write_blob(etrt_test::relu_program_blob({{1, 4, max_rows}, {cols, cols, cols}}));
 }
 
 // Device tensors x, y, out of rows x cols with x[i] = sin(i), y = 0.5.

@@ -42,6 +42,7 @@
 
 #include "backend_harness.h"
 #include "blob_writer.h"
+#include "relu_program.h"
 #include "test_support.h"
 #include "trt_double.h"
 
@@ -65,21 +66,10 @@ const int kIters = env_int("ETRT_STRESS_ITERS", 1000);
 const int kCycles = env_int("ETRT_STRESS_CYCLES", 1000);
 
 // out = relu(x + y) * 2 - x
-const char* kProgram =
-    "trt_double 1\n"
-    "input x 2\ninput y 2\n"
-    "op add 0 1\nop relu 2\nop muls 3 2.0\nop sub 4 0\n"
-    "output out 5\n";
-
-float expected(float x, float y) {
-  const float s = x + y;
-  return (s > 0.f ? s : 0.f) * 2.f - x;
-}
+constexpr auto expected = etrt_test::relu_program_expected;
 
 std::vector<uint8_t> blob(int rows, int cols) {
-  return write_blob(etrt_test::double_blob(
-      kProgram, {{"x", etrt_test::static_dims({rows, cols})}, {"y", etrt_test::static_dims({rows, cols})}},
-      {{"out", etrt_test::static_dims({rows, cols})}}));
+  return write_blob(etrt_test::relu_program_blob(etrt_test::static_dims({rows, cols})));
 }
 
 // One caller's I/O: host (staged) or device (zero-copy) buffers, with inputs that
