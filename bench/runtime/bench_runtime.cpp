@@ -57,6 +57,23 @@ double us_since(Clock::time_point t0) {
     }                                                                         \
   } while (0)
 
+// Median time in us of `call` (returns whether it succeeded) over `calls` timed calls
+// after `warmup` untimed ones; < 0 when a call fails.
+template <typename Call>
+double median_us(int warmup, int calls, Call&& call) {
+  for (int i = 0; i < warmup; ++i) {
+    if (!call()) return -1.0;
+  }
+  std::vector<double> us(calls);
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    const bool ok = call();
+    us[i] = us_since(t0);
+    if (!ok) return -1.0;
+  }
+  return median(us);
+}
+
 // Ratio 1. Returns delegate/direct, or < 0 on error.
 double per_execute(int calls) {
   const int64_t n = 4096;
@@ -80,17 +97,9 @@ double per_execute(int calls) {
   auto tz = from_blob(z, {static_cast<int>(n)});
   EValue ex(*tx), ey(*ty), ez(*tz);
   std::vector<EValue*> args{&ex, &ey, &ez};
-  std::vector<double> delegate_us(calls);
-  for (int i = 0; i < 200; ++i) {
-    if (h.execute(handle.get(), args) != Error::Ok) return -1;
-  }
-  for (int i = 0; i < calls; ++i) {
-    const auto t0 = Clock::now();
-    const Error err = h.execute(handle.get(), args);
-    delegate_us[i] = us_since(t0);
-    if (err != Error::Ok) return -1;
-  }
+  const double d = median_us(200, calls, [&] { return h.execute(handle.get(), args) == Error::Ok; });
   h.destroy(handle.get());
+  if (d < 0) return -1;
 
   // The same engine, called directly.
   auto factory = executorch_tensorrt::engine_factory();
@@ -109,23 +118,15 @@ double per_execute(int calls) {
       ctx.set_tensor_address("z", z) != Error::Ok) {
     return -1;
   }
-  std::vector<double> direct_us(calls);
-  for (int i = 0; i < 200; ++i) {
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-  }
-  for (int i = 0; i < calls; ++i) {
-    const auto t0 = Clock::now();
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-    direct_us[i] = us_since(t0);
-  }
+  const double r = median_us(200, calls, [&] {
+    return ctx.enqueue(stream) == Error::Ok && cudaStreamSynchronize(stream) == cudaSuccess;
+  });
+  if (r < 0) return -1;
   context.get().reset();
   cudaStreamDestroy(stream);
   cudaFree(x);
   cudaFree(y);
   cudaFree(z);
-  const double d = median(delegate_us), r = median(direct_us);
   std::printf("per-execute, zero-copy, static shapes, %d calls: delegate median %.2f us, "
               "direct engine median %.2f us\n", calls, d, r);
   return d / r;
@@ -152,13 +153,7 @@ double staged(int reps) {
     auto ty = from_blob(out, {static_cast<int>(n)});
     EValue ex(*tx), ey(*ty);
     std::vector<EValue*> args{&ex, &ey};
-    std::vector<double> us;
-    for (int i = 0; i < reps + 2; ++i) {
-      const auto t0 = Clock::now();
-      if (h.execute(handle.get(), args) != Error::Ok) return -1.0;
-      if (i >= 2) us.push_back(us_since(t0));
-    }
-    return median(us);
+    return median_us(2, reps, [&] { return h.execute(handle.get(), args) == Error::Ok; });
   };
   const double delegate_pinned_us = time_delegate(hin, hout);
   const double delegate_pageable_us = time_delegate(pin.data(), pout.data());
@@ -184,16 +179,13 @@ double staged(int reps) {
       ctx.set_tensor_address("y", dout) != Error::Ok) {
     return -1;
   }
-  std::vector<double> raw_us;
-  for (int i = 0; i < reps + 2; ++i) {
-    const auto t0 = Clock::now();
-    CHECK_CUDA(cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream));
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaMemcpyAsync(hout, dout, bytes, cudaMemcpyDeviceToHost, stream));
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-    if (i >= 2) raw_us.push_back(us_since(t0));
-  }
-  const double raw = median(raw_us);
+  const double raw = median_us(2, reps, [&] {
+    return cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream) == cudaSuccess &&
+        ctx.enqueue(stream) == Error::Ok &&
+        cudaMemcpyAsync(hout, dout, bytes, cudaMemcpyDeviceToHost, stream) == cudaSuccess &&
+        cudaStreamSynchronize(stream) == cudaSuccess;
+  });
+  if (raw < 0) return -1;
   context.get().reset();
   cudaStreamDestroy(stream);
   cudaFree(din);
@@ -238,18 +230,9 @@ double graph_replay(int calls) {
     auto ty = from_blob(y, {static_cast<int>(n)});
     EValue ex(*tx), ey(*ty);
     std::vector<EValue*> args{&ex, &ey};
-    for (int i = 0; i < 200; ++i) {
-      if (h.execute(handle.get(), args) != Error::Ok) return -1.0;
-    }
-    std::vector<double> us(calls);
-    for (int i = 0; i < calls; ++i) {
-      const auto t0 = Clock::now();
-      const Error err = h.execute(handle.get(), args);
-      us[i] = us_since(t0);
-      if (err != Error::Ok) return -1.0;
-    }
+    const double us = median_us(200, calls, [&] { return h.execute(handle.get(), args) == Error::Ok; });
     h.destroy(handle.get());
-    return median(us);
+    return us;
   };
   const double eager = time_delegate(false);
   const double graphs = time_delegate(true);
