@@ -12,22 +12,24 @@ if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q 
 fi
 rm -rf "$CACHE"; mkdir -p "$CACHE"
 fail() { echo "FAIL: $*"; echo "---- runner output ----"; cat "$LOG"; exit 1; }
-LOG="$CACHE/run1.log"
-EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" "$RUNNER" "$PTE" >"$LOG" 2>&1
-rc=$?
-[ "$rc" -eq 1 ] || fail "first load: exit $rc, expected 1 (a clean load failure)"
-grep -q "load_method(forward) failed" "$LOG" || fail "no load failure reported"
-grep -q "no CUDA device is visible; TensorRT-RTX builds the engine" "$LOG" || fail "no build for the blob's compute capabilities"
-grep -q "built and cached the engine of" "$LOG" || fail "the engine was not cached"
-grep -q "could not deserialize the engine" "$LOG" || fail "no deserialization error"
-grep -q "sees no CUDA device to run it on" "$LOG" || fail "the cause is not named"
+# One load through the runner with the cache; its output in $LOG. It must fail cleanly.
+load() { # log-name what
+  LOG="$CACHE/$1.log"
+  EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" "$RUNNER" "$PTE" >"$LOG" 2>&1
+  local rc=$?
+  [ "$rc" -eq 1 ] || fail "$2: exit $rc, expected 1 (a clean load failure)"
+}
+expect() { grep -q "$1" "$LOG" || fail "$2"; }
+load run1 "first load"
+expect "load_method(forward) failed" "no load failure reported"
+expect "no CUDA device is visible; TensorRT-RTX builds the engine" "no build for the blob's compute capabilities"
+expect "built and cached the engine of" "the engine was not cached"
+expect "could not deserialize the engine" "no deserialization error"
+expect "sees no CUDA device to run it on" "the cause is not named"
 n=$(ls "$CACHE"/*.engine 2>/dev/null | wc -l)
 [ "$n" -eq 1 ] || fail "expected 1 engine cache entry, found $n"
 size=$(stat -c %s "$CACHE"/*.engine)
-LOG="$CACHE/run2.log"
-EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" "$RUNNER" "$PTE" >"$LOG" 2>&1
-rc=$?
-[ "$rc" -eq 1 ] || fail "second load: exit $rc, expected 1"
-grep -q "engine cache hit for" "$LOG" || fail "the second load did not use the cache"
-grep -q "could not deserialize the engine" "$LOG" || fail "no deserialization error on the second load"
+load run2 "second load"
+expect "engine cache hit for" "the second load did not use the cache"
+expect "could not deserialize the engine" "no deserialization error on the second load"
 echo "PASS: built, cached ($size bytes), refused at deserialization with the cause; second load hit the cache"
