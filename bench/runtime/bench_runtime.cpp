@@ -18,6 +18,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -74,6 +77,39 @@ double median_us(int warmup, int calls, Call&& call) {
   return median(us);
 }
 
+// The test-double engine of `program` called directly, without the delegate: its
+// context, with the named rank-1 inputs of n elements and every tensor bound to
+// its address. An empty context on error.
+struct DirectEngine {
+  std::unique_ptr<executorch_tensorrt::Engine> engine;
+  std::unique_ptr<executorch_tensorrt::ExecutionContext> context;
+};
+DirectEngine direct_engine(
+    const std::string& program,
+    int64_t n,
+    std::initializer_list<const char*> inputs,
+    std::initializer_list<std::pair<const char*, void*>> addresses) {
+  DirectEngine out;
+  auto factory = executorch_tensorrt::engine_factory();
+  if (!factory.ok()) return out;
+  auto engine = factory.get()->deserialize(program.data(), program.size());
+  if (!engine.ok()) return out;
+  auto context = engine.get()->create_context();
+  if (!context.ok()) return out;
+  executorch_tensorrt::Shape shape;
+  shape.rank = 1;
+  shape.dims[0] = n;
+  for (const char* name : inputs) {
+    if (context.get()->set_input_shape(name, shape) != Error::Ok) return out;
+  }
+  for (const auto& [name, address] : addresses) {
+    if (context.get()->set_tensor_address(name, address) != Error::Ok) return out;
+  }
+  out.engine = std::move(engine.get());
+  out.context = std::move(context.get());
+  return out;
+}
+
 // Ratio 1. Returns delegate/direct, or < 0 on error.
 double per_execute(int calls) {
   const int64_t n = 4096;
@@ -102,27 +138,16 @@ double per_execute(int calls) {
   if (d < 0) return -1;
 
   // The same engine, called directly.
-  auto factory = executorch_tensorrt::engine_factory();
-  auto engine = factory.get()->deserialize(program, std::strlen(program));
-  if (!engine.ok()) return -1;
-  auto context = engine.get()->create_context();
-  if (!context.ok()) return -1;
-  auto& ctx = *context.get();
-  executorch_tensorrt::Shape shape;
-  shape.rank = 1;
-  shape.dims[0] = n;
+  auto direct = direct_engine(program, n, {"x", "y"}, {{"x", x}, {"y", y}, {"z", z}});
+  if (direct.context == nullptr) return -1;
+  auto& ctx = *direct.context;
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_input_shape("y", shape) != Error::Ok ||
-      ctx.set_tensor_address("x", x) != Error::Ok || ctx.set_tensor_address("y", y) != Error::Ok ||
-      ctx.set_tensor_address("z", z) != Error::Ok) {
-    return -1;
-  }
   const double r = median_us(200, calls, [&] {
     return ctx.enqueue(stream) == Error::Ok && cudaStreamSynchronize(stream) == cudaSuccess;
   });
   if (r < 0) return -1;
-  context.get().reset();
+  direct.context.reset();
   cudaStreamDestroy(stream);
   cudaFree(x);
   cudaFree(y);
@@ -161,24 +186,14 @@ double staged(int reps) {
   if (delegate_pinned_us < 0 || delegate_pageable_us < 0) return -1;
 
   // Raw: pinned cudaMemcpyAsync in and out around the same engine, one stream.
-  auto factory = executorch_tensorrt::engine_factory();
-  auto engine = factory.get()->deserialize(program, std::strlen(program));
-  if (!engine.ok()) return -1;
-  auto context = engine.get()->create_context();
-  if (!context.ok()) return -1;
-  auto& ctx = *context.get();
   void *din = nullptr, *dout = nullptr;
   CHECK_CUDA(cudaMalloc(&din, bytes));
   CHECK_CUDA(cudaMalloc(&dout, bytes));
-  executorch_tensorrt::Shape shape;
-  shape.rank = 1;
-  shape.dims[0] = n;
+  auto direct = direct_engine(program, n, {"x"}, {{"x", din}, {"y", dout}});
+  if (direct.context == nullptr) return -1;
+  auto& ctx = *direct.context;
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_tensor_address("x", din) != Error::Ok ||
-      ctx.set_tensor_address("y", dout) != Error::Ok) {
-    return -1;
-  }
   const double raw = median_us(2, reps, [&] {
     return cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream) == cudaSuccess &&
         ctx.enqueue(stream) == Error::Ok &&
@@ -186,7 +201,7 @@ double staged(int reps) {
         cudaStreamSynchronize(stream) == cudaSuccess;
   });
   if (raw < 0) return -1;
-  context.get().reset();
+  direct.context.reset();
   cudaStreamDestroy(stream);
   cudaFree(din);
   cudaFree(dout);
