@@ -14,8 +14,8 @@
 
 #include <executorch/extension/tensor/tensor.h>
 
-#include "blob.h"
 #include "binding_checks.h"
+#include "blob.h"
 #include "blob_writer.h"
 #include "delegate.h"
 #include "pointer_classifier.h"
