@@ -9,7 +9,7 @@
 #      wrong-flavor pairing at configure time, the parser-enabled adapter against the
 #      lean runtime (no builder) at link time;
 #   3. the real TensorRT-RTX build path run on the CPU (ctest in the RTX build:
-#      tests/cpp/real): engines built from portable blobs, checked against the Python
+#      tests/real_tensorrt): engines built from portable blobs, checked against the Python
 #      side's, cached, and refused cleanly at deserialization without a GPU.
 # Needs ../shared/third_party/tensorrt-headers (skipped with one line when absent:
 # a user's machine takes TensorRT from its install, -DTensorRT_ROOT=...).

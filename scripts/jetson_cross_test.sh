@@ -77,7 +77,7 @@ cmake --build "$BUILD" -j2 >>"$BUILD/build.log" 2>&1 || { tail -50 "$BUILD/build
 echo "jetson cross build: built in $((SECONDS - start)) s"
 
 # What the device loads: the backend library and the programs.
-mapfile -t tests < <(find "$BUILD" -maxdepth 3 -type f -perm -u+x \( -name 'test_*' -o -name 'fuzz_blob_regressions' \) | sort)
+mapfile -t tests < <(find "$BUILD" -maxdepth 4 -type f -perm -u+x \( -name 'test_*' -o -name 'fuzz_blob_regressions' \) | sort)
 "$PY" scripts/check_jetson_abi.py --readelf aarch64-linux-gnu-readelf \
   --require libexecutorch_tensorrt_backend.so=libnvinfer.so.10 \
   --require libexecutorch_tensorrt_backend.so=libnvonnxparser.so.10 \

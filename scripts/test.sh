@@ -1,28 +1,26 @@
 #!/usr/bin/env bash
 # The project's test command (CI runs it through .ci/run): Python tests with real
 # TensorRT-RTX engine builds, then the C++ runtime built with the TensorRT test double and
-# its CPU tests. GPU tests skip here; scripts/gpu_test.sh runs them on a GPU machine.
+# its CPU tests. GPU tests skip here; tests/gpu/run_gpu_tests.sh runs them on a GPU machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 .venv/bin/python -m pytest -q "$@" tests
-if [ -f CMakeLists.txt ]; then
-  mkdir -p build
-  cmake -S . -B build/cpu -DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON \
-        -DPython_EXECUTABLE="$PWD/.venv/bin/python" >build/cmake-configure.log 2>&1 \
-    || { cat build/cmake-configure.log; exit 1; }
-  cmake --build build/cpu -j2
-  ctest --test-dir build/cpu --output-on-failure
-  # executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
-  ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/test_runtime_only_venv.py
-  # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/README).
-  bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
-  # The runtime compiled against every TensorRT header set, linked against the real
-  # TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.
-  bash scripts/ci_tensorrt_builds.sh
-  # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
-  bash scripts/jetson_cross_test.sh
-fi
+mkdir -p build
+cmake -S . -B build/cpu -DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON \
+      -DPython_EXECUTABLE="$PWD/.venv/bin/python" >build/cmake-configure.log 2>&1 \
+  || { cat build/cmake-configure.log; exit 1; }
+cmake --build build/cpu -j2
+ctest --test-dir build/cpu --output-on-failure
+# executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
+ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_runtime_only_venv.py
+# Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh).
+bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
+# The runtime compiled against every TensorRT header set, linked against the real
+# TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.
+bash scripts/ci_tensorrt_builds.sh
+# Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
+bash scripts/jetson_cross_test.sh
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
 # strict xfails with their causes (tests/conformance/known_failures.py), so a regression

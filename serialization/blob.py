@@ -271,7 +271,7 @@ def serialize(info: BlobInfo, engine: "bytes | memoryview", onnx: Optional[bytes
     if onnx is not None:
         # Located through the table's vtable, not by searching for the placeholder's
         # bytes: a name or a dim may hold the same 8 bytes (found by
-        # tests/test_blob_hypothesis.py).
+        # tests/unit/test_blob_hypothesis.py).
         at = _onnx_offset_position(header)
         if header[at : at + 8] != struct.pack("<Q", _ONNX_OFFSET_PLACEHOLDER):
             raise AssertionError("could not place the ONNX offset in the blob header")

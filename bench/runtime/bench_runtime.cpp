@@ -1,4 +1,4 @@
-// Runtime benchmark (issue 3), one run, two ratios:
+// Runtime benchmark, one run, three ratios:
 //
 // 1. Per-execute overhead: median time of TensorRTBackend::execute (zero-copy device
 //    I/O, static shapes) vs calling the same test-double engine directly
@@ -8,7 +8,7 @@
 //    (pinned host I/O) vs the same engine with raw pinned cudaMemcpyAsync H2D and D2H
 //    on one stream. Target: delegate throughput / raw throughput >= 0.90.
 //    Pageable host I/O through the delegate is printed too, for information.
-// 3. CUDA graphs (issue 4): median per-execute time of a 20-kernel test-double engine
+// 3. CUDA graphs: median per-execute time of a 20-kernel test-double engine
 //    through the delegate with CUDA graph replay vs without (zero-copy, static
 //    shapes, 10,000 calls each). Target: graphs / no graphs <= 0.80.
 //
@@ -18,6 +18,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
+#include <memory>
+#include <utility>
 #include <vector>
 
 #include <cuda_runtime_api.h>
@@ -57,6 +60,56 @@ double us_since(Clock::time_point t0) {
     }                                                                         \
   } while (0)
 
+// Median time in us of `call` (returns whether it succeeded) over `calls` timed calls
+// after `warmup` untimed ones; < 0 when a call fails.
+template <typename Call>
+double median_us(int warmup, int calls, Call&& call) {
+  for (int i = 0; i < warmup; ++i) {
+    if (!call()) return -1.0;
+  }
+  std::vector<double> us(calls);
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    const bool ok = call();
+    us[i] = us_since(t0);
+    if (!ok) return -1.0;
+  }
+  return median(us);
+}
+
+// The test-double engine of `program` called directly, without the delegate: its
+// context, with the named rank-1 inputs of n elements and every tensor bound to
+// its address. An empty context on error.
+struct DirectEngine {
+  std::unique_ptr<executorch_tensorrt::Engine> engine;
+  std::unique_ptr<executorch_tensorrt::ExecutionContext> context;
+};
+DirectEngine direct_engine(
+    const std::string& program,
+    int64_t n,
+    std::initializer_list<const char*> inputs,
+    std::initializer_list<std::pair<const char*, void*>> addresses) {
+  DirectEngine out;
+  auto factory = executorch_tensorrt::engine_factory();
+  if (!factory.ok()) return out;
+  auto engine = factory.get()->deserialize(program.data(), program.size());
+  if (!engine.ok()) return out;
+  auto context = engine.get()->create_context();
+  if (!context.ok()) return out;
+  executorch_tensorrt::Shape shape;
+  shape.rank = 1;
+  shape.dims[0] = n;
+  for (const char* name : inputs) {
+    if (context.get()->set_input_shape(name, shape) != Error::Ok) return out;
+  }
+  for (const auto& [name, address] : addresses) {
+    if (context.get()->set_tensor_address(name, address) != Error::Ok) return out;
+  }
+  out.engine = std::move(engine.get());
+  out.context = std::move(context.get());
+  return out;
+}
+
 // Ratio 1. Returns delegate/direct, or < 0 on error.
 double per_execute(int calls) {
   const int64_t n = 4096;
@@ -80,52 +133,25 @@ double per_execute(int calls) {
   auto tz = from_blob(z, {static_cast<int>(n)});
   EValue ex(*tx), ey(*ty), ez(*tz);
   std::vector<EValue*> args{&ex, &ey, &ez};
-  std::vector<double> delegate_us(calls);
-  for (int i = 0; i < 200; ++i) {
-    if (h.execute(handle.get(), args) != Error::Ok) return -1;
-  }
-  for (int i = 0; i < calls; ++i) {
-    const auto t0 = Clock::now();
-    const Error err = h.execute(handle.get(), args);
-    delegate_us[i] = us_since(t0);
-    if (err != Error::Ok) return -1;
-  }
+  const double d = median_us(200, calls, [&] { return h.execute(handle.get(), args) == Error::Ok; });
   h.destroy(handle.get());
+  if (d < 0) return -1;
 
   // The same engine, called directly.
-  auto factory = executorch_tensorrt::engine_factory();
-  auto engine = factory.get()->deserialize(program, std::strlen(program));
-  if (!engine.ok()) return -1;
-  auto context = engine.get()->create_context();
-  if (!context.ok()) return -1;
-  auto& ctx = *context.get();
-  executorch_tensorrt::Shape shape;
-  shape.rank = 1;
-  shape.dims[0] = n;
+  auto direct = direct_engine(program, n, {"x", "y"}, {{"x", x}, {"y", y}, {"z", z}});
+  if (direct.context == nullptr) return -1;
+  auto& ctx = *direct.context;
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_input_shape("y", shape) != Error::Ok ||
-      ctx.set_tensor_address("x", x) != Error::Ok || ctx.set_tensor_address("y", y) != Error::Ok ||
-      ctx.set_tensor_address("z", z) != Error::Ok) {
-    return -1;
-  }
-  std::vector<double> direct_us(calls);
-  for (int i = 0; i < 200; ++i) {
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-  }
-  for (int i = 0; i < calls; ++i) {
-    const auto t0 = Clock::now();
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-    direct_us[i] = us_since(t0);
-  }
-  context.get().reset();
+  const double r = median_us(200, calls, [&] {
+    return ctx.enqueue(stream) == Error::Ok && cudaStreamSynchronize(stream) == cudaSuccess;
+  });
+  if (r < 0) return -1;
+  direct.context.reset();
   cudaStreamDestroy(stream);
   cudaFree(x);
   cudaFree(y);
   cudaFree(z);
-  const double d = median(delegate_us), r = median(direct_us);
   std::printf("per-execute, zero-copy, static shapes, %d calls: delegate median %.2f us, "
               "direct engine median %.2f us\n", calls, d, r);
   return d / r;
@@ -152,13 +178,7 @@ double staged(int reps) {
     auto ty = from_blob(out, {static_cast<int>(n)});
     EValue ex(*tx), ey(*ty);
     std::vector<EValue*> args{&ex, &ey};
-    std::vector<double> us;
-    for (int i = 0; i < reps + 2; ++i) {
-      const auto t0 = Clock::now();
-      if (h.execute(handle.get(), args) != Error::Ok) return -1.0;
-      if (i >= 2) us.push_back(us_since(t0));
-    }
-    return median(us);
+    return median_us(2, reps, [&] { return h.execute(handle.get(), args) == Error::Ok; });
   };
   const double delegate_pinned_us = time_delegate(hin, hout);
   const double delegate_pageable_us = time_delegate(pin.data(), pout.data());
@@ -166,35 +186,22 @@ double staged(int reps) {
   if (delegate_pinned_us < 0 || delegate_pageable_us < 0) return -1;
 
   // Raw: pinned cudaMemcpyAsync in and out around the same engine, one stream.
-  auto factory = executorch_tensorrt::engine_factory();
-  auto engine = factory.get()->deserialize(program, std::strlen(program));
-  if (!engine.ok()) return -1;
-  auto context = engine.get()->create_context();
-  if (!context.ok()) return -1;
-  auto& ctx = *context.get();
   void *din = nullptr, *dout = nullptr;
   CHECK_CUDA(cudaMalloc(&din, bytes));
   CHECK_CUDA(cudaMalloc(&dout, bytes));
-  executorch_tensorrt::Shape shape;
-  shape.rank = 1;
-  shape.dims[0] = n;
+  auto direct = direct_engine(program, n, {"x"}, {{"x", din}, {"y", dout}});
+  if (direct.context == nullptr) return -1;
+  auto& ctx = *direct.context;
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  if (ctx.set_input_shape("x", shape) != Error::Ok || ctx.set_tensor_address("x", din) != Error::Ok ||
-      ctx.set_tensor_address("y", dout) != Error::Ok) {
-    return -1;
-  }
-  std::vector<double> raw_us;
-  for (int i = 0; i < reps + 2; ++i) {
-    const auto t0 = Clock::now();
-    CHECK_CUDA(cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream));
-    if (ctx.enqueue(stream) != Error::Ok) return -1;
-    CHECK_CUDA(cudaMemcpyAsync(hout, dout, bytes, cudaMemcpyDeviceToHost, stream));
-    CHECK_CUDA(cudaStreamSynchronize(stream));
-    if (i >= 2) raw_us.push_back(us_since(t0));
-  }
-  const double raw = median(raw_us);
-  context.get().reset();
+  const double raw = median_us(2, reps, [&] {
+    return cudaMemcpyAsync(din, hin, bytes, cudaMemcpyHostToDevice, stream) == cudaSuccess &&
+        ctx.enqueue(stream) == Error::Ok &&
+        cudaMemcpyAsync(hout, dout, bytes, cudaMemcpyDeviceToHost, stream) == cudaSuccess &&
+        cudaStreamSynchronize(stream) == cudaSuccess;
+  });
+  if (raw < 0) return -1;
+  direct.context.reset();
   cudaStreamDestroy(stream);
   cudaFree(din);
   cudaFree(dout);
@@ -238,18 +245,9 @@ double graph_replay(int calls) {
     auto ty = from_blob(y, {static_cast<int>(n)});
     EValue ex(*tx), ey(*ty);
     std::vector<EValue*> args{&ex, &ey};
-    for (int i = 0; i < 200; ++i) {
-      if (h.execute(handle.get(), args) != Error::Ok) return -1.0;
-    }
-    std::vector<double> us(calls);
-    for (int i = 0; i < calls; ++i) {
-      const auto t0 = Clock::now();
-      const Error err = h.execute(handle.get(), args);
-      us[i] = us_since(t0);
-      if (err != Error::Ok) return -1.0;
-    }
+    const double us = median_us(200, calls, [&] { return h.execute(handle.get(), args) == Error::Ok; });
     h.destroy(handle.get());
-    return median(us);
+    return us;
   };
   const double eager = time_delegate(false);
   const double graphs = time_delegate(true);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the code flatc makes from tensorrt_blob.fbs; the outputs are committed so
-# that neither `pip install` nor the C++ build needs flatc. tests/test_blob.py checks
+# that neither `pip install` nor the C++ build needs flatc. tests/unit/test_blob.py checks
 # they are current whenever flatc is installed.
 #   Python: serialization/generated/   C++: runtime/src/generated/tensorrt_blob_generated.h
 # flatc places Python modules by the schema's namespace (executorch_tensorrt.blob, which

@@ -1,5 +1,5 @@
 // Reading and verifying a delegate blob (layout: runtime/schema/tensorrt_blob.fbs,
-// writer: backend/blob.py).
+// writer: serialization/blob.py).
 //
 // Each check is its own function so init() reports the first failing one with its
 // own Error and log line, and so tests can exercise each one:

@@ -1,5 +1,5 @@
 // CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320): the checksum zlib.crc32
-// computes, which backend/blob.py stores as BlobHeader.engine_crc32.
+// computes, which serialization/blob.py stores as BlobHeader.engine_crc32.
 #pragma once
 
 #include <cstddef>

@@ -31,7 +31,7 @@ const char* memory_kind_name(MemoryKind kind);
 // Facts about the engine's device that decide the binding policy. An input of the
 // classifier and the policy, never queried inside them: the delegate asks the
 // driver once at init (query_device_traits) and hands them over, and tests inject
-// them (an integrated GPU's cases run on any machine, tests/cpp/test_binding_policy).
+// them (an integrated GPU's cases run on any machine, tests/unit/cpp/test_binding_policy).
 struct DeviceTraits {
   int device = 0;
   // cudaDeviceProp::integrated: the GPU shares DRAM with the CPU (Jetson).

@@ -1,5 +1,5 @@
 // SHA-256 (FIPS 180-4). The blob records the hex SHA-256 of its ONNX model
-// (backend/blob.py, hashlib); the runtime checks it before building from those
+// (serialization/blob.py, hashlib); the runtime checks it before building from those
 // bytes and keys its engine cache with digests (engine_cache.h).
 #pragma once
 

@@ -3,7 +3,7 @@
 // Exactly one implementation is linked into a build:
 //   * runtime/src/tensorrt_adapter.cpp: TensorRT 10+/TensorRT-RTX (the only file
 //     that includes NvInfer.h);
-//   * tests/cpp/trt_double/: a test double that executes a tiny elementwise program
+//   * tests/trt_double/: a test double that executes a tiny elementwise program
 //     with real CUDA kernels on real streams (never installed).
 // Everything else in runtime/ compiles and is tested without TensorRT headers.
 //

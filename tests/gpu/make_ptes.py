@@ -20,7 +20,7 @@ Cases:
   device1       as zero_copy, with the engine baked for cuda:1 (two-GPU machines).
   portable      as zero_copy, engine_mode='portable': the blob holds the ONNX model and
                 no engine; the runtime builds the engine at first load through the
-                double's build path and keeps it in the engine cache (issue 7).
+                double's build path and keeps it in the engine cache.
   both_stale    engine_mode='both' with an engine that claims another version
                 (engine_builder='test_double_stale'): the runtime rebuilds it from ONNX.
 """

@@ -73,7 +73,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_gpu|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -81,35 +81,26 @@ elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
 else
   record PASS "ctest" "$SKIPPED skipped"
 fi
-# Issue 7 in its own line: portable blobs built at init and the engine cache
-# (test_portable_gpu; the CPU side is test_engine_cache / test_portable_blob).
-if grep -qE 'test_portable_gpu .*Passed' "$LOGS/ctest.log"; then
-  record PASS "portable blobs + engine cache (test_portable_gpu)"
-elif grep -qE 'test_portable_gpu .*Skipped' "$LOGS/ctest.log"; then
-  record SKIP "portable blobs + engine cache (test_portable_gpu)" "no GPU"
-else
-  record FAIL "portable blobs + engine cache (test_portable_gpu)" "see $LOGS/ctest.log"
-  "$REPO/$BUILD_DIR/tests/cpp/test_portable_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
-fi
+# The GPU binaries that stand for a feature, one line each (their per-case lines are
+# printed when one fails).
+ctest_line() { # ctest-name label
+  local t="$1" label="$2 ($1)"
+  if grep -qE "$t .*Passed" "$LOGS/ctest.log"; then
+    record PASS "$label"
+  elif grep -qE "$t .*Skipped" "$LOGS/ctest.log"; then
+    record SKIP "$label" "no GPU"
+  else
+    record FAIL "$label" "see $LOGS/ctest.log"
+    "$REPO/$BUILD_DIR/tests/gpu/$t" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
+  fi
+}
+# Portable blobs built at init and the engine cache (the CPU side is test_engine_cache /
+# test_portable_blob).
+ctest_line test_portable_blob_gpu "portable blobs + engine cache"
 # Integrated-GPU (Jetson) memory with injected traits, real pointers and kernels.
-if grep -qE 'test_integrated_gpu .*Passed' "$LOGS/ctest.log"; then
-  record PASS "integrated-GPU memory, injected traits (test_integrated_gpu)"
-elif grep -qE 'test_integrated_gpu .*Skipped' "$LOGS/ctest.log"; then
-  record SKIP "integrated-GPU memory, injected traits (test_integrated_gpu)" "no GPU"
-else
-  record FAIL "integrated-GPU memory, injected traits (test_integrated_gpu)" "see $LOGS/ctest.log"
-fi
-
-# Issue 4 in its own line: caller streams, CUDA graphs, runtime cache (the ctest
-# binary test_streams_gpu; its per-test lines are in the log).
-if grep -qE 'test_streams_gpu .*Passed' "$LOGS/ctest.log"; then
-  record PASS "streams + CUDA graphs + runtime cache (test_streams_gpu)"
-elif grep -qE 'test_streams_gpu .*Skipped' "$LOGS/ctest.log"; then
-  record SKIP "streams + CUDA graphs + runtime cache (test_streams_gpu)" "no GPU"
-else
-  record FAIL "streams + CUDA graphs + runtime cache (test_streams_gpu)" "see $LOGS/ctest.log"
-  "$REPO/$BUILD_DIR/tests/cpp/test_streams_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
-fi
+ctest_line test_integrated_memory_gpu "integrated-GPU memory, injected traits"
+# Caller streams, CUDA graphs, runtime cache.
+ctest_line test_stream_controls_gpu "streams + CUDA graphs + runtime cache"
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then
@@ -199,7 +190,7 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   fi
 fi
 
-# --- portable blobs (issue 7): engines built at load, the engine cache ------------------------
+# --- portable blobs: engines built at load, the engine cache --------------------------------
 # Through the C++ runner on portable.pte / both_stale.pte (make_ptes.py). The double "builds"
 # by reading its program out of the blob's ONNX model; TRT_DOUBLE_BUILD_DELAY_MS stands in for
 # TensorRT's build time so a cache hit is visibly faster; TRT_DOUBLE_FAIL_BUILD=1 makes it fail.
@@ -284,7 +275,7 @@ else
   fi
 fi
 
-# --- hostile input and load (issue 6) ----------------------------------------------------
+# --- hostile input and load ----------------------------------------------------------------
 # The bad-input matrix (test_bad_input: no GPU; test_bad_input_gpu: through execute on the GPU;
 # test_bad_pte_gpu: a real .pte whose delegate I/O disagrees with its blob), then the stress
 # binary (8 threads x 1,000 executes on one method and on separate methods, 1,000 load/destroy
@@ -296,15 +287,15 @@ elif [ "$GPUS" -eq 0 ] && grep -qE 'test_bad_input .*Passed' "$LOGS/ctest.log"; 
   record SKIP "bad-input matrix on the GPU (test_bad_input_gpu)" "no GPU; the CPU cases passed"
 else
   record FAIL "bad-input matrix (test_bad_input, test_bad_input_gpu)" "see $LOGS/ctest.log"
-  for t in test_bad_input test_bad_input_gpu; do
-    "$REPO/$BUILD_DIR/tests/cpp/$t" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
+  for t in unit/cpp/test_bad_input gpu/test_bad_input_gpu; do
+    "$REPO/$BUILD_DIR/tests/$t" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
   done
 fi
-STRESS_BIN="$REPO/$BUILD_DIR/tests/cpp/test_stress_gpu"
+STRESS_BIN="$REPO/$BUILD_DIR/tests/gpu/test_stress_gpu"
 if [ "$GPUS" -eq 0 ]; then
-  record SKIP "bad .pte, stress, compute-sanitizer (issue 6)" "no GPU"
+  record SKIP "bad .pte, stress, compute-sanitizer" "no GPU"
 else
-  ETRT_GPU_PTES="$PTES" "$REPO/$BUILD_DIR/tests/cpp/test_bad_pte_gpu" >"$LOGS/bad_pte.log" 2>&1
+  ETRT_GPU_PTES="$PTES" "$REPO/$BUILD_DIR/tests/gpu/test_bad_pte_gpu" >"$LOGS/bad_pte.log" 2>&1
   case $? in
     0) record PASS "bad-input matrix: .pte whose delegate I/O disagrees with its blob (test_bad_pte_gpu)" ;;
     77) record FAIL "bad .pte (test_bad_pte_gpu)" "skipped: $(grep -m1 SKIP "$LOGS/bad_pte.log")" ;;

@@ -122,7 +122,7 @@ def test_portable_builds_at_load_then_hits_the_engine_cache(
 ):
     """engine_mode='portable': the blob has no engine; the first load builds it through
     the double's build path from the blob's ONNX model and caches it, the second reads
-    the cache (issue 7)."""
+    the cache."""
     torch = torch_cuda
     if "portable" not in manifest:
         pytest.fail("manifest has no 'portable' case: re-run tests/gpu/make_ptes.py")

@@ -4,10 +4,10 @@ Registered as ``engine_builder="test_double"``: importing this module makes
 ``TensorRTPartitioner(engine_builder="test_double")`` produce ordinary ``.pte`` files
 whose delegate blobs hold a *trt_double program* instead of a TensorRT engine. A
 runtime library built with ``-DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON`` executes those
-programs with real CUDA kernels (tests/cpp/trt_double/), which lets whole programs
+programs with real CUDA kernels (tests/trt_double/), which lets whole programs
 run on GPUs TensorRT itself cannot use.
 
-The program format (tests/cpp/trt_double/program.h)::
+The program format (tests/trt_double/program.h)::
 
     trt_double 1
     input <name> <rank>              # value ids 0.. in input order
@@ -20,7 +20,7 @@ outside that set raise :class:`UnsupportedByTestDouble` naming the op.
 Portable blobs (``engine_mode="portable"`` / ``"both"``): :meth:`portable_onnx` stores
 the program in the ONNX model the blob carries, as the ``metadata_props`` entry
 ``trt_double.program``; the C++ double's ``EngineFactory::build`` reads it back out of
-the ONNX bytes (tests/cpp/trt_double/onnx_metadata.h), which stands in for TensorRT
+the ONNX bytes (tests/trt_double/onnx_metadata.h), which stands in for TensorRT
 building an engine from the model on the target.
 
 ``engine_builder="test_double_stale"`` writes the same programs but says they were
@@ -52,7 +52,7 @@ FLAVOR = Flavor.RTX
 VERSION = "test-double"
 STALE_VERSION = "test-double-0"
 FORMAT = "trt_double 1"
-# Must equal kProgramMetadataKey in tests/cpp/trt_double/trt_double.h.
+# Must equal kProgramMetadataKey in tests/trt_double/trt_double.h.
 PROGRAM_METADATA_KEY = "trt_double.program"
 
 SUPPORTED_ONNX_OPS = ("Add", "Sub", "Mul", "Div", "Relu", "Neg", "Identity", "Cast", "Constant")
