@@ -19,7 +19,7 @@ from executorch_tensorrt.serialization.generated.Flavor import Flavor as FbFlavo
 from executorch_tensorrt.serialization.generated.KernelSpecialization import KernelSpecialization
 from executorch_tensorrt.serialization.generated.ScalarType import ScalarType
 
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runtime", "schema", "tensorrt_blob.fbs")
+SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "runtime", "schema", "tensorrt_blob.fbs")
 
 
 def schema_enums() -> dict[str, dict[str, int]]:
