@@ -22,7 +22,7 @@ from torch.export import ExportedProgram
 from torch.export.exported_program import ModuleCallEntry, ModuleCallSignature
 from torch.export.graph_signature import InputKind
 
-from .lowering import LoweringError
+from .errors import LoweringError
 
 
 def has_size_inputs(ep: ExportedProgram) -> bool:
