@@ -25,10 +25,6 @@ from torch.export.graph_signature import InputKind
 from .errors import LoweringError
 
 
-def has_size_inputs(ep: ExportedProgram) -> bool:
-    return any(_size_placeholder(ep, n) for n in ep.graph.nodes)
-
-
 def _size_placeholder(ep: ExportedProgram, n: torch.fx.Node) -> bool:
     return n.op == "placeholder" and not isinstance(n.meta.get("val"), torch.Tensor) and n.name in _user_inputs(ep)
 
@@ -131,4 +127,4 @@ def _val(a: Any) -> Any:
     return a.meta["val"] if isinstance(a, torch.fx.Node) else a
 
 
-__all__ = ["has_size_inputs", "recompute_size_inputs"]
+__all__ = ["recompute_size_inputs"]

@@ -294,7 +294,7 @@ class TensorRTPartitioner(Partitioner):
         return parts
 
     def _name_of(self, part: list[torch.fx.Node], call: int) -> str:
-        """A partition's name, stable across narrowing rounds (its blob is keyed by it)."""
+        """A partition's name, stable across narrowing rounds."""
         key = frozenset(n.name for n in part)
         if key not in self._names:
             self._names[key] = f"partition_{call}.{len(self._names)}"
@@ -310,7 +310,7 @@ class TensorRTPartitioner(Partitioner):
             CompileSpec(DIM_NAMES_KEY, json.dumps(dim_names(ep), sort_keys=True).encode()),
         ]
 
-    def _specs(self, name: str, program_specs: tuple[set, list[CompileSpec]], nodes: list[torch.fx.Node]) -> list[CompileSpec]:
+    def _specs(self, name: str, program_specs: tuple, nodes: list[torch.fx.Node]) -> list[CompileSpec]:
         computes, shared = program_specs
         ops = _op_counts(n for n in nodes if n in computes)
         return [
@@ -320,18 +320,15 @@ class TensorRTPartitioner(Partitioner):
             CompileSpec(PARTITION_OPS_KEY, json.dumps(ops).encode()),
         ]
 
-    def _whole_program_onnx(self, ep: ExportedProgram, part: list[torch.fx.Node]) -> Any:
-        """The ONNX program made for the support query if ``part`` holds every compute
-        node, so it is the partition's model; else None. (preprocess checks the
-        partition's inputs and outputs are the program's before using it.)"""
-        if self._whole_model is None or not set(compute_nodes(ep.graph_module)) <= set(part):
-            return None
-        return self._whole_model
-
     def _handoff(
-        self, ep: ExportedProgram, part: list[torch.fx.Node], specs: list[CompileSpec], result: Any = None
+        self, ep: ExportedProgram, part: list[torch.fx.Node], specs: list[CompileSpec], computes: set,
+        result: Any = None,
     ) -> PartitionHandoff:
-        onnx_program = None if result is not None else self._whole_program_onnx(ep, part)
+        # A partition holding every compute node is the whole program: the ONNX program
+        # made for the support query is its model (preprocess checks the partition's
+        # nodes, inputs and outputs are the program's before using it).
+        whole = self._whole_model is not None and computes <= set(part)
+        onnx_program = self._whole_model if result is None and whole else None
         return PartitionHandoff(
             specs,
             frozenset(n.name for n in part if n.op == "call_function"),
@@ -375,7 +372,7 @@ class TensorRTPartitioner(Partitioner):
             if key in self._built and self._built[key][0] == specs:
                 continue
             try:
-                result = build_partition(program, specs, self._handoff(ep, part, specs))
+                result = build_partition(program, specs, self._handoff(ep, part, specs, program_specs[0]))
             except PartitionFailure as f:
                 failures.append((part, f))
             else:
@@ -431,7 +428,8 @@ class TensorRTPartitioner(Partitioner):
             tag = f"tensorrt_{call}_{idx}"
             specs = self._specs(self._name_of(nodes, call), program_specs, nodes)
             built = self._built.pop(frozenset(n.name for n in nodes), None)
-            handoff = self._handoff(ep, nodes, specs, built[1] if built and built[0] == specs else None)
+            result = built[1] if built and built[0] == specs else None
+            handoff = self._handoff(ep, nodes, specs, program_specs[0], result)
             for n in nodes:
                 n.meta["delegation_tag"] = tag
                 n.meta[HANDOFF_META_KEY] = handoff
