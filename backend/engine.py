@@ -16,7 +16,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Protocol, Sequence
 
-from .blob import TensorInfo
+from executorch_tensorrt.serialization.blob import TensorInfo
 from .trt import Flavor, TensorRT, load
 
 log = logging.getLogger(__name__)

@@ -87,8 +87,10 @@ def _check_torch_version() -> None:
 def _torch_tensor() -> type:
     """The exporter's initializer tensor type (an onnx_ir tensor over a torch tensor)."""
     try:
-        return _lookup("torch.onnx._internal.exporter._core", "TorchTensor")
-    except (ImportError, AttributeError) as e:
+        from torch.onnx._internal.exporter._core import TorchTensor
+
+        return TorchTensor
+    except ImportError as e:
         raise LoweringError(
             f"torch {torch.__version__} has no torch.onnx._internal.exporter._core.TorchTensor, "
             f"which the ONNX export needs; use torch {TESTED_TORCH[-1][0]}.{TESTED_TORCH[-1][1]}"
@@ -143,11 +145,12 @@ def _exporter_core():
     programs. Same exporter, same defaults as torch.onnx.export(dynamo=True). None where
     the exporter's internals are not as expected (then torch.onnx.export is used)."""
     try:
-        opset = _lookup("torch.onnx._constants", "ONNX_DEFAULT_OPSET")
-        torchlib_opset = _lookup("torch.onnx._internal.exporter._constants", "TORCHLIB_OPSET")
-        from_torchlib = _lookup("torch.onnx._internal.exporter._registration", "ONNXRegistry.from_torchlib")
-        registry = from_torchlib(opset_version=max(opset, torchlib_opset))
-        return _lookup("torch.onnx._internal.exporter._core", "export"), registry, opset
+        from torch.onnx import _constants as onnx_constants
+        from torch.onnx._internal.exporter import _constants, _core, _registration
+
+        opset = onnx_constants.ONNX_DEFAULT_OPSET
+        registry = _registration.ONNXRegistry.from_torchlib(opset_version=max(opset, _constants.TORCHLIB_OPSET))
+        return _core.export, registry, opset
     except Exception as e:  # noqa: BLE001 - fall back to the public API
         log.info("torch.onnx exporter internals unavailable (%s); using torch.onnx.export", e)
         return None
@@ -161,8 +164,9 @@ def _onnx_decomposition_table() -> dict:
     core = _exporter_core()
     if core is None:
         return {}
-    decomp = importlib.import_module("torch.onnx._internal.exporter._decomp")
-    return decomp.create_onnx_friendly_decomposition_table(set(decomp.get_onnx_implemented_overloads(core[1])))
+    from torch.onnx._internal.exporter import _decomp
+
+    return _decomp.create_onnx_friendly_decomposition_table(set(_decomp.get_onnx_implemented_overloads(core[1])))
 
 
 @contextlib.contextmanager
@@ -174,7 +178,7 @@ def _skip_redundant_decomposition():
     decomposition table; otherwise the exporter decomposes as usual. Where the hook is
     gone, the export runs unchanged."""
     try:
-        fx_passes = importlib.import_module("torch.onnx._internal.exporter._fx_passes")
+        from torch.onnx._internal.exporter import _fx_passes as fx_passes
     except ImportError:  # pragma: no cover
         yield
         return
@@ -267,8 +271,9 @@ def _rewrite_rules_for(program):
     which would promote bf16 kernels to fp32 in numpy, cannot apply either: ``optimize``
     hides the weights.)"""
     try:
-        rewriter = importlib.import_module("onnxscript.rewriter")
-        slice_rule = _lookup("onnxscript.rewriter.rules.common._basic_rules", "slice_split_rule")
+        from onnxscript import rewriter
+        from onnxscript.rewriter.rules.common._basic_rules import slice_split_rule as slice_rule
+
         saved = rewriter._DEFAULT_REWRITE_RULES
     except (ImportError, AttributeError):  # pragma: no cover - the optimizer's own rules
         yield

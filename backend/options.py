@@ -14,6 +14,10 @@ from typing import Any, Iterable, Optional, Sequence
 
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 
+from executorch_tensorrt.serialization import blob as wire
+
+from .engine import registered_engine_builders
+
 # ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
 # propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
 # has it, so both sides agree by construction.
@@ -27,14 +31,14 @@ except ImportError:  # pragma: no cover
 _KEY_PREFIX = "tensorrt."
 
 PRECISIONS = ("fp32", "fp16", "bf16")
-CUDA_GRAPH_STRATEGIES = ("disabled", "whole_graph_capture")
-KERNEL_SPECIALIZATIONS = ("lazy", "eager", "none")
+# The options a blob records take their values from the wire codes that carry them.
+CUDA_GRAPH_STRATEGIES = tuple(wire.CUDA_GRAPH_STRATEGIES)
+KERNEL_SPECIALIZATIONS = tuple(wire.KERNEL_SPECIALIZATIONS)
 # prebuilt: an engine; portable: the ONNX model + build settings, built on the target at
 # first load; both: an engine and the ONNX fallback.
-ENGINE_MODES = ("prebuilt", "portable", "both")
+ENGINE_MODES = tuple(wire.ENGINE_MODES)
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
-ENGINE_BUILDERS = ("tensorrt",)  # tests register more, see backend/engine.py
 # What a partition TensorRT's builder (or verification) refuses does: fall back to
 # ExecuTorch (narrowed to the failing nodes where they are known) or fail the export.
 ON_FAILURE = ("fallback", "error")
@@ -269,8 +273,6 @@ class TensorRTOptions:
         for tol in ("verify_rtol", "verify_atol"):
             if getattr(self, tol) is not None:
                 s(tol, _tolerance(tol, getattr(self, tol)))
-        from .engine import registered_engine_builders  # local: avoids an import cycle
-
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
         s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
         s("on_failure", _choice("on_failure", self.on_failure, ON_FAILURE))

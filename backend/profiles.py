@@ -17,7 +17,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 from torch.utils._sympy.value_ranges import ValueRanges, bound_sympy
 
-from .blob import Dim, TensorInfo
+from executorch_tensorrt.serialization.blob import Dim, TensorInfo
 
 
 class UnboundedDimError(ValueError):

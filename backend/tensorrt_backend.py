@@ -27,7 +27,8 @@ from executorch.exir.backend.compile_spec_schema import CompileSpec
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
-from . import blob as blob_mod
+from executorch_tensorrt.serialization import blob as blob_mod
+
 from . import onnx_export
 from .aten import compute_nodes, op_names, to_aten, weights_of
 from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_builder, requested_compute_capabilities

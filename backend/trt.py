@@ -12,13 +12,14 @@ builder version travel in every blob (see runtime/schema/tensorrt_blob.fbs).
 
 from __future__ import annotations
 
-import enum
 import functools
 import importlib
 import os
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Optional
+
+from executorch_tensorrt.serialization.blob import Flavor
 
 INSTALL_HINT = (
     "No TensorRT Python module could be imported. Install one of the two flavors:\n"
@@ -28,17 +29,6 @@ INSTALL_HINT = (
     "    pip install tensorrt-cu13\n"
     "Set EXECUTORCH_TENSORRT_FLAVOR=rtx or =standard to choose when both are installed."
 )
-
-
-class Flavor(enum.IntEnum):
-    """Numbered as the blob schema's ``Flavor`` enum."""
-
-    STANDARD = 0
-    RTX = 1
-
-    @property
-    def label(self) -> str:
-        return "TensorRT-RTX" if self is Flavor.RTX else "TensorRT"
 
 
 class TensorRTNotFoundError(ImportError):
@@ -52,10 +42,6 @@ class TensorRT:
     module: ModuleType
     flavor: Flavor
     version: str
-
-    @property
-    def version_tuple(self) -> tuple[int, ...]:
-        return tuple(int(p) for p in self.version.split(".") if p.isdigit())
 
 
 # Module names to try per flavor, in order.

@@ -20,7 +20,7 @@ import onnx
 import torch
 from torch.export import ExportedProgram
 
-from .blob import TensorInfo
+from executorch_tensorrt.serialization.blob import TensorInfo
 from .profiles import example_inputs, index_ranges
 
 log = logging.getLogger(__name__)

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 def _message(e: BaseException) -> str:
     """The most telling message in an exception chain: our own errors (which name the
     partition, option or dim) over the wrappers around them."""
-    from executorch_tensorrt.backend.blob import BlobFormatError
+    from executorch_tensorrt.serialization.blob import BlobFormatError
     from executorch_tensorrt.backend.engine import EngineBuildError
     from executorch_tensorrt.backend.errors import LoweringError
     from executorch_tensorrt.backend.profiles import UnboundedDimError

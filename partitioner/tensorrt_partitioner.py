@@ -18,7 +18,6 @@ from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
 from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
-from executorch_tensorrt.backend.blob import _DTYPE_CODES
 from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions
 from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
 from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
@@ -31,6 +30,7 @@ from executorch_tensorrt.backend.tensorrt_backend import (
     build_partition,
     io_names,
 )
+from executorch_tensorrt.serialization.blob import DTYPE_CODES
 
 from .carve import carve_partitions
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -155,7 +155,7 @@ def _static_verdict(node: torch.fx.Node, options: TensorRTOptions) -> Optional[V
         t for a in node.all_input_nodes for t in _tensors(a.meta.get("val"))
     ]
     for t in vals:
-        if t.dtype not in _DTYPE_CODES or t.dtype == torch.float64:
+        if t.dtype not in DTYPE_CODES or t.dtype == torch.float64:
             return Verdict(False, f"dtype {t.dtype} is not supported by TensorRT")
     return None
 

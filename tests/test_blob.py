@@ -11,8 +11,8 @@ import zlib
 import pytest
 import torch
 
-from executorch_tensorrt.backend import blob as B
-from executorch_tensorrt.backend.trt import Flavor
+from executorch_tensorrt.serialization import blob as B
+from executorch_tensorrt.serialization.blob import Flavor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,9 +100,11 @@ def test_generated_code_matches_the_schema(tmp_path):
         ["bash", os.path.join(ROOT, "runtime/schema/generate.sh"), str(tmp_path / "py"), str(tmp_path / "cpp")],
         check=True,
     )
-    gen_py = tmp_path / "py" / "executorch_tensorrt" / "blob"
+    gen_py = tmp_path / "py"
+    committed = os.path.join(ROOT, "serialization", "generated")
+    assert sorted(os.listdir(gen_py)) == sorted(n for n in os.listdir(committed) if n.endswith(".py"))
     for name in os.listdir(gen_py):
-        assert filecmp.cmp(gen_py / name, os.path.join(ROOT, "executorch_tensorrt/blob", name), shallow=False), name
+        assert filecmp.cmp(gen_py / name, os.path.join(committed, name), shallow=False), name
     assert filecmp.cmp(
         tmp_path / "cpp" / "tensorrt_blob_generated.h",
         os.path.join(ROOT, "runtime/src/generated/tensorrt_blob_generated.h"),

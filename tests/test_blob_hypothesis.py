@@ -1,4 +1,4 @@
-"""Property tests of the Python blob reader (backend/blob.py ``deserialize``).
+"""Property tests of the Python blob reader (serialization/blob.py ``deserialize``).
 
 * Whatever the bytes -- arbitrary, a valid blob mutated, truncated or with hostile prefix
   fields -- ``deserialize`` either returns a Blob or raises ``BlobFormatError``; never
@@ -22,13 +22,13 @@ import torch  # noqa: E402
 from hypothesis import HealthCheck, assume, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from executorch_tensorrt.backend import blob as B  # noqa: E402
+from executorch_tensorrt.serialization import blob as B  # noqa: E402
 from executorch_tensorrt.backend.options import (  # noqa: E402
     CUDA_GRAPH_STRATEGIES,
     ENGINE_MODES,
     KERNEL_SPECIALIZATIONS,
 )
-from executorch_tensorrt.backend.trt import Flavor  # noqa: E402
+from executorch_tensorrt.serialization.blob import Flavor  # noqa: E402
 
 SETTINGS = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -43,7 +43,7 @@ dims = st.builds(B.Dim, INT64, INT64, INT64)
 tensors = st.builds(
     B.TensorInfo,
     name=TEXT,
-    dtype=st.sampled_from(sorted(B._DTYPE_CODES, key=str)),
+    dtype=st.sampled_from(sorted(B.DTYPE_CODES, key=str)),
     dims=st.lists(dims, max_size=9).map(tuple),
 )
 runtime_settings = st.builds(

@@ -3,7 +3,7 @@
 import torch
 from torch.export import Dim
 
-from executorch_tensorrt.backend.blob import Dim as BlobDim
+from executorch_tensorrt.serialization.blob import Dim as BlobDim
 from executorch_tensorrt.backend.trt import Flavor, load
 from executorch_tensorrt.examples import SmallCNN, TransformerBlock
 from harness import lower

@@ -35,8 +35,8 @@ LIBRARY = "libexecutorch_tensorrt_backend.so"
 AOT_ONLY = ["onnx", "onnxscript", "onnxruntime", "onnx_ir", "tensorrt", "tensorrt_rtx",
             "tensorrt_rtx_bindings", "tensorrt_rtx_libs", "torchvision"]
 # executorch_tensorrt as pyproject.toml installs it (package -> folder).
-PACKAGE_DIRS = {"executorch_tensorrt": "executorch_tensorrt", "backend": "backend",
-                "partitioner": "partitioner", "runtime": "runtime"}
+PACKAGE_DIRS = {"executorch_tensorrt": "executorch_tensorrt", "serialization": "serialization",
+                "backend": "backend", "partitioner": "partitioner", "runtime": "runtime"}
 
 
 def _library() -> Path | None:
@@ -101,7 +101,7 @@ def _make_venv(root: Path) -> Path:
     for f in (REPO / "executorch_tensorrt").iterdir():
         if f.name != "__pycache__":
             (pkg / f.name).symlink_to(f)
-    for sub in ("backend", "partitioner", "runtime"):
+    for sub in ("serialization", "backend", "partitioner", "runtime"):
         (pkg / sub).symlink_to(REPO / PACKAGE_DIRS[sub])
     return py
 
@@ -138,7 +138,8 @@ CHECK = textwrap.dedent(
 
     imported = sorted(m for m in sys.modules
                       if m.split(".")[0] in aot_only
-                      or m.startswith(("executorch_tensorrt.backend",
+                      or m.startswith(("executorch_tensorrt.serialization",
+                                       "executorch_tensorrt.backend",
                                        "executorch_tensorrt.partitioner")))
     assert not imported, f"the runtime imported {imported}"
     print("runtime-only venv: OK")

@@ -13,7 +13,7 @@ from executorch.exir import EdgeCompileConfig, to_edge
 from torch.export import Dim
 
 from executorch_tensorrt.backend import rewrites
-from executorch_tensorrt.backend.blob import Dim as BlobDim, TensorInfo
+from executorch_tensorrt.serialization.blob import Dim as BlobDim, TensorInfo
 from executorch_tensorrt.backend.engine import (
     BuildRequest,
     NetworkSignatureError,

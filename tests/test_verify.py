@@ -16,7 +16,7 @@ from executorch.exir import to_edge
 from executorch_tensorrt.backend.aten import to_aten
 from executorch_tensorrt.backend.lowering import lower_to_onnx
 from executorch_tensorrt.backend.profiles import example_inputs, index_ranges, io_infos
-from executorch_tensorrt.backend.blob import Dim, TensorInfo
+from executorch_tensorrt.serialization.blob import Dim, TensorInfo
 from executorch_tensorrt.backend.verify import VerificationError, fp32_copy, verify_partition
 
 from harness import lower

@@ -157,7 +157,7 @@ class _Lower(ToEdgeTransformAndLower):
 
 
 def _blob_summary(lowered) -> dict:
-    from executorch_tensorrt.backend import blob as blob_mod
+    from executorch_tensorrt.serialization import blob as blob_mod
 
     info = blob_mod.deserialize(bytes(lowered.processed_bytes), check_engine=False).info
 

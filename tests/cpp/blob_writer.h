@@ -1,4 +1,4 @@
-// Test helper: writes delegate blobs in C++ exactly as backend/blob.py does
+// Test helper: writes delegate blobs in C++ exactly as serialization/blob.py does
 // (prefix, flatbuffers header, 256-aligned engine), with knobs to break them.
 // tests/cpp/test_python_blob.cpp checks the Python writer against the same reader.
 #pragma once

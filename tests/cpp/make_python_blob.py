@@ -1,4 +1,4 @@
-"""Writes a delegate blob with the Python writer (backend/blob.py) for
+"""Writes a delegate blob with the Python writer (serialization/blob.py) for
 test_python_blob.cpp, which reads it with the C++ reader: the two sides of the blob
 contract checked against each other. Exits 77 (ctest: skipped) when the AOT
 package cannot be imported here."""
@@ -7,8 +7,8 @@ import sys
 
 try:
     import torch
-    from executorch_tensorrt.backend import blob
-    from executorch_tensorrt.backend.trt import Flavor
+    from executorch_tensorrt.serialization import blob
+    from executorch_tensorrt.serialization.blob import Flavor
 except Exception as e:  # noqa: BLE001 - any import failure means "cannot run here"
     print(f"SKIP: cannot import the AOT package: {type(e).__name__}: {e}")
     sys.exit(77)

@@ -1,5 +1,5 @@
 """Writes a portable delegate blob the way the AOT side does for
-engine_mode='portable' with the test double (backend/blob.py + the double's
+engine_mode='portable' with the test double (serialization/blob.py + the double's
 portable_onnx), for test_python_portable.cpp: the C++ reader, the ONNX digest check
 and the double's metadata scan on a real ONNX model. Also writes OUT.program (the
 program the scan must find). Exits 77 (ctest: skipped) when the AOT package or onnx
@@ -16,7 +16,7 @@ try:
     import torch
     from onnx import TensorProto, helper
 
-    from executorch_tensorrt.backend import blob
+    from executorch_tensorrt.serialization import blob
     from executorch_tensorrt.backend.engine import BuildRequest
     from executorch_tensorrt.backend.options import TensorRTOptions
     from tests.trt_double import builder

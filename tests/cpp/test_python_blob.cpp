@@ -1,4 +1,4 @@
-// The Python writer (backend/blob.py) against the C++ reader: runs
+// The Python writer (serialization/blob.py) against the C++ reader: runs
 // make_python_blob.py, then parses and verifies its output here. Skips (77) when
 // the AOT package is not importable. Needs no GPU.
 #include <cstdio>
@@ -31,7 +31,7 @@ ETRT_TEST(python_blob_is_read_by_the_runtime) {
   ETRT_REQUIRE(blob.ok());
   const auto& h = *blob->header;
   ETRT_CHECK_EQ(h.format_major(), 1);
-  ETRT_CHECK_EQ(h.format_minor(), 1);  // backend/blob.py FORMAT_MINOR
+  ETRT_CHECK_EQ(h.format_minor(), 1);  // serialization/blob.py FORMAT_MINOR
   ETRT_CHECK_EQ(std::string(blob->name()), std::string("forward/partition_7"));
   ETRT_CHECK_EQ(check_engine_build(blob.get(), Flavor::kRTX, "test-double"), Error::Ok);
   ETRT_CHECK_EQ(check_engine_crc(blob.get()), Error::Ok);

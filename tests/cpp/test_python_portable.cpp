@@ -1,4 +1,4 @@
-// A portable blob written by the AOT side (backend/blob.py with the test double's
+// A portable blob written by the AOT side (serialization/blob.py with the test double's
 // portable_onnx, via make_python_portable.py) against the C++ runtime: parsed,
 // its ONNX digest checked, its build spec read, and the double's build finding
 // the program in the real ONNX model. Skips (77) when the AOT package is not

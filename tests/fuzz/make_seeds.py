@@ -2,7 +2,7 @@
 
     python tests/fuzz/make_seeds.py OUT_DIR [--lower]
 
-* Blobs written by backend/blob.py ``serialize`` (the production writer): static and
+* Blobs written by serialization/blob.py ``serialize`` (the production writer): static and
   dynamic dims, several I/O tensors and dtypes, both flavors, runtime settings with and
   without a runtime cache path, compute capabilities, and the 1.1 engine modes
   (``both`` carries an ONNX payload after the engine).
@@ -25,8 +25,8 @@ if str(_REPO) not in sys.path:
 
 import torch  # noqa: E402
 
-from executorch_tensorrt.backend import blob  # noqa: E402
-from executorch_tensorrt.backend.trt import Flavor  # noqa: E402
+from executorch_tensorrt.serialization import blob  # noqa: E402
+from executorch_tensorrt.serialization.blob import Flavor  # noqa: E402
 
 PROGRAM = b"trt_double 1\ninput x 2\ninput y 2\nop add 0 1\nop relu 2\noutput out 3\n"
 

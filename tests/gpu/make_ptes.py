@@ -39,7 +39,7 @@ if str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
 import tests.trt_double.builder  # noqa: E402,F401  registers engine_builder="test_double"
-from executorch_tensorrt.backend import blob as blob_mod  # noqa: E402
+from executorch_tensorrt.serialization import blob as blob_mod  # noqa: E402
 from executorch.exir import ExecutorchBackendConfig, to_edge_transform_and_lower  # noqa: E402
 from executorch.exir.passes import MemoryPlanningPass  # noqa: E402
 from executorch.exir.passes.propagate_device_config import PropagateDeviceConfig  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from executorch_tensorrt.backend import blob as blob_mod
+from executorch_tensorrt.serialization import blob as blob_mod
 from executorch_tensorrt.backend.engine import BuildRequest, registered_engine_builders
 from executorch_tensorrt.backend.options import TensorRTOptions
 

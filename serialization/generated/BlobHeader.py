@@ -69,7 +69,7 @@ class BlobHeader(object):
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 8
-            from executorch_tensorrt.blob.ComputeCapability import ComputeCapability
+            from executorch_tensorrt.serialization.generated.ComputeCapability import ComputeCapability
             obj = ComputeCapability()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -101,7 +101,7 @@ class BlobHeader(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from executorch_tensorrt.blob.TensorSpec import TensorSpec
+            from executorch_tensorrt.serialization.generated.TensorSpec import TensorSpec
             obj = TensorSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -126,7 +126,7 @@ class BlobHeader(object):
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
             x = self._tab.Indirect(x)
-            from executorch_tensorrt.blob.TensorSpec import TensorSpec
+            from executorch_tensorrt.serialization.generated.TensorSpec import TensorSpec
             obj = TensorSpec()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -149,7 +149,7 @@ class BlobHeader(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(22))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
-            from executorch_tensorrt.blob.RuntimeSettings import RuntimeSettings
+            from executorch_tensorrt.serialization.generated.RuntimeSettings import RuntimeSettings
             obj = RuntimeSettings()
             obj.Init(self._tab.Bytes, x)
             return obj
@@ -202,7 +202,7 @@ class BlobHeader(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(36))
         if o != 0:
             x = self._tab.Indirect(o + self._tab.Pos)
-            from executorch_tensorrt.blob.BuildSettings import BuildSettings
+            from executorch_tensorrt.serialization.generated.BuildSettings import BuildSettings
             obj = BuildSettings()
             obj.Init(self._tab.Bytes, x)
             return obj

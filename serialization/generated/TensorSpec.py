@@ -48,7 +48,7 @@ class TensorSpec(object):
         if o != 0:
             x = self._tab.Vector(o)
             x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 24
-            from executorch_tensorrt.blob.Dim import Dim
+            from executorch_tensorrt.serialization.generated.Dim import Dim
             obj = Dim()
             obj.Init(self._tab.Bytes, x)
             return obj

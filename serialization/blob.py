@@ -7,6 +7,7 @@ offset that is a multiple of ENGINE_ALIGNMENT, so the runtime deserializes them 
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import struct
 import zlib
@@ -16,7 +17,7 @@ from typing import Optional
 import flatbuffers
 import torch
 
-from executorch_tensorrt.blob import (
+from executorch_tensorrt.serialization.generated import (
     BlobHeader as fb_BlobHeader,
     BuildSettings as fb_BuildSettings,
     ComputeCapability as fb_ComputeCapability,
@@ -24,9 +25,11 @@ from executorch_tensorrt.blob import (
     RuntimeSettings as fb_RuntimeSettings,
     TensorSpec as fb_TensorSpec,
 )
-
-from .options import CUDA_GRAPH_STRATEGIES, ENGINE_MODES, KERNEL_SPECIALIZATIONS
-from .trt import Flavor
+from executorch_tensorrt.serialization.generated.CudaGraphStrategy import CudaGraphStrategy
+from executorch_tensorrt.serialization.generated.EngineMode import EngineMode
+from executorch_tensorrt.serialization.generated.Flavor import Flavor as fb_Flavor
+from executorch_tensorrt.serialization.generated.KernelSpecialization import KernelSpecialization
+from executorch_tensorrt.serialization.generated.ScalarType import ScalarType
 
 MAGIC = b"ETRT"
 HEADER_IDENTIFIER = b"ETRH"
@@ -35,20 +38,49 @@ ENGINE_ALIGNMENT = 256
 FORMAT_MAJOR = 1
 FORMAT_MINOR = 1  # 1.1: engine_mode, the ONNX payload, build settings
 
-# torch dtype <-> the schema's ScalarType (ExecuTorch's numbering).
-_DTYPE_CODES = {
-    torch.uint8: 0,
-    torch.int8: 1,
-    torch.int16: 2,
-    torch.int32: 3,
-    torch.int64: 4,
-    torch.float16: 5,
-    torch.float32: 6,
-    torch.float64: 7,
-    torch.bool: 11,
-    torch.bfloat16: 15,
+
+class Flavor(enum.IntEnum):
+    """Which TensorRT built an engine, coded as the schema's ``Flavor``."""
+
+    STANDARD = fb_Flavor.Standard
+    RTX = fb_Flavor.RTX
+
+    @property
+    def label(self) -> str:
+        return "TensorRT-RTX" if self is Flavor.RTX else "TensorRT"
+
+
+# Option text <-> the schema's enum codes. The options (backend/options.py) take their
+# allowed values from these keys, so an option value without a wire code cannot exist.
+ENGINE_MODES: dict[str, int] = {
+    "prebuilt": EngineMode.Prebuilt,
+    "portable": EngineMode.Portable,
+    "both": EngineMode.Both,
 }
-_CODE_DTYPES = {v: k for k, v in _DTYPE_CODES.items()}
+CUDA_GRAPH_STRATEGIES: dict[str, int] = {
+    "disabled": CudaGraphStrategy.Disabled,
+    "whole_graph_capture": CudaGraphStrategy.WholeGraphCapture,
+}
+KERNEL_SPECIALIZATIONS: dict[str, int] = {
+    "lazy": KernelSpecialization.Lazy,
+    "eager": KernelSpecialization.Eager,
+    "none": KernelSpecialization.None_,
+}
+
+# torch dtype <-> the schema's ScalarType (ExecuTorch's numbering).
+DTYPE_CODES: dict[torch.dtype, int] = {
+    torch.uint8: ScalarType.Byte,
+    torch.int8: ScalarType.Char,
+    torch.int16: ScalarType.Short,
+    torch.int32: ScalarType.Int,
+    torch.int64: ScalarType.Long,
+    torch.float16: ScalarType.Half,
+    torch.float32: ScalarType.Float,
+    torch.float64: ScalarType.Double,
+    torch.bool: ScalarType.Bool,
+    torch.bfloat16: ScalarType.BFloat16,
+}
+_CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
 
 
 class BlobFormatError(ValueError):
@@ -57,11 +89,11 @@ class BlobFormatError(ValueError):
 
 def dtype_code(dtype: torch.dtype) -> int:
     try:
-        return _DTYPE_CODES[dtype]
+        return DTYPE_CODES[dtype]
     except KeyError:
         raise ValueError(
             f"dtype {dtype} cannot cross a TensorRT delegate boundary; supported: "
-            + ", ".join(str(d) for d in _DTYPE_CODES)
+            + ", ".join(str(d) for d in DTYPE_CODES)
         ) from None
 
 
@@ -171,7 +203,7 @@ def serialize(info: BlobInfo, engine: "bytes | memoryview", onnx: Optional[bytes
     processed bytes. ``engine`` is empty for engine_mode 'portable', ``onnx`` is given
     exactly for 'portable' and 'both'."""
     if info.engine_mode not in ENGINE_MODES:
-        raise ValueError(f"engine_mode {info.engine_mode!r}: allowed values are {ENGINE_MODES}")
+        raise ValueError(f"engine_mode {info.engine_mode!r}: allowed values are {tuple(ENGINE_MODES)}")
     if (onnx is not None) != (info.engine_mode != "prebuilt"):
         raise ValueError(f"engine_mode {info.engine_mode!r} {'needs' if onnx is None else 'takes no'} ONNX bytes")
     if (len(engine) == 0) != (info.engine_mode == "portable"):
@@ -200,9 +232,9 @@ def serialize(info: BlobInfo, engine: "bytes | memoryview", onnx: Optional[bytes
     fb_BuildSettings.AddStronglyTyped(b, bs.strongly_typed)
     build_settings = fb_BuildSettings.End(b)
     fb_RuntimeSettings.Start(b)
-    fb_RuntimeSettings.AddCudaGraphStrategy(b, CUDA_GRAPH_STRATEGIES.index(s.cuda_graph_strategy))
+    fb_RuntimeSettings.AddCudaGraphStrategy(b, _code(CUDA_GRAPH_STRATEGIES, s.cuda_graph_strategy, "cuda_graph_strategy"))
     fb_RuntimeSettings.AddKernelSpecialization(
-        b, KERNEL_SPECIALIZATIONS.index(s.kernel_specialization)
+        b, _code(KERNEL_SPECIALIZATIONS, s.kernel_specialization, "kernel_specialization")
     )
     if cache is not None:
         fb_RuntimeSettings.AddRuntimeCachePath(b, cache)
@@ -221,7 +253,7 @@ def serialize(info: BlobInfo, engine: "bytes | memoryview", onnx: Optional[bytes
     fb_BlobHeader.AddSettings(b, settings)
     fb_BlobHeader.AddEngineCrc32(b, zlib.crc32(engine) & 0xFFFFFFFF)
     fb_BlobHeader.AddPrecision(b, precision)
-    fb_BlobHeader.AddEngineMode(b, ENGINE_MODES.index(info.engine_mode))
+    fb_BlobHeader.AddEngineMode(b, ENGINE_MODES[info.engine_mode])
     fb_BlobHeader.AddBuildSettings(b, build_settings)
     # The ONNX offset depends on the header's size, which depends on the offset only
     # through its value, never its size (a fixed 8-byte field): write a placeholder,
@@ -280,10 +312,18 @@ def _read_tensor(t) -> TensorInfo:
     return TensorInfo(name.decode() if name else "", dtype_from_code(t.Dtype()), tuple(dims))
 
 
-def _enum_text(values: tuple, code: int, what: str) -> str:
-    if not 0 <= code < len(values):
-        raise BlobFormatError(f"unknown {what} code {code} in blob")
-    return values[code]
+def _code(codes: dict[str, int], text: str, what: str) -> int:
+    try:
+        return codes[text]
+    except KeyError:
+        raise ValueError(f"{what} {text!r}: allowed values are {tuple(codes)}") from None
+
+
+def _enum_text(codes: dict[str, int], code: int, what: str) -> str:
+    for text, c in codes.items():
+        if c == code:
+            return text
+    raise BlobFormatError(f"unknown {what} code {code} in blob")
 
 
 def deserialize(data: bytes, check_engine: bool = True) -> Blob:
@@ -312,7 +352,7 @@ def deserialize(data: bytes, check_engine: bool = True) -> Blob:
                 f"{FORMAT_MAJOR}.x; upgrade executorch-tensorrt"
             )
         flavor_code = h.Flavor()
-        if flavor_code not in (0, 1):
+        if flavor_code not in {int(f) for f in Flavor}:
             raise BlobFormatError(f"unknown TensorRT flavor code {flavor_code} in blob")
         s = h.Settings()
         settings = RuntimeSettings()
