@@ -11,7 +11,6 @@ tensors only, and the runtime skips the delegate call's non-tensor arguments.
 
 from __future__ import annotations
 
-import copy
 import operator
 from typing import Any
 
