@@ -116,8 +116,13 @@ def _empty_handoff() -> PartitionHandoff:
 
 
 def find_handoff(ep: ExportedProgram) -> Optional[PartitionHandoff]:
-    """The one PartitionHandoff the partition's nodes carry, if any."""
-    found = {id(h): h for n in ep.graph.nodes if isinstance(h := n.meta.get(HANDOFF_META_KEY), PartitionHandoff)}
+    """The one PartitionHandoff the partition's own nodes carry, if any. (A placeholder
+    gets the meta of the node outside that feeds it, another partition's hand-off.)"""
+    found = {}
+    for n in ep.graph.nodes:
+        h = n.meta.get(HANDOFF_META_KEY)
+        if n.op == "call_function" and isinstance(h, PartitionHandoff) and n.name in h.nodes:
+            found[id(h)] = h
     return next(iter(found.values())) if len(found) == 1 else None
 
 

@@ -86,3 +86,24 @@ def test_to_backend_without_the_partitioner_builds_in_preprocess():
     assert isinstance(stats, PartitionStats)
     assert not stats.prebuilt and not stats.onnx_handed_off
     assert stats.engine_bytes > 0 and len(lowered.processed_bytes) > stats.engine_bytes
+
+
+class _Split(torch.nn.Module):
+    """Two TensorRT partitions around an op left to ExecuTorch, the first feeding the
+    second directly too (its output reaches the second's placeholder with its meta)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        h = self.a(x).relu()
+        return self.b(h * torch.sin(h)).relu()
+
+
+def test_partitions_feeding_each_other_each_take_their_own_blob():
+    ep = torch.export.export(_Split().eval(), (torch.randn(2, 16),))
+    part = TensorRTPartitioner(verify=False, exclude_ops=["aten.sin"])
+    edge = to_edge_transform_and_lower(ep, partitioner=[part])
+    stats = partition_stats(edge)
+    assert len(stats) == 2 and all(s.prebuilt for s in stats), stats
