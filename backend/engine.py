@@ -241,12 +241,18 @@ def check_network_signature(
             tensor.shape = shape
 
 
-def _parse(trt: TensorRT, onnx_bytes: bytes, logger):
+def onnx_parser(trt: TensorRT, logger, builder=None) -> tuple:
+    """(builder, network, parser): an empty strongly typed network and TensorRT's ONNX
+    parser filling it, from ``builder`` or a new one. Keep the network while the parser
+    is used."""
     m = trt.module
-    builder = m.Builder(logger)
-    flags = 1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
-    parser = m.OnnxParser(network, logger)
+    builder = builder if builder is not None else m.Builder(logger)
+    network = builder.create_network(1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    return builder, network, m.OnnxParser(network, logger)
+
+
+def _parse(trt: TensorRT, onnx_bytes: bytes, logger):
+    builder, network, parser = onnx_parser(trt, logger)
     ok = parser.parse(onnx_bytes)
     errors = [describe_parser_error(parser.get_error(i)) for i in range(parser.num_errors)]
     return builder, network, parser, ok, errors

@@ -10,7 +10,7 @@ whether the result is supported, and a rule that does not apply leaves the node 
 
 Rules only apply where the shapes they depend on are static. New nodes carry the
 replaced node's ``nn_module_stack`` (and so its provenance marker, see
-lowering.mark_origins): parser verdicts on them are verdicts on the node they replace.
+provenance.mark_origins): parser verdicts on them are verdicts on the node they replace.
 """
 
 from __future__ import annotations

@@ -1,10 +1,18 @@
-"""Timings and sizes gathered while lowering, for the CLI's summary and bench/aot.py."""
+"""Timings and sizes of a lowering run, for the CLI's summary, the tests and bench/aot.py.
+
+Nothing here is global. A ``TensorRTPartitioner`` collects what partitioning measures in
+its ``stats`` (a LoweringStats: parser support time, exports, probe cache hits,
+fallbacks). Each partition's PartitionStats is made where the partition is built and
+travels with its blob: ``preprocess`` returns it as ``PreprocessResult._delegate_info_meta``,
+which ExecuTorch keeps on the lowered module's ``meta`` (never in the .pte);
+``partition_stats(edge)`` reads them back from the lowered program.
+"""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-
+from typing import Any
 
 @dataclass
 class PartitionStats:
@@ -16,55 +24,42 @@ class PartitionStats:
     build_s: float
     verify_max_abs_diff: float | None = None
     verify_max_rel_diff: float | None = None
-    # The ONNX model TensorRT parsed, kept only while STATS.keep_onnx is set (the
-    # conformance suite runs it with onnxruntime in place of the engine).
+    # The ONNX model TensorRT parsed, kept only when the partitioner was made with
+    # keep_onnx=True (the conformance suite runs it with onnxruntime in place of the engine).
     onnx_model: bytes | None = None
+    onnx_handed_off: bool = False  # the partitioner's ONNX export served this partition
+    prebuilt: bool = False  # the partitioner built this blob (to fall back from failures)
 
 
 @dataclass
 class LoweringStats:
-    partitions: list = field(default_factory=list)
-    support_s: float = 0.0  # partitioner: asking TensorRT's parser
-    support_exports: int = 0  # ONNX exports made by the partitioner
+    """What a partitioner measured while partitioning."""
+
+    support_s: float = 0.0  # asking TensorRT's parser
+    support_exports: int = 0  # whole-program ONNX exports made for the parser
     probe_cache_hits: int = 0
-    handoff_hits: int = 0  # partitions whose ONNX export the partitioner's served
-    prebuilt_hits: int = 0  # partitions whose blob the partitioner built (to fall back from failures)
-    fallbacks: list = field(default_factory=list)  # (partition, stage, FX nodes, message)
-    keep_onnx: bool = False  # keep each partition's ONNX model bytes (memory: off by default)
+    fallbacks: list = field(default_factory=list)  # {partition, stage, nodes, message}
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _verify: dict = field(default_factory=dict, repr=False)
 
-    def reset(self) -> None:
+    def add_support_time(self, seconds: float) -> None:
         with self._lock:
-            self.partitions.clear()
-            self._verify.clear()
-            self.support_s = 0.0
-            self.support_exports = 0
-            self.probe_cache_hits = 0
-            self.handoff_hits = 0
-            self.prebuilt_hits = 0
-            self.fallbacks.clear()
+            self.support_s += seconds
 
-    def record_verify(self, name: str, result) -> None:
-        """``result``: verify.VerifyResult, or None when the partition was not verified."""
+    def count(self, what: str, n: int = 1) -> None:
         with self._lock:
-            self._verify[name] = result
-
-    def record_partition(
-        self, name: str, ops: int, engine_bytes: int, onnx_model: bytes | None = None, **times: float
-    ) -> None:
-        with self._lock:
-            self.partitions.append(
-                PartitionStats(
-                    name,
-                    ops,
-                    engine_bytes,
-                    verify_max_abs_diff=getattr(self._verify.get(name), "max_abs", None),
-                    verify_max_rel_diff=getattr(self._verify.get(name), "max_rel", None),
-                    onnx_model=onnx_model if self.keep_onnx else None,
-                    **times,
-                )
-            )
+            setattr(self, what, getattr(self, what) + n)
 
 
-STATS = LoweringStats()
+def partition_stats(lowered: Any) -> list[PartitionStats]:
+    """Every TensorRT partition's PartitionStats in a lowered program: an
+    EdgeProgramManager (all its methods, in order), an ExportedProgram or a GraphModule.
+    Partitions of other backends have none."""
+    if hasattr(lowered, "methods") and hasattr(lowered, "exported_program"):
+        return [s for m in lowered.methods for s in partition_stats(lowered.exported_program(m))]
+    gm = getattr(lowered, "graph_module", lowered)
+    out = []
+    for _, module in gm.named_modules():
+        info = (getattr(module, "meta", None) or {}).get("_delegate_info_meta")
+        if isinstance(info, PartitionStats):
+            out.append(info)
+    return out

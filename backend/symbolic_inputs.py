@@ -11,7 +11,6 @@ tensors only, and the runtime skips the delegate call's non-tensor arguments.
 
 from __future__ import annotations
 
-import copy
 import operator
 from typing import Any
 
@@ -22,11 +21,7 @@ from torch.export import ExportedProgram
 from torch.export.exported_program import ModuleCallEntry, ModuleCallSignature
 from torch.export.graph_signature import InputKind
 
-from .lowering import LoweringError
-
-
-def has_size_inputs(ep: ExportedProgram) -> bool:
-    return any(_size_placeholder(ep, n) for n in ep.graph.nodes)
+from .errors import LoweringError
 
 
 def _size_placeholder(ep: ExportedProgram, n: torch.fx.Node) -> bool:
@@ -131,4 +126,4 @@ def _val(a: Any) -> Any:
     return a.meta["val"] if isinstance(a, torch.fx.Node) else a
 
 
-__all__ = ["has_size_inputs", "recompute_size_inputs"]
+__all__ = ["recompute_size_inputs"]

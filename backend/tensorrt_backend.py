@@ -1,41 +1,129 @@
-"""TensorRTBackend.preprocess: a partition (edge dialect) -> a delegate blob."""
+"""TensorRTBackend.preprocess: a partition (edge dialect) -> a delegate blob.
+
+What the partitioner made for a partition reaches ``preprocess`` through the partition's
+own nodes: the partitioner puts a ``PartitionHandoff`` in the ``node.meta`` of every node
+it tags (ExecuTorch copies node meta into the program it cuts out for preprocess, and the
+hand-off survives deep copies as itself). It carries the blob the partitioner built
+ahead, or the ONNX program it exported of the whole program, and what both were made
+for (the CompileSpecs and the partition's nodes); preprocess uses it only for exactly
+that partition, once, and otherwise lowers the partition itself (a program lowered
+through ``to_backend`` without our partitioner). The partition's PartitionStats is
+returned with its blob (see stats.py).
+"""
 
 from __future__ import annotations
 
 import copy
 import logging
 import re
+import threading
 import time
-import weakref
-from typing import Callable, List
+from typing import Any, List, Optional
 
 import torch
 
 from executorch.exir.backend.backend_details import BackendDetails, PreprocessResult
 from executorch.exir.backend.compile_spec_schema import CompileSpec
 from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind, OutputKind
 
 from executorch_tensorrt.serialization import blob as blob_mod
+
+from . import onnx_export
+from .aten import compute_nodes, op_names, to_aten, weights_of
 from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_builder, requested_compute_capabilities
-from .lowering import (
-    HANDOFF,
-    LoweringError,
-    apply_precision,
-    compute_nodes,
-    fingerprint,
-    lower_to_onnx,
-    mark_origins,
-    onnx_node_fx_name,
-    op_names,
-    to_aten,
-)
-from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_ranges_from_specs, partition_name_from_specs
-from .options import dim_names_from_specs
+from .lowering import LoweringError, lower_to_onnx
+from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_names_from_specs, dim_ranges_from_specs
+from .options import partition_name_from_specs
 from .profiles import io_infos
-from .stats import STATS
+from .provenance import mark_origins, onnx_node_fx_name
+from .stats import PartitionStats
 from .symbolic_inputs import recompute_size_inputs
 
 log = logging.getLogger(__name__)
+
+# node.meta key of a partition's PartitionHandoff.
+HANDOFF_META_KEY = "tensorrt_handoff"
+
+
+def _specs_key(compile_specs: List[CompileSpec]) -> tuple:
+    return tuple((s.key, bytes(s.value)) for s in compile_specs)
+
+
+def _node_names(ep: ExportedProgram) -> frozenset:
+    return frozenset(n.name for n in ep.graph.nodes if n.op == "call_function")
+
+
+def io_names(ep: ExportedProgram) -> tuple[list[str], list[str]]:
+    """The names of a program's user inputs and outputs, in order."""
+    sig = ep.graph_signature
+    ins = [str(getattr(s.arg, "name", s.arg)) for s in sig.input_specs if s.kind == InputKind.USER_INPUT]
+    outs = [str(getattr(s.arg, "name", s.arg)) for s in sig.output_specs if s.kind == OutputKind.USER_OUTPUT]
+    return ins, outs
+
+
+class PartitionHandoff:
+    """What the partitioner made for one partition, for ``preprocess`` to take once:
+    the blob it built (``result``), or the ONNX program it exported of the whole program
+    (``onnx_program``, weights still fake). Lives in the partition's nodes' meta; deep
+    copies share it (it is taken, not copied), and neither the .pte nor an ETRecord
+    carries its payload."""
+
+    def __init__(
+        self,
+        compile_specs: List[CompileSpec],
+        nodes: frozenset,
+        result: Optional[PreprocessResult] = None,
+        onnx_program: Any = None,
+        onnx_io: Optional[tuple[list[str], list[str]]] = None,
+        keep_onnx: bool = False,
+    ) -> None:
+        self.specs = _specs_key(compile_specs)
+        self.nodes = nodes
+        self.keep_onnx = keep_onnx
+        self._result = result
+        self._onnx_program = onnx_program
+        self._onnx_io = onnx_io
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict) -> "PartitionHandoff":
+        return self
+
+    def __reduce__(self):
+        # Pickled (an ETRecord, a saved program): an empty hand-off, never its payload.
+        return (_empty_handoff, ())
+
+    def made_for(self, ep: ExportedProgram, compile_specs: List[CompileSpec]) -> bool:
+        return self.specs == _specs_key(compile_specs) and self.nodes == _node_names(ep)
+
+    def take_result(self) -> Optional[PreprocessResult]:
+        with self._lock:
+            result, self._result = self._result, None
+            return result
+
+    def take_onnx(self, ep: ExportedProgram) -> Any:
+        """The handed-off ONNX program if it was made of a program with ``ep``'s nodes,
+        user inputs and outputs (in order); else None."""
+        with self._lock:
+            program, self._onnx_program = self._onnx_program, None
+        if program is None or self._onnx_io != io_names(ep) or self.nodes != _node_names(ep):
+            return None
+        return program
+
+
+def _empty_handoff() -> PartitionHandoff:
+    return PartitionHandoff([], frozenset())
+
+
+def find_handoff(ep: ExportedProgram) -> Optional[PartitionHandoff]:
+    """The one PartitionHandoff the partition's own nodes carry, if any. (A placeholder
+    gets the meta of the node outside that feeds it, another partition's hand-off.)"""
+    found = {}
+    for n in ep.graph.nodes:
+        h = n.meta.get(HANDOFF_META_KEY)
+        if n.op == "call_function" and isinstance(h, PartitionHandoff) and n.name in h.nodes:
+            found[id(h)] = h
+    return next(iter(found.values())) if len(found) == 1 else None
 
 
 class TensorRTBackend(BackendDetails):
@@ -62,15 +150,30 @@ class TensorRTBackend(BackendDetails):
 
     @staticmethod
     def preprocess(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
+        handoff = find_handoff(edge_program)
+        if handoff is not None and not handoff.made_for(edge_program, compile_specs):
+            log.info("a hand-off made for another partition or other options is ignored")
+            handoff = None
         # The partitioner may have built this partition already (to fall back from a
         # failure while it still can); nothing is built twice then.
-        prebuilt = PrebuiltPartitions.take(edge_program, compile_specs)
-        if prebuilt is not None:
-            return prebuilt
-        try:
-            return lower_partition(edge_program, compile_specs)
-        except PartitionFailure as e:
-            raise e.error from e.error.__cause__
+        result = handoff.take_result() if handoff is not None else None
+        if result is not None:
+            stats = result._delegate_info_meta
+            if isinstance(stats, PartitionStats):
+                stats.prebuilt = True
+        else:
+            try:
+                result = build_partition(edge_program, compile_specs, handoff)
+            except PartitionFailure as e:
+                raise e.error from e.error.__cause__
+        _log_partition(result)
+        return result
+
+
+def _log_partition(result: PreprocessResult) -> None:
+    stats = result._delegate_info_meta
+    if isinstance(stats, PartitionStats):
+        log.info("partition %s: %d ops -> %d engine bytes", stats.name, stats.ops, stats.engine_bytes)
 
 
 class PartitionFailure(RuntimeError):
@@ -119,10 +222,12 @@ def _blamed_nodes(error: BaseException, model: "onnx.ModelProto | None", fx_name
 
 
 def build_partition(
-    edge_program: ExportedProgram, compile_specs: List[CompileSpec]
-) -> tuple[PreprocessResult, Callable[[], None]]:
-    """lower_partition's work: the blob, and a function recording its statistics (called
-    when the blob is used)."""
+    edge_program: ExportedProgram, compile_specs: List[CompileSpec], handoff: Optional[PartitionHandoff] = None
+) -> PreprocessResult:
+    """One partition to its blob, its PartitionStats in ``_delegate_info_meta``. Raises
+    PartitionFailure when TensorRT's builder or verification refuses it (the caller
+    decides whether that falls back); other errors (bad options, unbounded dims)
+    propagate as they are. ``handoff``: what the partitioner made for this partition."""
     options = TensorRTOptions.from_compile_specs(compile_specs)
     name = partition_name_from_specs(compile_specs)
     edge_program = recompute_size_inputs(edge_program)  # sizes passed in: from tensor shapes
@@ -130,11 +235,12 @@ def build_partition(
     ops = op_names(computes)
     fx_names = {n.name for n in computes}
     t0 = time.perf_counter()
-    model = HANDOFF.take(edge_program, options.precision)
+    model = _handed_off_model(edge_program, handoff)
+    handed_off = model is not None
     if model is None:
         try:
             mark_origins(edge_program)  # so a builder's message maps back to FX nodes
-            _, model = lower_to_onnx(edge_program, options.precision)
+            model = lower_to_onnx(edge_program, options.precision)
         except LoweringError as e:
             err = LoweringError(f"partition {name} (ops: {', '.join(sorted(set(ops)))}): {e}")
             err.__cause__ = e
@@ -200,90 +306,36 @@ def build_partition(
         build_settings=blob_mod.BuildSettings(options.workspace_size, options.optimization_level),
     )
     data = blob_mod.serialize(info, built.engine, onnx_payload)
-    engine_bytes = len(built.engine)
-
-    def record() -> None:
-        if options.verify:
-            STATS.record_verify(name, verify_diff)
-        STATS.record_partition(
-            name, len(ops), engine_bytes, onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
-            onnx_model=onnx_bytes,
-        )
-        log.info(
-            "partition %s: %d ops -> %d engine bytes%s", name, len(ops), engine_bytes,
-            f", {len(onnx_payload)} ONNX bytes ({options.engine_mode})" if onnx_payload else "",
-        )
-
-    return PreprocessResult(processed_bytes=data), record
+    stats = PartitionStats(
+        name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
+        verify_max_abs_diff=getattr(verify_diff, "max_abs", None),
+        verify_max_rel_diff=getattr(verify_diff, "max_rel", None),
+        onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
+        onnx_handed_off=handed_off,
+    )
+    return PreprocessResult(processed_bytes=data, _delegate_info_meta=stats)
 
 
-def lower_partition(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
-    """One partition to its blob. Raises PartitionFailure when TensorRT's builder or
-    verification refuses it (the caller decides whether that falls back); other errors
-    (bad options, unbounded dims) propagate as they are."""
-    result, record = build_partition(edge_program, compile_specs)
-    record()
-    return result
-
-
-class PrebuiltPartitions:
-    """Blobs a partitioner built while partitioning, for ``preprocess`` to take (once).
-
-    Each partitioner owns one; preprocess finds it through the partition's program and
-    CompileSpecs (a content key: the program's fingerprint and the specs), so a blob only
-    ever serves the exact partition and options it was built from. Instances register
-    weakly: entries live as long as their partitioner."""
-
-    _live: "weakref.WeakSet[PrebuiltPartitions]" = weakref.WeakSet()
-
-    def __init__(self) -> None:
-        self._blobs: dict[tuple, tuple[PreprocessResult, Callable[[], None]]] = {}
-        PrebuiltPartitions._live.add(self)
-
-    @staticmethod
-    def key(ep: ExportedProgram, compile_specs: List[CompileSpec]) -> tuple:
-        return (fingerprint(ep), tuple((s.key, bytes(s.value)) for s in compile_specs))
-
-    def put(
-        self,
-        ep: ExportedProgram,
-        compile_specs: List[CompileSpec],
-        built: tuple[PreprocessResult, Callable[[], None]],
-    ) -> None:
-        self._blobs[self.key(ep, compile_specs)] = built
-
-    def has(self, ep: ExportedProgram, compile_specs: List[CompileSpec]) -> bool:
-        return self.key(ep, compile_specs) in self._blobs
-
-    def clear(self) -> None:
-        self._blobs.clear()
-
-    def __len__(self) -> int:
-        return len(self._blobs)
-
-    @classmethod
-    def take(cls, ep: ExportedProgram, compile_specs: List[CompileSpec]) -> "PreprocessResult | None":
-        live = list(cls._live)
-        if not any(len(c) for c in live):
-            return None
-        k = cls.key(ep, compile_specs)
-        for cache in live:
-            built = cache._blobs.pop(k, None)
-            if built is not None:
-                result, record = built
-                record()
-                STATS.prebuilt_hits += 1
-                return result
+def _handed_off_model(edge_program: ExportedProgram, handoff: Optional[PartitionHandoff]) -> Any:
+    """The partitioner's ONNX program of this partition with the real weights put in, or
+    None."""
+    program = handoff.take_onnx(edge_program) if handoff is not None else None
+    if program is None:
+        return None
+    try:
+        return onnx_export.finish(program, weights_of(edge_program))
+    except LoweringError as e:
+        log.info("handed-off ONNX program unusable (%s); exporting again", e)
         return None
 
 
 __all__ = [
-    "TensorRTBackend",
+    "HANDOFF_META_KEY",
     "EngineBuildError",
     "PARTITION_NAME_KEY",
     "PartitionFailure",
-    "PrebuiltPartitions",
-    "apply_precision",
+    "PartitionHandoff",
+    "TensorRTBackend",
     "build_partition",
-    "lower_partition",
+    "io_names",
 ]

@@ -25,7 +25,7 @@ import torch
 from executorch.exir import to_edge_transform_and_lower
 
 from executorch_tensorrt.backend.options import TensorRTOptions
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.backend.trt import load
 from executorch_tensorrt.examples import load_example
 from executorch_tensorrt.partitioner import TensorRTPartitioner
@@ -57,10 +57,10 @@ def bench(name: str) -> dict:
     def ours(**options):
         ep = _export(name)
         gc.collect()
-        STATS.reset()
+        partitioner = TensorRTPartitioner(**options)
         t = time.perf_counter()
-        edge = to_edge_transform_and_lower(ep, partitioner=[TensorRTPartitioner(**options)])
-        return edge, time.perf_counter() - t, list(STATS.partitions), STATS.support_s
+        edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
+        return edge, time.perf_counter() - t, partition_stats(edge), partitioner.stats.support_s
 
     default_verify = TensorRTOptions().verify
     edge, ours_s, parts, support_s = ours()
@@ -87,7 +87,7 @@ def bench(name: str) -> dict:
         "without_verify_s": without_s,
         "verify_s": verify_s,
         "delegates": len(parts),
-        "handoff_hits": STATS.handoff_hits,
+        "handoff_hits": sum(p.onnx_handed_off for p in parts),
         "pte": pte,
         "engines": engines,
         "constants": consts,

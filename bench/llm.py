@@ -13,7 +13,7 @@ import time
 import torch
 from executorch.exir import to_edge_transform_and_lower
 
-from executorch_tensorrt.backend.lowering import compute_nodes
+from executorch_tensorrt.backend.aten import compute_nodes
 from executorch_tensorrt.examples import llama_dynamic_shapes, llama_inputs, tiny_llama
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 

@@ -222,7 +222,7 @@ def _message(e: BaseException) -> str:
     partition, option or dim) over the wrappers around them."""
     from executorch_tensorrt.serialization.blob import BlobFormatError
     from executorch_tensorrt.backend.engine import EngineBuildError
-    from executorch_tensorrt.backend.lowering import LoweringError
+    from executorch_tensorrt.backend.errors import LoweringError
     from executorch_tensorrt.backend.profiles import UnboundedDimError
     from executorch_tensorrt.backend.trt import TensorRTNotFoundError
     from executorch_tensorrt.backend.verify import VerificationError

@@ -11,8 +11,8 @@ from typing import Any, Callable, Optional
 import torch
 from executorch.exir import ExecutorchBackendConfig, ExecutorchProgramManager, to_edge_transform_and_lower
 
-from executorch_tensorrt.backend.lowering import compute_nodes
-from executorch_tensorrt.backend.stats import STATS, PartitionStats
+from executorch_tensorrt.backend.aten import compute_nodes
+from executorch_tensorrt.backend.stats import LoweringStats, partition_stats
 from executorch_tensorrt.backend.options import TensorRTOptions
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 
@@ -21,6 +21,7 @@ from executorch_tensorrt.partitioner import TensorRTPartitioner
 class ExportReport:
     stages: dict = field(default_factory=dict)  # stage -> seconds
     partitions: list = field(default_factory=list)  # PartitionStats
+    lowering: LoweringStats = field(default_factory=LoweringStats)  # the partitioner's
     ops_total: int = 0
     ops_delegated: int = 0
     undelegated: dict = field(default_factory=dict)  # op name -> count
@@ -50,7 +51,6 @@ def export_to_pte(
     """``programs`` maps method name -> (module, example args, dynamic_shapes or None)."""
     options = options or TensorRTOptions()
     report = ExportReport()
-    STATS.reset()
 
     t = time.perf_counter()
     progress("torch.export ...")
@@ -59,14 +59,14 @@ def export_to_pte(
         for name, (module, args, dyn) in programs.items()
     }
     report.stages["torch.export"] = time.perf_counter() - t
-    for ep in eps.values():
-        report.ops_total += len(compute_nodes(ep.graph_module))
 
     t = time.perf_counter()
     progress("to_edge_transform_and_lower (partition, ONNX, TensorRT build) ...")
-    edge = to_edge_transform_and_lower(eps, partitioner=[TensorRTPartitioner(options)])
+    partitioner = TensorRTPartitioner(options)
+    edge = to_edge_transform_and_lower(eps, partitioner=[partitioner])
     report.stages["lower"] = time.perf_counter() - t
-    report.partitions = list(STATS.partitions)
+    report.partitions = partition_stats(edge)
+    report.lowering = partitioner.stats
     for p in report.partitions:
         progress(f"  {p.name}: {p.ops} ops -> {p.engine_bytes:,} engine bytes")
     report.ops_delegated = sum(p.ops for p in report.partitions)

@@ -4,9 +4,8 @@ ExecuTorch hands the partitioner a copy of the program with fake weights, and ca
 backend's preprocess per partition only after partition() returned, when nothing can be
 left to ExecuTorch any more. To fall back from a partition TensorRT's builder refuses,
 the partitioner lowers each partition itself first, on a program cut exactly as
-ExecuTorch's ``to_backend`` cuts it (same functions, same order, so the program's
-fingerprint matches the one preprocess gets and the blob is reused) and with the real
-weights the fake ones stand for.
+ExecuTorch's ``to_backend`` cuts it (same functions, same order, so the blob built from
+it is the one preprocess would build) and with the real weights the fake ones stand for.
 
 ExecuTorch internals used (executorch 1.5.1): ``_maybe_duplicate_constant_nodes``,
 ``_get_node_list_with_same_tag``, ``create_submodule_from_nodes``,
@@ -25,19 +24,15 @@ import torch
 from torch._guards import detect_fake_mode
 from torch.export import ExportedProgram
 
+from executorch_tensorrt.backend.aten import is_fake
+
 log = logging.getLogger(__name__)
-
-
-def _is_fake(t: object) -> bool:
-    from torch._subclasses.fake_tensor import FakeTensor
-
-    return isinstance(t, FakeTensor)
 
 
 def real_tensors(ep: ExportedProgram) -> Optional[dict[int, torch.Tensor]]:
     """{id(fake weight): the real tensor it was made from} for ``ep``'s fake weights;
     None if any cannot be found."""
-    fakes = [t for t in ep.state_dict.values() if _is_fake(t)]
+    fakes = [t for t in ep.state_dict.values() if is_fake(t)]
     if not fakes:
         return {}
     try:
@@ -47,7 +42,7 @@ def real_tensors(ep: ExportedProgram) -> Optional[dict[int, torch.Tensor]]:
         found = {}
         for real, tid in list(lookup.items()):
             fake = conv.tensor_memo.get(tid)
-            if fake is not None and not _is_fake(real):
+            if fake is not None and not is_fake(real):
                 found[id(fake)] = real
     except (AttributeError, TypeError) as e:
         log.info("real weights behind the partitioner's fake ones not found: %s", e)

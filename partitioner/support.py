@@ -14,34 +14,24 @@ Two ways of asking, both through the same edge -> ATen -> ONNX path the backend 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import torch
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from executorch_tensorrt.backend.engine import describe_parser_error, parse_errors
-from executorch_tensorrt.backend.lowering import (
-    LoweringError,
-    _edge_to_aten_target,
-    _quiet,
-    _is_fake,
-    apply_precision,
-    export_onnx,
-    export_onnx_program,
-    optimize_onnx,
-    mark_origins,
-    onnx_node_fx_name,
-    to_aten,
-)
-from executorch_tensorrt.backend.options import op_name
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend import onnx_export
+from executorch_tensorrt.backend.aten import edge_to_aten_target, is_fake, to_aten
+from executorch_tensorrt.backend.engine import describe_parser_error, onnx_parser, parse_errors
+from executorch_tensorrt.backend.lowering import LoweringError, export_onnx, export_onnx_program
+from executorch_tensorrt.backend.precision import apply_precision
+from executorch_tensorrt.backend.provenance import mark_origins, onnx_node_fx_name
+from executorch_tensorrt.backend.stats import LoweringStats
 from executorch_tensorrt.backend.trt import load
 
 log = logging.getLogger(__name__)
@@ -81,7 +71,7 @@ def signature(node: torch.fx.Node, precision: str) -> tuple:
         return repr(a)
 
     return (
-        str(_edge_to_aten_target(node.target)),
+        str(edge_to_aten_target(node.target)),
         arg_sig(node.args),
         tuple(sorted((k, arg_sig(v)) for k, v in node.kwargs.items())),
         precision,
@@ -170,20 +160,17 @@ class ParserSupport:
         self._cache: dict[tuple, Verdict] = {}
         self._lock = threading.Lock()
 
-    def cache_size(self) -> int:
-        return len(self._cache)
-
     # -- one node ---------------------------------------------------------------------
-    def probe(self, node: torch.fx.Node, ep: ExportedProgram, precision: str) -> Verdict:
+    def probe(self, node: torch.fx.Node, ep: ExportedProgram, precision: str, stats: LoweringStats) -> Verdict:
         sig = signature(node, precision)
         with self._lock:
             hit = self._cache.get(sig)
         if hit is not None:
-            STATS.probe_cache_hits += 1
+            stats.count("probe_cache_hits")
             return hit
         t0 = time.perf_counter()
         verdict = self._probe_uncached(node, ep, precision)
-        STATS.support_s += time.perf_counter() - t0
+        stats.add_support_time(time.perf_counter() - t0)
         with self._lock:
             self._cache[sig] = verdict
         log.debug("probe %s -> %s", sig[0], verdict)
@@ -205,7 +192,7 @@ class ParserSupport:
                     if a.name in weights_of:
                         key = f"w{len(weights)}"
                         t = ep.state_dict.get(weights_of[a.name], ep.constants.get(weights_of[a.name]))
-                        if not isinstance(t, torch.Tensor) or _is_fake(t):
+                        if not isinstance(t, torch.Tensor) or is_fake(t):
                             t = _concrete(val)  # the partitioner's program has fake weights
                         weights[key] = t.detach().clone()
                         return ("__w__", key)
@@ -225,8 +212,8 @@ class ParserSupport:
         try:
             args = template(node.args)
             kwargs = {k: template(v) for k, v in node.kwargs.items()}
-            module = _OneOp(_edge_to_aten_target(node.target), args, kwargs, weights).eval()
-            with _quiet():
+            module = _OneOp(edge_to_aten_target(node.target), args, kwargs, weights).eval()
+            with onnx_export.quiet():
                 one = torch.export.export(module, tuple(inputs), strict=False)
             one = apply_precision(one, precision)
             model = export_onnx(one)
@@ -239,7 +226,7 @@ class ParserSupport:
 
     # -- whole program ----------------------------------------------------------------
     def whole_program(
-        self, ep: ExportedProgram, precision: str
+        self, ep: ExportedProgram, precision: str, stats: LoweringStats
     ) -> Optional[tuple[dict[str, Verdict], Any]]:
         """{fx node name: Verdict} for the nodes TensorRT rejects, and the unoptimized ONNX
         program (for the backend to finish with real weights); or None if the program as a
@@ -251,38 +238,33 @@ class ParserSupport:
             program = export_onnx_program(apply_precision(aten_ep, precision))
             # Optimized once, weights hidden (so the result does not depend on their
             # values); the backend gets this program and only puts real weights in.
-            optimize_onnx(program)
+            onnx_export.optimize(program)
         except Exception as e:  # noqa: BLE001 - any failure here: ask node by node
             log.info("whole-program ONNX export failed, probing nodes one by one: %s", e)
-            STATS.support_s += time.perf_counter() - t0
+            stats.add_support_time(time.perf_counter() - t0)
             return None
         finally:
-            STATS.support_exports += 1
+            stats.count("support_exports")
         trt = load()
-        m = trt.module
-        logger = m.Logger(m.Logger.INTERNAL_ERROR)
-        builder = m.Builder(logger)
-        flags = 1 << int(m.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+        logger = trt.module.Logger(trt.module.Logger.INTERNAL_ERROR)
         rejected: dict[str, Verdict] = {}
         # The common case first: TensorRT parses everything. Parsed with the weights given
         # by address (zeros), the model serialized without them: a ViT-B/16 is 1 MB
         # instead of 350.
-        network = builder.create_network(flags)
-        if _parses_with_zero_weights(m, network, logger, program):
-            STATS.support_s += time.perf_counter() - t0
+        builder, network, parser = onnx_parser(trt, logger)
+        if _parses_with_zero_weights(parser, program):
+            stats.add_support_time(time.perf_counter() - t0)
             return rejected, program
-        model = _serialize_with_zero_fakes(program)
+        model = onnx_export.model_proto_with_zero_fakes(program)
         data = model.SerializeToString()
-        network = builder.create_network(flags)  # outlives its parser
-        parser = m.OnnxParser(network, logger)
+        _, network, parser = onnx_parser(trt, logger, builder)
         supported = parser.supports_model_v2(data)
         if supported:
             # supports_model_v2 checks each node's operator, not every attribute the full
             # import checks (MaxPool dilations, for one), so a model it accepts can still
             # fail to parse when the engine is built. Parsing it (no build) asks the parser
             # everything; its errors name nodes the same way.
-            network = builder.create_network(flags)
-            parser = m.OnnxParser(network, logger)
+            _, network, parser = onnx_parser(trt, logger, builder)
             supported = parser.parse(data)
         if not supported:
             for i in range(parser.num_errors):
@@ -295,7 +277,7 @@ class ParserSupport:
                         rejected.setdefault(fx, Verdict(False, desc))
                         continue
                 rejected.setdefault("", Verdict(False, desc))  # could not be attributed
-        STATS.support_s += time.perf_counter() - t0
+        stats.add_support_time(time.perf_counter() - t0)
         return rejected, program
 
 
@@ -304,35 +286,13 @@ _ZERO_LOCK = threading.Lock()
 _WEIGHT_ALIGNMENT = 64
 
 
-@contextlib.contextmanager
-def _initializers_as(program, stand_in: Callable[[str, Any], Any]):
-    """Within the block, each initializer of ``program`` holding a torch tensor has the
-    value ``stand_in(name, its value)`` instead (None: kept as it is); restored after."""
-    graph = program.model.graph
-    saved = {}
-    for name, value in graph.initializers.items():
-        const = value.const_value
-        if not isinstance(getattr(const, "raw", None), torch.Tensor):
-            continue
-        replacement = stand_in(name, const)
-        if replacement is not None:
-            saved[name] = const
-            value.const_value = replacement
-    try:
-        yield
-    finally:
-        for name, const in saved.items():
-            graph.initializers[name].const_value = const
-
-
-def _parses_with_zero_weights(m, network, logger, program) -> bool:
+def _parses_with_zero_weights(parser, program) -> bool:
     """Does TensorRT's parser take ``program`` (fake weights)? The model goes to the
     parser without its weights (each one an external-data placeholder), and each weight
     is then given by address: a zero buffer, every weight at its own offset (TensorRT
     identifies weights by address). False also where the parser lacks the API."""
     import onnx_ir as ir
 
-    parser = m.OnnxParser(network, logger)
     if not hasattr(parser, "load_model_proto") or not hasattr(parser, "load_initializer"):
         return False
     sizes: dict[str, int] = {}
@@ -344,7 +304,7 @@ def _parses_with_zero_weights(m, network, logger, program) -> bool:
         sizes[name] = raw.numel() * raw.element_size()
         return ir.ExternalTensor("__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name)
 
-    with _initializers_as(program, placeholder):
+    with onnx_export.initializers_as(program, placeholder):
         data = ir.serde.serialize_model(program.model).SerializeToString()
     need = max(sizes.values(), default=0) + _WEIGHT_ALIGNMENT * len(sizes)
     with _ZERO_LOCK:
@@ -357,19 +317,6 @@ def _parses_with_zero_weights(m, network, logger, program) -> bool:
             if not parser.load_initializer(name, base + _WEIGHT_ALIGNMENT * i, size):
                 return False
         return bool(parser.parse_model_proto())
-
-
-def _serialize_with_zero_fakes(program) -> "onnx.ModelProto":
-    """The ModelProto of an ONNX program whose initializers may be FakeTensors, with
-    zeros in their place, leaving ``program`` itself untouched."""
-    from torch.onnx._internal.exporter._core import TorchTensor
-
-    def zeros(name: str, const: Any) -> Any:
-        raw = const.raw
-        return TorchTensor(torch.zeros(raw.shape, dtype=raw.dtype), name) if _is_fake(raw) else None
-
-    with _initializers_as(program, zeros):
-        return program.model_proto
 
 
 SUPPORT = ParserSupport()

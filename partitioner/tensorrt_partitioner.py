@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import operator
@@ -17,18 +16,20 @@ from torch.export import ExportedProgram
 from torch.fx.passes.infra.partitioner import CapabilityBasedPartitioner
 from torch.fx.passes.operator_support import OperatorSupportBase
 
-from executorch_tensorrt.serialization.blob import DTYPE_CODES
-from executorch_tensorrt.backend.lowering import HANDOFF, compute_nodes
-from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions, op_name
+from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
+from executorch_tensorrt.backend.options import DIM_RANGES_KEY, PARTITION_NAME_KEY, TensorRTOptions
 from executorch_tensorrt.backend.options import DIM_NAMES_KEY, PARTITION_OPS_KEY
 from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.stats import LoweringStats
 from executorch_tensorrt.backend.tensorrt_backend import (
+    HANDOFF_META_KEY,
     PartitionFailure,
-    PrebuiltPartitions,
+    PartitionHandoff,
     TensorRTBackend,
     build_partition,
+    io_names,
 )
+from executorch_tensorrt.serialization.blob import DTYPE_CODES
 
 from .carve import carve_partitions
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
@@ -58,7 +59,7 @@ PRESERVED_OPS = tuple(
     )
     if op is not None
 )
-_PRESERVED_NAMES = frozenset(op_name(op) for op in PRESERVED_OPS)
+_PRESERVED_NAMES = frozenset(op_name_safe(op) for op in PRESERVED_OPS)
 
 # Rounds in which a failing partition loses only the nodes the failure names; after them
 # a partition that still fails is left to ExecuTorch whole.
@@ -142,10 +143,6 @@ def _is_preserved(node: torch.fx.Node) -> bool:
 
 def _static_verdict(node: torch.fx.Node, options: TensorRTOptions) -> Optional[Verdict]:
     """Reasons that need no parser: user exclusions, data-dependent shapes, dtypes."""
-    try:
-        name = op_name(node.target)
-    except ValueError:
-        name = str(node.target)
     if is_control_flow(node):
         return Verdict(False, f"control flow ({node.target.name()}) runs on ExecuTorch, its subgraphs too")
     excluded = next((op for op in origin_ops(node) if options.excludes(op)), None)
@@ -180,13 +177,18 @@ class TensorRTPartitioner(Partitioner):
     With ``on_failure="fallback"`` (the default) each proposed partition is lowered here,
     while nodes can still be left to ExecuTorch: a partition TensorRT's builder (or
     verification) refuses loses the nodes the failure names, or falls back whole. The
-    blobs built here are what ``preprocess`` returns; nothing is built twice.
+    blobs built here are what ``preprocess`` returns (handed over in the partition's node
+    meta, see tensorrt_backend.py); nothing is built twice.
+
+    ``stats`` holds what partitioning measured (a LoweringStats); each partition's
+    statistics come back with its lowered module (``stats.partition_stats``).
+    ``keep_onnx=True`` keeps each partition's ONNX model in them (memory: off by default).
 
     Control flow (torch.cond, torch.while_loop) runs on ExecuTorch with its subgraphs;
     TensorRT takes the regions around it.
     """
 
-    def __init__(self, options: Optional[TensorRTOptions] = None, **kwargs: Any) -> None:
+    def __init__(self, options: Optional[TensorRTOptions] = None, *, keep_onnx: bool = False, **kwargs: Any) -> None:
         if options is not None and kwargs:
             raise ValueError("pass either a TensorRTOptions or keyword options, not both")
         self.options = options if options is not None else TensorRTOptions.create(**kwargs)
@@ -197,11 +199,19 @@ class TensorRTPartitioner(Partitioner):
         # Per method (keyed by its ShapeEnv): methods share symbol names (s77 is input x's
         # dim 0 in each) but not their ranges.
         self._declared_by_env: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-        self._prebuilt = PrebuiltPartitions()
+        self.keep_onnx = keep_onnx
+        self.stats = LoweringStats()
+        # Blobs built ahead in this partition() call: partition node names -> (specs, blob).
+        self._built: dict[frozenset, tuple[list[CompileSpec], Any]] = {}
+        self._whole_model: Any = None
         self._names: dict[frozenset, str] = {}
         self._keep_cache: dict = {}
         self.last_verdicts: dict[str, Verdict] = {}  # node name -> verdict, for reports
-        self.fallbacks: list[dict] = []  # one entry per fallback: partition, stage, nodes, message
+
+    @property
+    def fallbacks(self) -> list[dict]:
+        """One entry per fallback: partition, stage, nodes, message."""
+        return self.stats.fallbacks
 
     # -- decomposition ----------------------------------------------------------------
     def ops_to_not_decompose(
@@ -219,7 +229,7 @@ class TensorRTPartitioner(Partitioner):
         def taken(node: torch.fx.Node) -> bool:
             if _static_verdict(node, self.options) is not None:
                 return False
-            return SUPPORT.probe(node, ep, self.options.precision).supported
+            return SUPPORT.probe(node, ep, self.options.precision, self.stats).supported
 
         # Control-flow branches run on ExecuTorch whole, so an op they hold is never kept.
         in_branches = {n.target for g in _branch_graphs(ep.graph_module) for n in g.nodes}
@@ -238,7 +248,7 @@ class TensorRTPartitioner(Partitioner):
         min_block_size is 1 or the program has no preserved op."""
         if self.options.min_block_size <= 1 or not ops or ep.graph_module is None:
             return None
-        return min_block_preserve_check(ep, self.options, self._keep_cache)
+        return min_block_preserve_check(ep, self.options, self._keep_cache, self.stats)
 
     def _record_declared_ranges(self, ep: ExportedProgram) -> None:
         # ExecuTorch calls this first with the program as exported, whose ranges are the
@@ -255,7 +265,7 @@ class TensorRTPartitioner(Partitioner):
 
     # -- partitioning -----------------------------------------------------------------
     def _verdicts(self, ep: ExportedProgram) -> dict[torch.fx.Node, Verdict]:
-        verdicts, self._whole_model = support_verdicts(ep, self.options)
+        verdicts, self._whole_model = support_verdicts(ep, self.options, self.stats)
         return verdicts
 
     def _propose(self, gm: torch.fx.GraphModule, verdicts: dict) -> list[list[torch.fx.Node]]:
@@ -283,40 +293,60 @@ class TensorRTPartitioner(Partitioner):
         return parts
 
     def _name_of(self, part: list[torch.fx.Node], call: int) -> str:
-        """A partition's name, stable across narrowing rounds (its blob is keyed by it)."""
+        """A partition's name, stable across narrowing rounds."""
         key = frozenset(n.name for n in part)
         if key not in self._names:
             self._names[key] = f"partition_{call}.{len(self._names)}"
         return self._names[key]
 
-    def _specs(self, name: str, ep: ExportedProgram, nodes: list[torch.fx.Node]) -> list[CompileSpec]:
+    def _program_specs(self, ep: ExportedProgram) -> tuple[set, list[CompileSpec]]:
+        """What every partition of ``ep`` shares, computed once per partition() call: its
+        compute nodes, and the specs of the declared dim ranges and of the dims' names."""
         env = program_shape_env(ep)
         declared = self._declared_ranges if env is None else self._declared_by_env.get(env, self._declared_ranges)
-        computes = set(compute_nodes(ep.graph_module))
-        return self._compile_specs + [
-            CompileSpec(PARTITION_NAME_KEY, name.encode()),
+        return set(compute_nodes(ep.graph_module)), [
             CompileSpec(DIM_RANGES_KEY, json.dumps(declared, sort_keys=True).encode()),
             CompileSpec(DIM_NAMES_KEY, json.dumps(dim_names(ep), sort_keys=True).encode()),
-            CompileSpec(PARTITION_OPS_KEY, json.dumps(_op_counts(n for n in nodes if n in computes)).encode()),
         ]
 
-    def _handoff(self, ep: ExportedProgram, parts: list[list[torch.fx.Node]]) -> None:
-        # Every compute node in one partition: the ONNX model made for the support query
-        # is the partition's model. The backend checks that by fingerprint.
-        if len(parts) == 1 and self._whole_model is not None:
-            if set(compute_nodes(ep.graph_module)) <= set(parts[0]):
-                HANDOFF.put(ep, self.options.precision, self._whole_model)
-        self._whole_model = None
+    def _specs(self, name: str, program_specs: tuple, nodes: list[torch.fx.Node]) -> list[CompileSpec]:
+        computes, shared = program_specs
+        ops = _op_counts(n for n in nodes if n in computes)
+        return [
+            *self._compile_specs,
+            CompileSpec(PARTITION_NAME_KEY, name.encode()),
+            *shared,
+            CompileSpec(PARTITION_OPS_KEY, json.dumps(ops).encode()),
+        ]
 
-    def _settle(self, ep: ExportedProgram, verdicts: dict, call: int) -> list[list[torch.fx.Node]]:
+    def _handoff(
+        self, ep: ExportedProgram, part: list[torch.fx.Node], specs: list[CompileSpec], computes: set,
+        result: Any = None,
+    ) -> PartitionHandoff:
+        # A partition holding every compute node is the whole program: the ONNX program
+        # made for the support query is its model (preprocess checks the partition's
+        # nodes, inputs and outputs are the program's before using it).
+        whole = self._whole_model is not None and computes <= set(part)
+        onnx_program = self._whole_model if result is None and whole else None
+        return PartitionHandoff(
+            specs,
+            frozenset(n.name for n in part if n.op == "call_function"),
+            result=result,
+            onnx_program=onnx_program,
+            onnx_io=io_names(ep) if onnx_program is not None else None,
+            keep_onnx=self.keep_onnx,
+        )
+
+    def _settle(
+        self, ep: ExportedProgram, verdicts: dict, call: int, program_specs: tuple
+    ) -> list[list[torch.fx.Node]]:
         """Partitions, narrowed until TensorRT builds each one (on_failure='fallback')."""
         rounds = 0
         while True:
             parts = self._propose(ep.graph_module, verdicts)
             if self.options.on_failure == "error" or not parts:
                 return parts
-            self._handoff(ep, parts)
-            failures = self._build_ahead(ep, parts, call)
+            failures = self._build_ahead(ep, parts, call, program_specs)
             if not failures:
                 return parts
             for part, failure in failures:
@@ -325,7 +355,7 @@ class TensorRTPartitioner(Partitioner):
             rounds += 1
 
     def _build_ahead(
-        self, ep: ExportedProgram, parts: list[list[torch.fx.Node]], call: int
+        self, ep: ExportedProgram, parts: list[list[torch.fx.Node]], call: int, program_specs: tuple
     ) -> list[tuple[list[torch.fx.Node], PartitionFailure]]:
         """Lowers each partition as ExecuTorch will cut it out, keeping the blobs for
         preprocess; returns the partitions TensorRT refused."""
@@ -336,13 +366,16 @@ class TensorRTPartitioner(Partitioner):
             return []
         failures = []
         for part, name, program in zip(parts, names, programs):
-            specs = self._specs(name, ep, part)
-            if self._prebuilt.has(program, specs):
+            specs = self._specs(name, program_specs, part)
+            key = frozenset(n.name for n in part)
+            if key in self._built and self._built[key][0] == specs:
                 continue
             try:
-                self._prebuilt.put(program, specs, build_partition(program, specs))
+                result = build_partition(program, specs, self._handoff(ep, part, specs, program_specs[0]))
             except PartitionFailure as f:
                 failures.append((part, f))
+            else:
+                self._built[key] = (specs, result)
         return failures
 
     def _fall_back(self, part: list[torch.fx.Node], failure: PartitionFailure, verdicts: dict, narrow: bool) -> None:
@@ -379,42 +412,50 @@ class TensorRTPartitioner(Partitioner):
             "nodes": [n.name for n in drop],
             "message": failure.message,
         }
-        self.fallbacks.append(entry)
-        STATS.fallbacks.append(entry)
+        self.stats.fallbacks.append(entry)
         log.warning(
             "%s refused partition %s; %s left to ExecuTorch (%d node(s): %s): %s",
             what, failure.partition, how, len(drop), ", ".join(n.name for n in drop[:12])
             + (", ..." if len(drop) > 12 else ""), failure.message,
         )
 
-    def _tag(self, ep: ExportedProgram, parts: list[list[torch.fx.Node]], call: int) -> dict[str, DelegationSpec]:
+    def _tag(
+        self, ep: ExportedProgram, parts: list[list[torch.fx.Node]], call: int, program_specs: tuple
+    ) -> dict[str, DelegationSpec]:
         tags: dict[str, DelegationSpec] = {}
         for idx, nodes in enumerate(parts):
             tag = f"tensorrt_{call}_{idx}"
+            specs = self._specs(self._name_of(nodes, call), program_specs, nodes)
+            built = self._built.pop(frozenset(n.name for n in nodes), None)
+            result = built[1] if built and built[0] == specs else None
+            handoff = self._handoff(ep, nodes, specs, program_specs[0], result)
             for n in nodes:
                 n.meta["delegation_tag"] = tag
-            tags[tag] = DelegationSpec(TensorRTBackend.__name__, self._specs(self._name_of(nodes, call), ep, nodes))
+                n.meta[HANDOFF_META_KEY] = handoff
+            tags[tag] = DelegationSpec(TensorRTBackend.__name__, specs)
         tag_constant_data(ep)
         return tags
 
     def partition(self, exported_program: ExportedProgram) -> PartitionResult:
-        HANDOFF.clear()
-        self._prebuilt.clear()
+        self._built.clear()
         call = self._calls
         self._calls += 1
         ep = exported_program
         verdicts = self._verdicts(ep)
-        parts = self._settle(ep, verdicts, call)
+        program_specs = self._program_specs(ep)
+        parts = self._settle(ep, verdicts, call, program_specs)
         self.last_verdicts = {n.name: v for n, v in verdicts.items()}
-        if self.options.on_failure == "error":
-            self._handoff(ep, parts)
-        tags = self._tag(ep, parts, call)
+        tags = self._tag(ep, parts, call, program_specs)
+        self._built.clear()
+        self._whole_model = None
         if not tags:
-            _warn_nothing_delegated(set(compute_nodes(ep.graph_module)), verdicts, self.options)
+            _warn_nothing_delegated(program_specs[0], verdicts, self.options)
         return PartitionResult(tagged_exported_program=ep, partition_tags=tags)
 
 
-def support_verdicts(ep: ExportedProgram, options: TensorRTOptions) -> tuple[dict[torch.fx.Node, Verdict], Any]:
+def support_verdicts(
+    ep: ExportedProgram, options: TensorRTOptions, stats: LoweringStats
+) -> tuple[dict[torch.fx.Node, Verdict], Any]:
     """A verdict for every call_function node of ``ep``, and the whole-program ONNX model
     made for the question (None if the program did not export as a whole)."""
     gm = ep.graph_module
@@ -428,13 +469,13 @@ def support_verdicts(ep: ExportedProgram, options: TensorRTOptions) -> tuple[dic
             verdicts[n] = v
     # A program with control flow is asked about node by node: its subgraphs do not
     # convert to one ONNX model the answers could be mapped back from.
-    whole = SUPPORT.whole_program(ep, options.precision) if pending and not _branch_graphs(gm) else None
+    whole = SUPPORT.whole_program(ep, options.precision, stats) if pending and not _branch_graphs(gm) else None
     rejected = whole[0] if whole is not None else None
     if rejected is None or "" in rejected:
         # The program does not export as a whole, or TensorRT rejected something we
         # cannot attribute: ask about each node on its own.
         for n in pending:
-            verdicts[n] = SUPPORT.probe(n, ep, options.precision)
+            verdicts[n] = SUPPORT.probe(n, ep, options.precision, stats)
     else:
         for n in pending:
             verdicts[n] = rejected.get(n.name, SUPPORTED)
@@ -465,7 +506,7 @@ def proposed_partitions(gm: torch.fx.GraphModule, verdicts: dict) -> list[list[t
 
 
 def min_block_preserve_check(
-    ep: ExportedProgram, options: TensorRTOptions, cache: dict
+    ep: ExportedProgram, options: TensorRTOptions, cache: dict, stats: LoweringStats
 ) -> Callable[[torch.fx.Node], bool]:
     """ExecuTorch's per-node check for the preserved ops: keep a node whole only where it
     lies in a partition holding at least min_block_size compute ops, forecast on the
@@ -475,7 +516,7 @@ def min_block_preserve_check(
     key = frozenset(origin(n) for n in computes)
     keep = cache.get(key)
     if keep is None:
-        verdicts, _ = support_verdicts(ep, options)
+        verdicts, _ = support_verdicts(ep, options, stats)
         keep = set()
         computes_set = set(computes)
         for part in proposed_partitions(gm, verdicts):
@@ -523,10 +564,3 @@ def _warn_nothing_delegated(computes: set, verdicts: dict, options: TensorRTOpti
         "TensorRTPartitioner: nothing delegated to TensorRT; all %d compute ops run on ExecuTorch's kernels: %s",
         len(computes), top,
     )
-
-
-def op_name_safe(target: Any) -> str:
-    try:
-        return op_name(target)
-    except ValueError:
-        return str(target)

@@ -10,10 +10,10 @@ from typing import Any, Optional
 import torch
 from executorch.exir import to_edge_transform_and_lower
 
+from executorch_tensorrt.backend.aten import op_name_safe
 from executorch_tensorrt.backend.options import TensorRTOptions
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.partitioner import TensorRTPartitioner
-from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
 from executorch_tensorrt.pte import read_delegates
 
 
@@ -85,14 +85,9 @@ def lower(
             eps = {k: torch.export.export(m, a, dynamic_shapes=d) for k, (m, a, d) in module.items()}
         else:
             eps = torch.export.export(module.eval(), args, dynamic_shapes=dynamic_shapes)
-    part = TensorRTPartitioner(TensorRTOptions.create(**options))
-    STATS.reset()
-    STATS.keep_onnx = keep_onnx
-    try:
-        edge = to_edge_transform_and_lower(eps, partitioner=[part], compile_config=compile_config)
-    finally:
-        STATS.keep_onnx = False
-    partitions = list(STATS.partitions)
+    part = TensorRTPartitioner(TensorRTOptions.create(**options), keep_onnx=keep_onnx)
+    edge = to_edge_transform_and_lower(eps, partitioner=[part], compile_config=compile_config)
+    partitions = partition_stats(edge)
     runnable = edge.exported_program().module() if keep_onnx and "forward" in edge.methods else None
     names = edge.methods
     remaining = {m: _ops(edge.exported_program(m).graph_module) for m in names}

@@ -31,10 +31,9 @@ from executorch.backends.test.harness import Tester
 from executorch.backends.test.harness.stages import StageType, ToEdgeTransformAndLower
 from executorch.backends.test.suite.flow import TestFlow
 
-from executorch_tensorrt.backend.lowering import compute_nodes
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
+from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.partitioner import TensorRTPartitioner
-from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
 
 LEVELS = ("lowering", "execution")
 LEVEL_ENV = "EXECUTORCH_TENSORRT_CONFORMANCE_LEVEL"
@@ -102,17 +101,14 @@ class _Lower(ToEdgeTransformAndLower):
         self.record = record
 
     def run(self, artifact, inputs=None, generate_etrecord: bool = False) -> None:
-        STATS.reset()
-        STATS.keep_onnx = True
         try:
             super().run(artifact, inputs=inputs, generate_etrecord=generate_etrecord)
         except Exception as e:
             self.record.error = _error_text(e)
             raise
-        finally:
-            STATS.keep_onnx = False
         self.record.lowered = True
-        self.onnx_models = {p.name: p.onnx_model for p in STATS.partitions}
+        partitions = partition_stats(self.edge_dialect_program)
+        self.onnx_models = {p.name: p.onnx_model for p in partitions}
         # A runnable copy of the lowered program as it is now: to_executorch later rewrites
         # the program in place (device copies into buffers planned at the upper bound of
         # each dynamic dim), which is not a graph to run eagerly.
@@ -126,7 +122,7 @@ class _Lower(ToEdgeTransformAndLower):
                 "verify_max_rel_diff": p.verify_max_rel_diff,
                 "build_s": round(p.build_s, 3),
             }
-            for p in STATS.partitions
+            for p in partitions
         ]
         verdicts = self.partitioner.last_verdicts
         undelegated: dict[str, int] = {}
@@ -237,7 +233,7 @@ class TensorRTTester(Tester):
         RECORDS.append(self.record)
         options = dict(precision=precision, verify=True, verify_rtol=SUITE_RTOL, verify_atol=SUITE_ATOL)
         options.update(partitioner_options)
-        self.partitioner = TensorRTPartitioner(**options)
+        self.partitioner = TensorRTPartitioner(keep_onnx=True, **options)
         stages = Tester.default_stage_classes()
         stages[StageType.TO_EDGE_TRANSFORM_AND_LOWER] = partial(_Lower, self.partitioner, self.record)
         super().__init__(module, example_inputs, stage_classes=stages, dynamic_shapes=dynamic_shapes)

@@ -6,7 +6,7 @@ import torch
 from executorch.exir import to_edge_transform_and_lower
 
 from conformance.flows import _DelegatesOnOnnxRuntime
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from harness import lower
 
@@ -95,15 +95,10 @@ def test_while_loop_lowers_with_tensorrt_around_it():
     model = LoopModel().eval()
     x = torch.randn(4, 8)
     ep = torch.export.export(model, (x,))
-    part = TensorRTPartitioner(verify=True)
-    STATS.reset()
-    STATS.keep_onnx = True
-    try:
-        edge = to_edge_transform_and_lower(ep, partitioner=[part])
-    finally:
-        STATS.keep_onnx = False
+    part = TensorRTPartitioner(verify=True, keep_onnx=True)
+    edge = to_edge_transform_and_lower(ep, partitioner=[part])
     runnable = edge.exported_program().module()
-    onnx_models = {p.name: p.onnx_model for p in STATS.partitions}
+    onnx_models = {p.name: p.onnx_model for p in partition_stats(edge)}
     with torch.no_grad():
         _close(_DelegatesOnOnnxRuntime(runnable, onnx_models).run(x), model(x))
     gm = edge.exported_program().graph_module

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
-from executorch_tensorrt.backend.stats import STATS
 from harness import lower
 
 
@@ -132,12 +131,12 @@ def test_window_mask_scatter_refused_by_builder_falls_back(refusing_builder):
         assert all(n.op_type != "ScatterND" for n in onnx.load_from_string(model_bytes).graph.node)
     # reported once per fallback: the partition, its nodes and TensorRT's message
     warnings = [m for m in logged if "refused partition" in m]
-    assert len(warnings) == len(STATS.fallbacks) == len(low.partitioner.fallbacks) >= 1
+    assert len(warnings) == len(low.partitioner.stats.fallbacks) >= 1
     build = [f for f in low.partitioner.fallbacks if f["stage"] == "build"]
     assert build and all("IScatterLayer" in f["message"] for f in build)
     assert any("aten_slice_scatter" in " ".join(f["nodes"]) for f in build)
     # nothing built twice: every delegate's blob is the one the partitioner built
-    assert STATS.prebuilt_hits == len(low.delegates) == len(low.partitions) >= 1
+    assert sum(p.prebuilt for p in low.partitions) == len(low.delegates) == len(low.partitions) >= 1
     for x in (torch.randn(4, 16, 16), torch.rand(4, 16, 16) * 10):
         _assert_close(low.run_on_onnxruntime(x), model(x))
 
@@ -201,7 +200,7 @@ def test_verification_naming_a_node_narrows_to_it(monkeypatch):
     verification sets it) moves only the FX node it came from to ExecuTorch; the partition
     is split around it and built again."""
     from executorch_tensorrt.backend import verify
-    from executorch_tensorrt.backend.lowering import onnx_node_fx_name
+    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
 
     real_verify = verify.verify_partition
 

@@ -18,13 +18,12 @@ import torch
 from executorch.exir import to_edge_transform_and_lower
 from torch.export import Dim
 
-from executorch_tensorrt.backend.lowering import compute_nodes
+from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
 from executorch_tensorrt.backend.options import partition_name_from_specs
-from executorch_tensorrt.backend.stats import STATS
+from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.backend.verify import onnxruntime_session
 from executorch_tensorrt.examples import llama_dynamic_shapes, llama_inputs, tiny_llama
 from executorch_tensorrt.partitioner import TensorRTPartitioner
-from executorch_tensorrt.partitioner.tensorrt_partitioner import op_name_safe
 from executorch_tensorrt.pte import read_delegates
 
 VOCAB = 1024
@@ -51,13 +50,9 @@ def _export(model, seq: int, dynamic: bool):
 class Lowered:
     def __init__(self, programs, **options) -> None:
         options.setdefault("verify", True)
-        STATS.reset()
-        STATS.keep_onnx = True
-        try:
-            self.edge = to_edge_transform_and_lower(programs, partitioner=[TensorRTPartitioner(**options)])
-        finally:
-            STATS.keep_onnx = False
-        self.partitions = list(STATS.partitions)
+        partitioner = TensorRTPartitioner(keep_onnx=True, **options)
+        self.edge = to_edge_transform_and_lower(programs, partitioner=[partitioner])
+        self.partitions = partition_stats(self.edge)
         self.onnx = {p.name: p.onnx_model for p in self.partitions}
         # Runnable copies made now: to_executorch rewrites the edge program in place.
         self.modules = {m: self.edge.exported_program(m).module() for m in self.edge.methods}

@@ -4,7 +4,6 @@ import torch
 from torch.export import Dim
 
 from executorch_tensorrt.serialization.blob import Dim as BlobDim
-from executorch_tensorrt.backend.stats import STATS
 from executorch_tensorrt.backend.trt import Flavor, load
 from executorch_tensorrt.examples import SmallCNN, TransformerBlock
 from harness import lower
@@ -197,15 +196,14 @@ def test_fp16_lstm_without_bias_verifies():
     low = lower(Lstm(), (torch.rand(1, 10, 64) * 10,), precision="fp16")
     assert len(low.partitions) == 1
     assert low.remaining_ops() == []
-    assert STATS.partitions[0].verify_max_abs_diff is not None
+    assert low.partitions[0].verify_max_abs_diff is not None
 
 
 def test_repeated_signatures_cost_nothing():
     lower(TransformerBlock(), (torch.randn(1, 8, 64),), verify=False)
-    STATS.reset()
-    lower(TransformerBlock(), (torch.randn(1, 8, 64),), verify=False)
+    low = lower(TransformerBlock(), (torch.randn(1, 8, 64),), verify=False)
     # every per-node probe (ops_to_not_decompose) of the second lowering hit the cache
-    assert STATS.probe_cache_hits > 0
+    assert low.partitioner.stats.probe_cache_hits > 0
 
 
 def test_portable_and_both_modes_keep_the_parsed_onnx_model():

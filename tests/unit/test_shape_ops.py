@@ -19,7 +19,8 @@ from executorch_tensorrt.backend.engine import (
     NetworkSignatureError,
     TensorRTEngineBuilder,
 )
-from executorch_tensorrt.backend.lowering import export_onnx, to_aten
+from executorch_tensorrt.backend.aten import to_aten
+from executorch_tensorrt.backend.lowering import export_onnx
 from executorch_tensorrt.backend.options import TensorRTOptions
 from executorch_tensorrt.backend.profiles import io_infos
 from executorch_tensorrt.backend.trt import load

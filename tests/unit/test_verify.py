@@ -13,7 +13,8 @@ import pytest
 import torch
 from executorch.exir import to_edge
 
-from executorch_tensorrt.backend.lowering import lower_to_onnx, to_aten
+from executorch_tensorrt.backend.aten import to_aten
+from executorch_tensorrt.backend.lowering import lower_to_onnx
 from executorch_tensorrt.backend.profiles import example_inputs, index_ranges, io_infos
 from executorch_tensorrt.serialization.blob import Dim, TensorInfo
 from executorch_tensorrt.backend.verify import VerificationError, fp32_copy, verify_partition
@@ -50,7 +51,7 @@ def _partition(module, args, precision="fp32"):
     """(eager reference, ONNX model, input infos) as the backend sees a whole-program partition."""
     with torch.no_grad():
         edge = to_edge(torch.export.export(module.eval(), args)).exported_program()
-    _, model = lower_to_onnx(edge, precision)
+    model = lower_to_onnx(edge, precision)
     inputs, _ = io_infos(edge, [i.name for i in model.graph.input], [o.name for o in model.graph.output])
     return to_aten(edge), model, inputs
 
