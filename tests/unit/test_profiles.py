@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.export import Dim as ExportDim
 
-from executorch_tensorrt.backend import blob
+from executorch_tensorrt.serialization import blob
 from executorch_tensorrt.backend.profiles import (
     UnboundedDimError,
     dim_names,
