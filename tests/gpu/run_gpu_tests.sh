@@ -73,7 +73,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_gpu|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_gpu|backend_gpu|streams_gpu|portable_gpu|bad_input_gpu|profiling_gpu) .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -109,6 +109,17 @@ elif grep -qE 'test_streams_gpu .*Skipped' "$LOGS/ctest.log"; then
 else
   record FAIL "streams + CUDA graphs + runtime cache (test_streams_gpu)" "see $LOGS/ctest.log"
   "$REPO/$BUILD_DIR/tests/cpp/test_streams_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
+fi
+
+# The delegate's profiling events through BackendInterface with an ETDumpGen
+# (test_profiling_gpu: synchronized, staged, CUDA graph and unsynchronized calls).
+if grep -qE 'test_profiling_gpu .*Passed' "$LOGS/ctest.log"; then
+  record PASS "profiling events per engine call (test_profiling_gpu)"
+elif grep -qE 'test_profiling_gpu .*Skipped' "$LOGS/ctest.log"; then
+  record SKIP "profiling events per engine call (test_profiling_gpu)" "no GPU"
+else
+  record FAIL "profiling events per engine call (test_profiling_gpu)" "see $LOGS/ctest.log"
+  "$REPO/$BUILD_DIR/tests/cpp/test_profiling_gpu" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30
 fi
 
 # --- .pte files -------------------------------------------------------------------------
@@ -197,6 +208,33 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   else
     record SKIP "runner engine on device 1" "needs 2 GPUs, found $GPUS"
   fi
+fi
+
+# --- profiling: the runner's --etdump, read back with ExecuTorch's ETDump reader ------------
+# Per run, one "execute" delegate event per engine with a positive GPU time no longer than
+# its DELEGATE_CALL; "stage_inputs"/"stage_outputs" around it for the staged (host-planned)
+# program and none for the zero-copy (device-planned) one (tests/gpu/check_etdump.py).
+check_etdump() { # case mode(--staged|--zero-copy)
+  local case="$1" mode="$2" iters=3
+  local log="$LOGS/etdump_$case.log" dump="$LOGS/$case.etdp"
+  local engines
+  engines=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['engines'])" \
+            "$PTES/manifest.json" "$case" 2>/dev/null)
+  rm -f "$dump"
+  if ! run_runner "etdump_$case" "$case" --iters "$iters" --etdump "$dump"; then return; fi
+  if "$PYTHON" tests/gpu/check_etdump.py "$dump" --engines "${engines:-0}" --runs "$iters" "$mode" \
+      >"$log" 2>&1; then
+    record PASS "profiling: ETDump of $case ($mode, $iters runs x ${engines} engine(s))" \
+      "$(grep -m1 "^median" "$log")"
+  else
+    record FAIL "profiling: ETDump of $case ($mode)" "see $log"; show_log "$log" 30
+  fi
+}
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "profiling: runner --etdump" "no GPU"
+elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
+  check_etdump zero_copy --zero-copy
+  check_etdump staged --staged
 fi
 
 # --- portable blobs (issue 7): engines built at load, the engine cache ------------------------
