@@ -5,7 +5,7 @@
 //   tensorrt_runner model.pte [--method forward] [--device] [--iters N]
 //                   [--inputs inputs.bin] [--expected expected.bin] [--atol 1e-5]
 //                   [--load /path/libexecutorch_tensorrt_backend.so]
-//                   [--etdump profile.etdp]
+//                   [--etdump profile.etdp] [--profile-layers]
 //
 // Inputs are float32 tensors of the shapes the program was exported with, read from
 // --inputs (all inputs concatenated) or filled with a deterministic pattern. With
@@ -23,6 +23,9 @@
 // and the TensorRT delegate's own events per engine call ("execute": the
 // engine's GPU time; "stage_inputs" / "stage_outputs": its staging copies).
 // Read it with executorch.devtools (Inspector, or etdump.serialize).
+// --profile-layers loads the TensorRT delegates with the load-time backend
+// option profile_layers: each engine call also logs one event per TensorRT
+// layer, named after the layer (CUDA graphs are then off).
 #include <dlfcn.h>
 
 #include <chrono>
@@ -40,6 +43,8 @@
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
+#include <executorch/runtime/backend/backend_options_map.h>
+#include <executorch/runtime/backend/options.h>
 #ifdef ETRT_HAVE_ETDUMP
 #include <executorch/devtools/etdump/etdump_flatcc.h>
 #endif
@@ -62,6 +67,7 @@ struct Options {
   std::string load;
   std::string etdump;
   bool device = false;
+  bool profile_layers = false;
   int iters = 3;
   double atol = 1e-5;
 };
@@ -70,7 +76,7 @@ int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s model.pte [--method NAME] [--device] [--iters N] "
                "[--inputs FILE] [--expected FILE] [--atol X] [--load LIB] "
-               "[--etdump FILE]\n",
+               "[--etdump FILE] [--profile-layers]\n",
                argv0);
   return 2;
 }
@@ -102,6 +108,8 @@ bool parse(int argc, char** argv, Options& o) {
     } else if (a == "--atol") {
       if (!next(v)) return false;
       o.atol = std::atof(v.c_str());
+    } else if (a == "--profile-layers") {
+      o.profile_layers = true;
     } else if (a == "--device") {
       o.device = true;
     } else if (!a.empty() && a[0] != '-' && o.pte.empty()) {
@@ -160,6 +168,16 @@ int main(int argc, char** argv) {
   Module module(o.pte, Module::LoadMode::Mmap, std::move(tracer));
   // Timed: with portable blobs the load builds engines or reads them
   // from the engine cache; the difference shows here.
+  if (o.profile_layers) {
+    executorch::runtime::BackendOptions<1> options;
+    executorch::runtime::LoadBackendOptionsMap map;
+    if (options.set_option("profile_layers", true) != Error::Ok ||
+        map.set_options("TensorRTBackend", options.view()) != Error::Ok ||
+        module.load(map) != Error::Ok) {
+      std::fprintf(stderr, "could not load %s with profile_layers\n", o.pte.c_str());
+      return 1;
+    }
+  }
   const auto load_start = std::chrono::steady_clock::now();
   Error err = module.load_method(o.method);
   const double load_ms = std::chrono::duration<double, std::milli>(

@@ -157,7 +157,19 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
 Error TensorRTDelegate::create_context_with_settings() {
   ContextOptions options;
   options.kernel_specialization = settings_.kernel_specialization;
+  // WHY per-layer profiling wins over CUDA graphs: a replayed graph reports no
+  // layer times, and profile_layers is asked for only to measure; a load must
+  // not fail over it, so graphs are off and said so.
+  if (settings_.profile_layers &&
+      settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture) {
+    ET_LOG(Info,
+           "TensorRTBackend: engine %s runs without CUDA graphs: per-layer "
+           "profiling (profile_layers) is on and excludes them",
+           name());
+    settings_.cuda_graphs = CudaGraphStrategy::kDisabled;
+  }
   options.cuda_graph_strategy = settings_.cuda_graphs;
+  options.profile_layers = settings_.profile_layers;
   // The runtime cache file is read here, once; a missing or damaged file only
   // costs JIT time, so it is logged (by the loader) and the engine starts empty.
   std::vector<uint8_t> cache;
@@ -370,10 +382,35 @@ Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
   }
   const Error ended = control_.end_call(call, host_visible_outputs);
   if (profiled && ended == Error::Ok) {
+    bool synchronized = call.synchronized;
+    // WHY a wait here: layer times are read once the call completed, and
+    // per-layer profiling is an opt-in measuring mode.
+    if (settings_.profile_layers && !synchronized) {
+      ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+      synchronized = true;
+    }
     profiler_.end(tracer, any_staged(0, inputs_.size()),
-                  any_staged(inputs_.size(), bindings_.size()), call.synchronized);
+                  any_staged(inputs_.size(), bindings_.size()), synchronized);
+    if (settings_.profile_layers) {
+      LayerEventLogger layers(
+          tracer, profiler_.last_engine_start(), et_pal_ticks_to_ns_multiplier());
+      if (context_->report_layer_times(layers) != Error::Ok) {
+        ET_LOG(Error, "TensorRTBackend: engine %s could not report its layer times",
+               name());
+      }
+    }
   }
   return ended;
+}
+
+Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
+  ET_CHECK_OR_RETURN_ERROR(
+      !enabled || !settings_.profile_layers,
+      InvalidState,
+      "TensorRTBackend: cannot turn CUDA graphs on for engine %s: per-layer "
+      "profiling (profile_layers) is on and excludes them",
+      name());
+  return control_.set_cuda_graphs(enabled);
 }
 
 bool TensorRTDelegate::any_staged(size_t begin, size_t end) const {

@@ -99,9 +99,8 @@ class TensorRTDelegate final {
   cudaStream_t bound_stream() const {
     return control_.bound_stream();
   }
-  ::executorch::runtime::Error set_cuda_graphs(bool enabled) {
-    return control_.set_cuda_graphs(enabled);
-  }
+  // InvalidState with per-layer profiling on (profile_layers excludes graphs).
+  ::executorch::runtime::Error set_cuda_graphs(bool enabled);
   GraphMode graph_mode() const {
     return control_.graph_mode();
   }

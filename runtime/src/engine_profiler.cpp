@@ -62,6 +62,14 @@ void log_spans(EventTracer* tracer, const ProfileSpan* spans, size_t count) {
   }
 }
 
+void LayerEventLogger::layer_time(const char* layer, float ms) {
+  const et_timestamp_t end = at_ + ns_to_ticks(static_cast<double>(ms) * 1e6, ratio_);
+  const ProfileSpan span{layer, at_, end};
+  log_spans(tracer_, &span, 1);
+  at_ = end;
+  ++count_;
+}
+
 int PendingCalls::acquire() {
   int oldest = -1;
   for (int s = 0; s < kSlots; ++s) {
@@ -206,6 +214,11 @@ void EngineProfiler::resolve(EventTracer* tracer, int slot) {
   const size_t count = spans_of_call(
       marks_[slot], elapsed, et_pal_ticks_to_ns_multiplier(), spans);
   log_spans(tracer, spans, count);
+  for (size_t i = 0; i < count; ++i) {
+    if (spans[i].name == kProfileExecute) {
+      last_engine_start_ = spans[i].start;
+    }
+  }
 }
 
 void EngineProfiler::release() {

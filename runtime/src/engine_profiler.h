@@ -20,6 +20,8 @@
 #include <executorch/runtime/core/event_tracer.h>
 #include <executorch/runtime/platform/platform.h>
 
+#include "trt_engine.h"
+
 namespace executorch_tensorrt {
 
 // The identifiers of the events, fixed: the ahead-of-time side maps them.
@@ -72,6 +74,28 @@ void log_spans(
     ::executorch::runtime::EventTracer* tracer,
     const ProfileSpan* spans,
     size_t count);
+
+// Logs the layers of one engine call (profile_layers) as delegate events named
+// after the layers, laid end to end from `start`: TensorRT reports each layer's
+// GPU time, not when it ran, and runs them one after another on the stream.
+class LayerEventLogger final : public LayerTimeSink {
+ public:
+  LayerEventLogger(
+      ::executorch::runtime::EventTracer* tracer,
+      et_timestamp_t start,
+      et_tick_ratio_t ratio)
+      : tracer_(tracer), at_(start), ratio_(ratio) {}
+  void layer_time(const char* layer, float ms) override;
+  size_t count() const {
+    return count_;
+  }
+
+ private:
+  ::executorch::runtime::EventTracer* tracer_;
+  et_timestamp_t at_;
+  et_tick_ratio_t ratio_;
+  size_t count_ = 0;
+};
 
 // Which calls' events are still unread: a fixed ring of slots, oldest first.
 // When every slot holds an unread call, the oldest one is dropped (counted),
@@ -129,6 +153,10 @@ class EngineProfiler final {
   uint64_t dropped() const {
     return calls_.dropped();
   }
+  // Where the engine's span of the last call logged began (ticks).
+  et_timestamp_t last_engine_start() const {
+    return last_engine_start_;
+  }
 
  private:
   // Logs the slot's call if its events are complete; frees the slot unless
@@ -141,6 +169,7 @@ class EngineProfiler final {
   cudaEvent_t events_[PendingCalls::kSlots][kNumMarks] = {};
   bool created_ = false;
   int current_ = -1;
+  et_timestamp_t last_engine_start_ = 0;
 };
 
 } // namespace executorch_tensorrt

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <executorch/devtools/etdump/etdump_flatcc.h>
 #include <executorch/runtime/platform/platform.h>
@@ -24,6 +25,7 @@
 using executorch::etdump::ETDumpGen;
 using executorch_tensorrt::CallMarks;
 using executorch_tensorrt::kNumMarks;
+using executorch_tensorrt::LayerEventLogger;
 using executorch_tensorrt::log_spans;
 using executorch_tensorrt::ns_to_ticks;
 using executorch_tensorrt::PendingCalls;
@@ -125,7 +127,13 @@ ETRT_TEST(pending_calls_are_read_oldest_first_and_dropped_when_full) {
 // Runs with two engine calls each, as a method with two delegates logs them: a
 // DELEGATE_CALL event around each call's spans. `engine_ms`: the GPU time given
 // to each engine; each DELEGATE_CALL lasts at least `call_ms` of host time.
-bool write_etdump(const std::string& path, int runs, float engine_ms, double call_ms) {
+// `layer_ms`: per-layer times logged after each call's spans (profile_layers).
+bool write_etdump(
+    const std::string& path,
+    int runs,
+    float engine_ms,
+    double call_ms,
+    const std::vector<float>& layer_ms = {}) {
   ETDumpGen gen;
   const et_tick_ratio_t ratio = et_pal_ticks_to_ns_multiplier();
   for (int r = 0; r < runs; ++r) {
@@ -138,7 +146,15 @@ bool write_etdump(const std::string& path, int runs, float engine_ms, double cal
       marks.staged_outputs = true;
       const float elapsed[kNumMarks] = {0.f, 0.05f, 0.05f + engine_ms, 0.1f + engine_ms};
       ProfileSpan spans[3];
-      log_spans(&gen, spans, spans_of_call(marks, elapsed, ratio, spans));
+      const size_t n = spans_of_call(marks, elapsed, ratio, spans);
+      log_spans(&gen, spans, n);
+      LayerEventLogger layers(&gen, spans[1].start, ratio);
+      for (size_t k = 0; k < layer_ms.size(); ++k) {
+        layers.layer_time((std::to_string(k) + "_layer").c_str(), layer_ms[k]);
+      }
+      if (layers.count() != layer_ms.size()) {
+        return false;
+      }
       const et_timestamp_t until = marks.host_start + ns_to_ticks(call_ms * 1e6, ratio);
       while (et_pal_current_ticks() < until) {
       }
@@ -180,6 +196,18 @@ ETRT_TEST(etdump_with_an_engine_longer_than_its_call_is_rejected) {
   // 20 ms of "GPU time" inside a DELEGATE_CALL of about 1 ms.
   ETRT_REQUIRE(write_etdump(bad, 1, 20.f, 1.0));
   ETRT_CHECK_EQ(check(bad, "--engines 2 --runs 1 --staged"), 1);
+}
+
+ETRT_TEST(layer_events_laid_end_to_end_from_the_engine_span) {
+  const std::string path = g_out_dir + "/profiling_layers.etdp";
+  ETRT_REQUIRE(write_etdump(path, 2, 0.5f, 2.0, {0.2f, 0.25f}));
+  ETRT_CHECK_EQ(check(path, "--engines 2 --runs 2 --staged --layers"), 0);
+  // Without --layers, other identifiers are not allowed.
+  ETRT_CHECK_EQ(check(path, "--engines 2 --runs 2 --staged"), 1);
+  // Layers longer than their engine are rejected.
+  const std::string too_long = g_out_dir + "/profiling_layers_too_long.etdp";
+  ETRT_REQUIRE(write_etdump(too_long, 1, 0.5f, 2.0, {0.4f, 0.3f}));
+  ETRT_CHECK_EQ(check(too_long, "--engines 2 --runs 1 --staged --layers"), 1);
 }
 
 } // namespace

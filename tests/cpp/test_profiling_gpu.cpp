@@ -18,12 +18,15 @@
 #include "blob_writer.h"
 #include "delegate.h"
 #include "test_support.h"
+#include "trt_double.h"
 
 using executorch::extension::from_blob;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
+using executorch_tensorrt::GraphMode;
 using executorch_tensorrt::TensorRTDelegate;
 using etrt_test::BackendHarness;
+using etrt_test::count_logs;
 using etrt_test::static_dims;
 using etrt_test::write_blob;
 
@@ -202,6 +205,78 @@ ETRT_TEST(unsynchronized_call_is_logged_by_the_next_call) {
   // The second call's events are still unread: destroy drops them.
   h.destroy(handle.get());
   ETRT_CHECK_EQ(rec.events.size(), 1u);
+  cudaStreamDestroy(stream);
+}
+
+executorch::runtime::Result<executorch::runtime::DelegateHandle*> init_with(
+    BackendHarness& h, bool profile_layers, bool cuda_graphs) {
+  executorch::runtime::BackendOptions<2> opts;
+  opts.set_option("profile_layers", profile_layers);
+  opts.set_option("cuda_graphs", cuda_graphs);
+  auto view = opts.view();
+  return h.init(blob(), nullptr, "layers",
+                executorch::runtime::Span<const executorch::runtime::BackendOption>(
+                    view.data(), view.size()));
+}
+
+// Each call: "execute", then one event per double kernel ("0_relu", "1_adds")
+// laid end to end from the engine's start, together no longer than it.
+void check_layer_calls(BackendHarness& h, executorch::runtime::DelegateHandle* handle) {
+  DeviceIO io;
+  auto tx = from_blob(io.x, {static_cast<int>(kN)});
+  auto ty = from_blob(io.y, {static_cast<int>(kN)});
+  EValue ex(*tx), ey(*ty);
+  std::vector<EValue*> args{&ex, &ey};
+  Recorder rec;
+  const uint64_t reports = trt_double::stats().layer_reports.load();
+  for (int call = 0; call < 3; ++call) {
+    const size_t before = rec.events.size();
+    ETRT_REQUIRE(h.execute(handle, args, &rec) == Error::Ok);
+    ETRT_REQUIRE(rec.events.size() == before + 3);
+    const Logged* e = &rec.events[before];
+    ETRT_CHECK_EQ(e[0].name, std::string("execute"));
+    ETRT_CHECK_EQ(e[1].name, std::string("0_relu"));
+    ETRT_CHECK_EQ(e[2].name, std::string("1_adds"));
+    ETRT_CHECK_EQ(e[1].start, e[0].start);
+    ETRT_CHECK_EQ(e[2].start, e[1].end);
+    ETRT_CHECK(e[1].end > e[1].start);
+    ETRT_CHECK(e[2].end > e[2].start);
+    ETRT_CHECK(e[2].end <= e[0].end + 2);
+  }
+  ETRT_CHECK_EQ(trt_double::stats().layer_reports.load(), reports + 3);
+  ETRT_CHECK(io.output_is(1.f));
+}
+
+ETRT_TEST(profile_layers_logs_each_layer_of_each_call) {
+  BackendHarness h;
+  auto handle = init_with(h, /*profile_layers=*/true, /*cuda_graphs=*/false);
+  ETRT_REQUIRE(handle.ok());
+  check_layer_calls(h, handle.get());
+  h.destroy(handle.get());
+}
+
+ETRT_TEST(profile_layers_wins_over_cuda_graphs_and_says_so) {
+  BackendHarness h;
+  auto handle = init_with(h, /*profile_layers=*/true, /*cuda_graphs=*/true);
+  ETRT_REQUIRE(handle.ok());
+  auto* delegate = static_cast<TensorRTDelegate*>(handle.get());
+  ETRT_CHECK_EQ(delegate->graph_mode(), GraphMode::kOff);
+  ETRT_CHECK_EQ(count_logs({"runs without CUDA graphs", "profile_layers"}), 1);
+  ETRT_CHECK_EQ(delegate->set_cuda_graphs(true), Error::InvalidState);
+  ETRT_CHECK_EQ(delegate->graph_mode(), GraphMode::kOff);
+  check_layer_calls(h, handle.get());
+  h.destroy(handle.get());
+}
+
+ETRT_TEST(profile_layers_on_a_callers_stream_reads_the_call_itself) {
+  BackendHarness h;
+  auto handle = init_with(h, /*profile_layers=*/true, /*cuda_graphs=*/false);
+  ETRT_REQUIRE(handle.ok());
+  cudaStream_t stream = nullptr;
+  ETRT_REQUIRE(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking) == cudaSuccess);
+  ETRT_REQUIRE(static_cast<TensorRTDelegate*>(handle.get())->bind_stream(stream) == Error::Ok);
+  check_layer_calls(h, handle.get());
+  h.destroy(handle.get());
   cudaStreamDestroy(stream);
 }
 

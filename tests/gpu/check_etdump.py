@@ -1,6 +1,6 @@
 """Checks the TensorRT delegate's profiling events in an ETDump.
 
-    python tests/gpu/check_etdump.py FILE --engines N --runs R (--staged | --zero-copy)
+    python tests/gpu/check_etdump.py FILE --engines N --runs R (--staged | --zero-copy) [--layers]
 
 FILE is an ETDump written by ``tensorrt_runner --etdump`` (or by the CPU test
 test_profiling). Reads it with ExecuTorch's own reader
@@ -13,7 +13,11 @@ DELEGATE_CALL events):
   with a positive duration no longer than its DELEGATE_CALL and starting inside
   it;
 - --staged: one "stage_inputs" and one "stage_outputs" event per engine call,
-  in stream order around its "execute" event; --zero-copy: none at all.
+  in stream order around its "execute" event; --zero-copy: none at all;
+- --layers (load-time option profile_layers): at least one layer event (any
+  other identifier: the TensorRT layer's name) per engine call, laid end to end
+  from the start of its "execute" event, their sum no longer than it; without
+  --layers no other identifier is allowed.
 
 Prints one line per run and a summary; exit status 0 when everything holds, 1
 when something does not (each failure on its own line), 2 on a usage error.
@@ -63,7 +67,7 @@ def _spans(run: Any) -> tuple[List[Span], List[Span]]:
     return calls, delegate
 
 
-def check(path: Path, engines: int, runs: int, staged: bool) -> List[str]:
+def check(path: Path, engines: int, runs: int, staged: bool, layers: bool = False) -> List[str]:
     """The failures found in the ETDump at `path` (empty: it passes)."""
     from executorch.devtools.etdump.serialize import deserialize_from_etdump_flatcc
 
@@ -73,6 +77,8 @@ def check(path: Path, engines: int, runs: int, staged: bool) -> List[str]:
     blocks = [b for b in blocks if b[1] or b[2]]
     if len(blocks) != runs:
         failures.append(f"{len(blocks)} run(s) with delegate calls, expected {runs}")
+    layer_ratios: List[float] = []
+    layer_names: set = set()
     exec_ticks: List[int] = []
     call_ticks: List[int] = []
     for index, calls, delegate in blocks:
@@ -80,9 +86,11 @@ def check(path: Path, engines: int, runs: int, staged: bool) -> List[str]:
         executes = [s for s in delegate if s.name == EXECUTE]
         ins = [s for s in delegate if s.name == STAGE_INPUTS]
         outs = [s for s in delegate if s.name == STAGE_OUTPUTS]
-        unknown = sorted({s.name for s in delegate} - {EXECUTE, STAGE_INPUTS, STAGE_OUTPUTS})
-        if unknown:
-            failures.append(f"{where}: unknown delegate event(s) {unknown}")
+        layer_spans = [s for s in delegate if s.name not in (EXECUTE, STAGE_INPUTS, STAGE_OUTPUTS)]
+        if layer_spans and not layers:
+            failures.append(
+                f"{where}: unknown delegate event(s) {sorted({s.name for s in layer_spans})}"
+            )
         if len(calls) != engines:
             failures.append(f"{where}: {len(calls)} DELEGATE_CALL event(s), expected {engines}")
         if len(executes) != len(calls):
@@ -104,6 +112,26 @@ def check(path: Path, engines: int, runs: int, staged: bool) -> List[str]:
                 )
             exec_ticks.append(span.duration)
             call_ticks.append(call.duration)
+            if layers:
+                mine = [s for s in layer_spans if call.start <= s.start <= call.end]
+                total = sum(s.duration for s in mine)
+                if not mine:
+                    failures.append(f"{where}: engine call {k}: no layer events")
+                elif mine[0].start != span.start or any(
+                    a.end != b.start for a, b in zip(mine, mine[1:])
+                ):
+                    failures.append(
+                        f"{where}: engine call {k}: layer events not laid end to end from "
+                        f"'{EXECUTE}' at {span.start}: {mine}"
+                    )
+                elif total > span.duration + len(mine):
+                    failures.append(
+                        f"{where}: engine call {k}: layers sum to {total} ticks, more than "
+                        f"'{EXECUTE}' ({span.duration})"
+                    )
+                else:
+                    layer_ratios.append(total / span.duration if span.duration else 0.0)
+                    layer_names.update(s.name for s in mine)
         if staged:
             for name, found in ((STAGE_INPUTS, ins), (STAGE_OUTPUTS, outs)):
                 if len(found) != len(calls):
@@ -131,6 +159,11 @@ def check(path: Path, engines: int, runs: int, staged: bool) -> List[str]:
             f"median '{EXECUTE}' {statistics.median(exec_ticks):.0f} ticks, median DELEGATE_CALL "
             f"{statistics.median(call_ticks):.0f} ticks over {len(exec_ticks)} engine call(s)"
         )
+    if layer_ratios:
+        print(
+            f"layers {sorted(layer_names)}: their sum / '{EXECUTE}' median "
+            f"{statistics.median(layer_ratios):.2f}"
+        )
     return failures
 
 
@@ -142,11 +175,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     kind = parser.add_mutually_exclusive_group(required=True)
     kind.add_argument("--staged", action="store_true", help="host I/O: staging events expected")
     kind.add_argument("--zero-copy", action="store_true", help="no staging events allowed")
+    parser.add_argument("--layers", action="store_true", help="per-layer events expected")
     args = parser.parse_args(argv)
     if not args.etdump.is_file():
         print(f"FAIL: {args.etdump} does not exist", file=sys.stderr)
         return 1
-    failures = check(args.etdump, args.engines, args.runs, args.staged)
+    failures = check(args.etdump, args.engines, args.runs, args.staged, args.layers)
     for f in failures:
         print(f"FAIL: {f}")
     if failures:

@@ -214,20 +214,27 @@ fi
 # Per run, one "execute" delegate event per engine with a positive GPU time no longer than
 # its DELEGATE_CALL; "stage_inputs"/"stage_outputs" around it for the staged (host-planned)
 # program and none for the zero-copy (device-planned) one (tests/gpu/check_etdump.py).
-check_etdump() { # case mode(--staged|--zero-copy)
-  local case="$1" mode="$2" iters=3
-  local log="$LOGS/etdump_$case.log" dump="$LOGS/$case.etdp"
+# With the load-time option profile_layers (runner --profile-layers): also one event per
+# TensorRT layer (the double's kernels), laid end to end inside the engine's time.
+check_etdump() { # case mode(--staged|--zero-copy) [layers]
+  local case="$1" mode="$2" layers="${3:-}" iters=3
+  local name="$case${layers:+_layers}"
+  local log="$LOGS/etdump_$name.log" dump="$LOGS/$name.etdp"
+  local runner_args=() checker_args=()
+  if [ -n "$layers" ]; then runner_args=(--profile-layers); checker_args=(--layers); fi
   local engines
   engines=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['engines'])" \
             "$PTES/manifest.json" "$case" 2>/dev/null)
   rm -f "$dump"
-  if ! run_runner "etdump_$case" "$case" --iters "$iters" --etdump "$dump"; then return; fi
+  if ! run_runner "etdump_$name" "$case" --iters "$iters" --etdump "$dump" ${runner_args[@]+"${runner_args[@]}"}; then
+    return
+  fi
   if "$PYTHON" tests/gpu/check_etdump.py "$dump" --engines "${engines:-0}" --runs "$iters" "$mode" \
-      >"$log" 2>&1; then
-    record PASS "profiling: ETDump of $case ($mode, $iters runs x ${engines} engine(s))" \
-      "$(grep -m1 "^median" "$log")"
+      ${checker_args[@]+"${checker_args[@]}"} >"$log" 2>&1; then
+    record PASS "profiling: ETDump of $case ($mode${layers:+, profile_layers}, $iters runs x ${engines} engine(s))" \
+      "$(grep -m1 "^median" "$log")${layers:+; $(grep -m1 "^layers" "$log")}"
   else
-    record FAIL "profiling: ETDump of $case ($mode)" "see $log"; show_log "$log" 30
+    record FAIL "profiling: ETDump of $case ($mode${layers:+, profile_layers})" "see $log"; show_log "$log" 30
   fi
 }
 if [ "$GPUS" -eq 0 ]; then
@@ -235,6 +242,7 @@ if [ "$GPUS" -eq 0 ]; then
 elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   check_etdump zero_copy --zero-copy
   check_etdump staged --staged
+  check_etdump staged --staged layers
 fi
 
 # --- portable blobs (issue 7): engines built at load, the engine cache ------------------------
