@@ -1,14 +1,17 @@
 // Delegate profiling events for ExecuTorch's event tracer (ETDump): for each
 // execute of an engine, its GPU time ("execute") and the staging copies around
 // it ("stage_inputs", "stage_outputs"), measured with CUDA events recorded on
-// the stream the call ran on.
+// the stream the call ran on; with the load-time option profile_layers also
+// one event per TensorRT layer (LayerEventLogger).
 //
 // WHY no synchronization of its own: a call that returns without synchronizing
 // (a caller's stream, device-only outputs) must stay asynchronous when profiled.
 // Its events are read when they are known complete: at the end of a call that
 // synchronizes, or by a non-blocking query at the start of the next profiled
-// call. destroy() drops what is still unread: the event tracer may be gone or
-// finished by then (ETDumpGen aborts on events logged after its data was taken).
+// call, which logs them to its own tracer (into its run's ETDump block).
+// destroy() drops what is still unread: the event tracer may be gone or
+// finished by then (ETDumpGen aborts on events logged after its data was
+// taken). Only profile_layers, an opt-in measuring mode, waits for its call.
 #pragma once
 
 #include <cstddef>
