@@ -5,6 +5,7 @@
 //   tensorrt_runner model.pte [--method forward] [--device] [--iters N]
 //                   [--inputs inputs.bin] [--expected expected.bin] [--atol 1e-5]
 //                   [--load /path/libexecutorch_tensorrt_backend.so]
+//                   [--etdump profile.etdp] [--profile-layers]
 //
 // Inputs are float32 tensors of the shapes the program was exported with, read from
 // --inputs (all inputs concatenated) or filled with a deterministic pattern. With
@@ -16,6 +17,15 @@
 // alloc_graph_input/output=False, PropagateDeviceConfig skip_h2d/skip_d2h, see
 // tests/gpu/make_ptes.py "device_io"): ExecuTorch then uses the caller's GPU
 // buffers as they are, and the TensorRT engine binds them zero-copy.
+//
+// --etdump FILE attaches ExecuTorch's ETDumpGen to the method and writes its
+// ETDump after the runs: per run the method's and each DELEGATE_CALL's times,
+// and the TensorRT delegate's own events per engine call ("execute": the
+// engine's GPU time; "stage_inputs" / "stage_outputs": its staging copies).
+// Read it with executorch.devtools (Inspector, or etdump.serialize).
+// --profile-layers loads the TensorRT delegates with the load-time backend
+// option profile_layers: each engine call also logs one event per TensorRT
+// layer, named after the layer (CUDA graphs are then off).
 #include <dlfcn.h>
 
 #include <chrono>
@@ -25,6 +35,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +43,11 @@
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
+#include <executorch/runtime/backend/backend_options_map.h>
+#include <executorch/runtime/backend/options.h>
+#ifdef ETRT_HAVE_ETDUMP
+#include <executorch/devtools/etdump/etdump_flatcc.h>
+#endif
 
 using executorch::aten::ScalarType;
 using executorch::aten::SizesType;
@@ -49,7 +65,9 @@ struct Options {
   std::string inputs;
   std::string expected;
   std::string load;
+  std::string etdump;
   bool device = false;
+  bool profile_layers = false;
   int iters = 3;
   double atol = 1e-5;
 };
@@ -57,7 +75,8 @@ struct Options {
 int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s model.pte [--method NAME] [--device] [--iters N] "
-               "[--inputs FILE] [--expected FILE] [--atol X] [--load LIB]\n",
+               "[--inputs FILE] [--expected FILE] [--atol X] [--load LIB] "
+               "[--etdump FILE] [--profile-layers]\n",
                argv0);
   return 2;
 }
@@ -81,12 +100,16 @@ bool parse(int argc, char** argv, Options& o) {
       if (!next(o.expected)) return false;
     } else if (a == "--load") {
       if (!next(o.load)) return false;
+    } else if (a == "--etdump") {
+      if (!next(o.etdump)) return false;
     } else if (a == "--iters") {
       if (!next(v)) return false;
       o.iters = std::atoi(v.c_str());
     } else if (a == "--atol") {
       if (!next(v)) return false;
       o.atol = std::atof(v.c_str());
+    } else if (a == "--profile-layers") {
+      o.profile_layers = true;
     } else if (a == "--device") {
       o.device = true;
     } else if (!a.empty() && a[0] != '-' && o.pte.empty()) {
@@ -132,10 +155,29 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "cannot load %s: %s\n", o.load.c_str(), dlerror());
     return 1;
   }
+  std::unique_ptr<executorch::runtime::EventTracer> tracer;
+  if (!o.etdump.empty()) {
+#ifdef ETRT_HAVE_ETDUMP
+    tracer = std::make_unique<executorch::etdump::ETDumpGen>();
+#else
+    std::fprintf(stderr, "--etdump: this runner was built without ExecuTorch's etdump library\n");
+    return 2;
+#endif
+  }
   const int device_before = current_device();
-  Module module(o.pte, Module::LoadMode::Mmap);
+  Module module(o.pte, Module::LoadMode::Mmap, std::move(tracer));
   // Timed: with portable blobs the load builds engines or reads them
   // from the engine cache; the difference shows here.
+  if (o.profile_layers) {
+    executorch::runtime::BackendOptions<1> options;
+    executorch::runtime::LoadBackendOptionsMap map;
+    if (options.set_option("profile_layers", true) != Error::Ok ||
+        map.set_options("TensorRTBackend", options.view()) != Error::Ok ||
+        module.load(map) != Error::Ok) {
+      std::fprintf(stderr, "could not load %s with profile_layers\n", o.pte.c_str());
+      return 1;
+    }
+  }
   const auto load_start = std::chrono::steady_clock::now();
   Error err = module.load_method(o.method);
   const double load_ms = std::chrono::duration<double, std::milli>(
@@ -234,6 +276,23 @@ int main(int argc, char** argv) {
   const int device_after = current_device();
   std::printf("ran %s %d time(s), best %.3f ms; device before %d after %d\n",
               o.method.c_str(), o.iters, best_ms, device_before, device_after);
+#ifdef ETRT_HAVE_ETDUMP
+  if (!o.etdump.empty()) {
+    auto* gen = static_cast<executorch::etdump::ETDumpGen*>(module.event_tracer());
+    const executorch::etdump::ETDumpResult dump = gen->get_etdump_data();
+    // Without a buffer given, ETDumpGen mallocs the result; it is ours to free.
+    FILE* f = dump.buf != nullptr ? std::fopen(o.etdump.c_str(), "wb") : nullptr;
+    bool written = f != nullptr && std::fwrite(dump.buf, 1, dump.size, f) == dump.size;
+    if (f != nullptr && std::fclose(f) != 0) written = false;
+    std::free(dump.buf);
+    if (!written) {
+      std::fprintf(stderr, "cannot write the ETDump to %s\n", o.etdump.c_str());
+      return 1;
+    }
+    std::printf("etdump: %zu bytes, %zu run(s) to %s\n", dump.size, gen->get_num_blocks(),
+                o.etdump.c_str());
+  }
+#endif
 
   // Outputs to host (they may live in device memory).
   std::vector<float> got;

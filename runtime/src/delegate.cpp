@@ -19,6 +19,7 @@ using ::executorch::aten::Tensor;
 using ::executorch::runtime::ArrayRef;
 using ::executorch::runtime::EValue;
 using ::executorch::runtime::Error;
+using ::executorch::runtime::EventTracer;
 using ::executorch::runtime::MemoryAllocator;
 using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
@@ -156,7 +157,19 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
 Error TensorRTDelegate::create_context_with_settings() {
   ContextOptions options;
   options.kernel_specialization = settings_.kernel_specialization;
+  // WHY per-layer profiling wins over CUDA graphs: a replayed graph reports no
+  // layer times, and profile_layers is asked for only to measure; a load must
+  // not fail over it, so graphs are off and said so.
+  if (settings_.profile_layers &&
+      settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture) {
+    ET_LOG(Info,
+           "TensorRTBackend: engine %s runs without CUDA graphs: per-layer "
+           "profiling (profile_layers) is on and excludes them",
+           name());
+    settings_.cuda_graphs = CudaGraphStrategy::kDisabled;
+  }
   options.cuda_graph_strategy = settings_.cuda_graphs;
+  options.profile_layers = settings_.profile_layers;
   // The runtime cache file is read here, once; a missing or damaged file only
   // costs JIT time, so it is logged (by the loader) and the engine starts empty.
   std::vector<uint8_t> cache;
@@ -209,6 +222,7 @@ TensorRTDelegate::~TensorRTDelegate() {
   // Everything below holds memory or handles of the engine's device.
   Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
   control_.drain();
+  profiler_.release();
   save_runtime_cache();
   context_.reset();
   engine_.reset();
@@ -332,7 +346,7 @@ Error TensorRTDelegate::stage_outputs(
 // Arguments are checked against the blob before anything is enqueued, so a bad
 // call fails naming the tensor and leaves no half-done copies. After the first
 // call with a given set of shapes nothing is allocated.
-Error TensorRTDelegate::execute(Span<EValue*> args) {
+Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
   ET_CHECK_OK_OR_RETURN_ERROR(check_arguments(
       name(), inputs_.data(), inputs_.size(), outputs_.data(), outputs_.size(), args));
   // The caller owns the current device (device_guard.h).
@@ -348,12 +362,64 @@ Error TensorRTDelegate::execute(Span<EValue*> args) {
   bindings_changed_ = false;
   ET_CHECK_OK_OR_RETURN_ERROR(bind_inputs(args));
   ET_CHECK_OK_OR_RETURN_ERROR(bind_outputs(args));
-  ET_CHECK_OK_OR_RETURN_ERROR(stage_inputs(args, call.choice.stream));
+  const cudaStream_t stream = call.choice.stream;
+  // WHY not under the caller's capture: the work is recorded, not run, so it
+  // has no time to measure. A profiler that cannot start costs the call nothing.
+  const bool profiled = tracer != nullptr && !call.outer_capture &&
+      profiler_.begin(tracer, stream) == Error::Ok;
+  ET_CHECK_OK_OR_RETURN_ERROR(stage_inputs(args, stream));
+  if (profiled) {
+    profiler_.mark(kMarkEngineStart, stream);
+  }
   ET_CHECK_OK_OR_RETURN_ERROR(control_.enqueue(*context_, call, bindings_changed_));
+  if (profiled) {
+    profiler_.mark(kMarkEngineEnd, stream);
+  }
   bool host_visible_outputs = false;
-  ET_CHECK_OK_OR_RETURN_ERROR(
-      stage_outputs(args, call.choice.stream, &host_visible_outputs));
-  return control_.end_call(call, host_visible_outputs);
+  ET_CHECK_OK_OR_RETURN_ERROR(stage_outputs(args, stream, &host_visible_outputs));
+  if (profiled) {
+    profiler_.mark(kMarkStageOutEnd, stream);
+  }
+  const Error ended = control_.end_call(call, host_visible_outputs);
+  if (profiled && ended == Error::Ok) {
+    bool synchronized = call.synchronized;
+    // WHY a wait here: layer times are read once the call completed, and
+    // per-layer profiling is an opt-in measuring mode.
+    if (settings_.profile_layers && !synchronized) {
+      ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
+      synchronized = true;
+    }
+    profiler_.end(tracer, any_staged(0, inputs_.size()),
+                  any_staged(inputs_.size(), bindings_.size()), synchronized);
+    if (settings_.profile_layers) {
+      LayerEventLogger layers(
+          tracer, profiler_.last_engine_start(), et_pal_ticks_to_ns_multiplier());
+      if (context_->report_layer_times(layers) != Error::Ok) {
+        ET_LOG(Error, "TensorRTBackend: engine %s could not report its layer times",
+               name());
+      }
+    }
+  }
+  return ended;
+}
+
+Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
+  ET_CHECK_OR_RETURN_ERROR(
+      !enabled || !settings_.profile_layers,
+      InvalidState,
+      "TensorRTBackend: cannot turn CUDA graphs on for engine %s: per-layer "
+      "profiling (profile_layers) is on and excludes them",
+      name());
+  return control_.set_cuda_graphs(enabled);
+}
+
+bool TensorRTDelegate::any_staged(size_t begin, size_t end) const {
+  for (size_t slot = begin; slot < end; ++slot) {
+    if (bindings_[slot].staged) {
+      return true;
+    }
+  }
+  return false;
 }
 
 } // namespace executorch_tensorrt

@@ -18,6 +18,7 @@
 
 #include "blob.h"
 #include "cuda_graph.h"
+#include "engine_profiler.h"
 #include "graph_policy.h"
 #include "pointer_classifier.h"
 #include "runtime_settings.h"
@@ -61,9 +62,11 @@ class TensorRTDelegate final {
   TensorRTDelegate(const TensorRTDelegate&) = delete;
   TensorRTDelegate& operator=(const TensorRTDelegate&) = delete;
 
-  // `args`: inputs then outputs, in blob order.
+  // `args`: inputs then outputs, in blob order. `tracer`: the method's event
+  // tracer (BackendExecutionContext), or null: then nothing is measured.
   ::executorch::runtime::Error execute(
-      ::executorch::runtime::Span<::executorch::runtime::EValue*> args);
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args,
+      ::executorch::runtime::EventTracer* tracer = nullptr);
 
   const char* name() const {
     return name_.c_str();
@@ -96,9 +99,8 @@ class TensorRTDelegate final {
   cudaStream_t bound_stream() const {
     return control_.bound_stream();
   }
-  ::executorch::runtime::Error set_cuda_graphs(bool enabled) {
-    return control_.set_cuda_graphs(enabled);
-  }
+  // InvalidState with per-layer profiling on (profile_layers excludes graphs).
+  ::executorch::runtime::Error set_cuda_graphs(bool enabled);
   GraphMode graph_mode() const {
     return control_.graph_mode();
   }
@@ -146,6 +148,8 @@ class TensorRTDelegate final {
   bind(size_t slot, const IOSpec& spec, void* data, size_t nbytes);
   // Every shape and address is set again on the next call.
   void forget_bindings();
+  // Whether a slot in [begin, end) is staged in this call.
+  bool any_staged(size_t begin, size_t end) const;
 
   std::string name_;
   DeviceTraits traits_;
@@ -159,6 +163,8 @@ class TensorRTDelegate final {
   EngineSettings settings_;
   Flavor flavor_ = Flavor::kStandard;
   StreamControl control_;
+  // Created on the first execute with an event tracer.
+  EngineProfiler profiler_;
   bool bindings_changed_ = false;
   bool on_heap_ = true;
 };

@@ -133,6 +133,12 @@ Result<EngineSettings> resolve_settings(
         return wrong_type(option.key, "string", engine);
       }
       s.runtime_cache_path = v->data();
+    } else if (std::strcmp(option.key, kOptionProfileLayers) == 0) {
+      const bool* on = std::get_if<bool>(&option.value);
+      if (on == nullptr) {
+        return wrong_type(option.key, "bool", engine);
+      }
+      s.profile_layers = *on;
     }
     // Other keys: options of other components sharing the map; ignored.
   }

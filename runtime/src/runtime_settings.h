@@ -12,6 +12,9 @@
 //   "engine_cache_max_mib"   int     the engine cache's size limit in MiB (> 0);
 //                                    default: $EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB,
 //                                    else 2048
+//   "profile_layers"         bool    per-layer times as delegate profiling events
+//                                    when the method has an event tracer; turns
+//                                    CUDA graphs off (delegate.cpp says why)
 // and one process-wide option (executorch::runtime::set_option):
 //   "stream_passthrough"     bool    stream_resolution.h
 // A key of the wrong type or a value out of range fails init with
@@ -37,6 +40,7 @@ constexpr char kOptionRuntimeCachePath[] = "runtime_cache_path";
 constexpr char kOptionStreamPassthrough[] = "stream_passthrough";
 constexpr char kOptionEngineCacheDir[] = "engine_cache_dir";
 constexpr char kOptionEngineCacheMaxMib[] = "engine_cache_max_mib";
+constexpr char kOptionProfileLayers[] = "profile_layers";
 constexpr char kEnvEngineCacheDir[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE";
 constexpr char kEnvEngineCacheMaxMib[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB";
 
@@ -44,6 +48,7 @@ struct EngineSettings {
   CudaGraphStrategy cuda_graphs = CudaGraphStrategy::kDisabled;
   KernelSpecialization kernel_specialization = KernelSpecialization::kLazy;
   std::string runtime_cache_path; // empty: no runtime cache
+  bool profile_layers = false;
 };
 
 // Where engines built at load (portable blobs) are cached.

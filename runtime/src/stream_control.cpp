@@ -136,7 +136,7 @@ Error StreamControl::enqueue(
   return Error::Ok;
 }
 
-Error StreamControl::end_call(const CallStream& call, bool host_visible_outputs) {
+Error StreamControl::end_call(CallStream& call, bool host_visible_outputs) {
   const cudaStream_t stream = call.choice.stream;
   if (call.outer_capture) {
     // WHY no synchronize and no event: the work was recorded into the caller's
@@ -146,6 +146,7 @@ Error StreamControl::end_call(const CallStream& call, bool host_visible_outputs)
   } else if (must_synchronize(call.choice, host_visible_outputs)) {
     ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream));
     pending_ = false;
+    call.synchronized = true;
   } else {
     ETRT_CUDA_RETURN_IF_ERROR(cudaEventRecord(done_, stream));
     pending_ = true;

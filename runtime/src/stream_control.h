@@ -26,6 +26,8 @@ struct CallStream {
   // Native capture was turned off, which may recreate the execution context:
   // every shape and address must be set again (set even when begin_call fails).
   bool context_recreated = false;
+  // end_call waited for the stream: the call's work is complete.
+  bool synchronized = false;
 };
 
 class StreamControl final {
@@ -61,7 +63,7 @@ class StreamControl final {
   enqueue(ExecutionContext& context, const CallStream& call, bool bindings_changed);
   // Under mutex(): synchronizes when the outputs must be visible on return,
   // else records the call's end for the next call and for destruction.
-  ::executorch::runtime::Error end_call(const CallStream& call, bool host_visible_outputs);
+  ::executorch::runtime::Error end_call(CallStream& call, bool host_visible_outputs);
 
   // Validates `stream` (stream_validation.h); InvalidState while manual graphs
   // are on. Drops a captured graph.

@@ -305,6 +305,7 @@ class TrtContext final : public ExecutionContext {
     // The cache bytes belong to the caller and are gone after create_context.
     options_.runtime_cache = nullptr;
     options_.runtime_cache_size = 0;
+    attach_profiler();
   }
 
   bool native_cuda_graphs() const override {
@@ -328,7 +329,18 @@ class TrtContext final : public ExecutionContext {
     ET_CHECK_OK_OR_RETURN_ERROR(parts.error());
     parts_.context.reset();
     parts_ = std::move(parts.get());
+    attach_profiler();
     return Error::Ok;
+  }
+
+  Error report_layer_times(LayerTimeSink& sink) override {
+    if (!options_.profile_layers) {
+      return Error::NotSupported;
+    }
+    profiler_.sink = &sink;
+    const bool reported = context_()->reportToProfiler();
+    profiler_.sink = nullptr;
+    return reported ? Error::Ok : Error::Internal;
   }
 
   bool stream_capturable(cudaStream_t stream) const override {
@@ -412,9 +424,31 @@ class TrtContext final : public ExecutionContext {
     return parts_.context.get();
   }
 
+  // TensorRT's per-layer times, forwarded to report_layer_times' sink.
+  class LayerProfiler final : public nvinfer1::IProfiler {
+   public:
+    void reportLayerTime(const char* layer, float ms) noexcept override {
+      if (sink != nullptr) {
+        sink->layer_time(layer, ms);
+      }
+    }
+    LayerTimeSink* sink = nullptr;
+  };
+
+  void attach_profiler() {
+    if (!options_.profile_layers) {
+      return;
+    }
+    // WHY not emitted by enqueue: that would make every enqueue wait for its
+    // layers; they are read after the runtime's own synchronization instead.
+    context_()->setEnqueueEmitsProfile(false);
+    context_()->setProfiler(&profiler_);
+  }
+
   nvinfer1::ICudaEngine& engine_;
   ContextOptions options_;
   ContextParts parts_;
+  LayerProfiler profiler_;
 };
 
 class TrtEngine final : public Engine {

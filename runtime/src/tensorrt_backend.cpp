@@ -87,7 +87,6 @@ class TensorRTBackend final : public BackendInterface {
       BackendExecutionContext& context,
       DelegateHandle* handle,
       Span<EValue*> args) const override {
-    (void)context;
     if (handle == nullptr) {
       return Error::DelegateInvalidHandle;
     }
@@ -100,7 +99,9 @@ class TensorRTBackend final : public BackendInterface {
       ET_LOG(Error, "TensorRTBackend: more than %zu delegate arguments", kMaxDelegateArgs);
       return Error::InvalidArgument;
     }
-    return static_cast<TensorRTDelegate*>(handle)->execute(Span<EValue*>(tensors, n));
+    // With the method's event tracer (ETDump), each call logs its GPU times.
+    return static_cast<TensorRTDelegate*>(handle)->execute(
+        Span<EValue*>(tensors, n), context.event_tracer());
   }
 
   void destroy(DelegateHandle* handle) const override {

@@ -79,6 +79,18 @@ struct ContextOptions {
   bool use_runtime_cache = false;
   const void* runtime_cache = nullptr;
   size_t runtime_cache_size = 0;
+  // Measure each layer of every enqueue (TensorRT's IProfiler, reported on
+  // demand: report_layer_times).
+  bool profile_layers = false;
+};
+
+// Receives the layers' times of one execution, in execution order.
+class LayerTimeSink {
+ public:
+  virtual void layer_time(const char* layer, float ms) = 0;
+
+ protected:
+  ~LayerTimeSink() = default;
 };
 
 class ExecutionContext {
@@ -122,6 +134,13 @@ class ExecutionContext {
   virtual ::executorch::runtime::Error serialize_runtime_cache(
       std::vector<uint8_t>& out) const {
     (void)out;
+    return ::executorch::runtime::Error::NotSupported;
+  }
+  // With ContextOptions::profile_layers: each layer's time in the last enqueue,
+  // to `sink`; called after that enqueue's stream synchronized. Layer names
+  // are TensorRT's (the ONNX node names the parser gave them).
+  virtual ::executorch::runtime::Error report_layer_times(LayerTimeSink& sink) {
+    (void)sink;
     return ::executorch::runtime::Error::NotSupported;
   }
 };

@@ -73,7 +73,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input|profiling)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -101,6 +101,10 @@ ctest_line test_portable_blob_gpu "portable blobs + engine cache"
 ctest_line test_integrated_memory_gpu "integrated-GPU memory, injected traits"
 # Caller streams, CUDA graphs, runtime cache.
 ctest_line test_stream_controls_gpu "streams + CUDA graphs + runtime cache"
+
+# The delegate's profiling events through BackendInterface with an ETDumpGen
+# (synchronized, staged, CUDA graph and unsynchronized calls).
+ctest_line test_profiling_gpu "profiling events per engine call"
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then
@@ -188,6 +192,41 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   else
     record SKIP "runner engine on device 1" "needs 2 GPUs, found $GPUS"
   fi
+fi
+
+# --- profiling: the runner's --etdump, read back with ExecuTorch's ETDump reader ------------
+# Per run, one "execute" delegate event per engine with a positive GPU time no longer than
+# its DELEGATE_CALL; "stage_inputs"/"stage_outputs" around it for the staged (host-planned)
+# program and none for the zero-copy (device-planned) one (tests/gpu/check_etdump.py).
+# With the load-time option profile_layers (runner --profile-layers): also one event per
+# TensorRT layer (the double's kernels), laid end to end inside the engine's time.
+check_etdump() { # case mode(--staged|--zero-copy) [layers]
+  local case="$1" mode="$2" layers="${3:-}" iters=3
+  local name="$case${layers:+_layers}"
+  local log="$LOGS/etdump_$name.log" dump="$LOGS/$name.etdp"
+  local runner_args=() checker_args=()
+  if [ -n "$layers" ]; then runner_args=(--profile-layers); checker_args=(--layers); fi
+  local engines
+  engines=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['engines'])" \
+            "$PTES/manifest.json" "$case" 2>/dev/null)
+  rm -f "$dump"
+  if ! run_runner "etdump_$name" "$case" --iters "$iters" --etdump "$dump" ${runner_args[@]+"${runner_args[@]}"}; then
+    return
+  fi
+  if "$PYTHON" tests/gpu/check_etdump.py "$dump" --engines "${engines:-0}" --runs "$iters" "$mode" \
+      ${checker_args[@]+"${checker_args[@]}"} >"$log" 2>&1; then
+    record PASS "profiling: ETDump of $case ($mode${layers:+, profile_layers}, $iters runs x ${engines} engine(s))" \
+      "$(grep -m1 "^median" "$log")${layers:+; $(grep -m1 "^layers" "$log")}"
+  else
+    record FAIL "profiling: ETDump of $case ($mode${layers:+, profile_layers})" "see $log"; show_log "$log" 30
+  fi
+}
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "profiling: runner --etdump" "no GPU"
+elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
+  check_etdump zero_copy --zero-copy
+  check_etdump staged --staged
+  check_etdump staged --staged layers
 fi
 
 # --- portable blobs: engines built at load, the engine cache --------------------------------

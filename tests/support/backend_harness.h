@@ -45,19 +45,22 @@ class BackendHarness {
   }
 
   // Takes the arguments by pointer and size so a call allocates nothing (tests
-  // count heap allocations around execute).
+  // count heap allocations around execute). `tracer`: the method's event
+  // tracer, as a Method with an ETDumpGen passes it.
   executorch::runtime::Error execute(
       executorch::runtime::DelegateHandle* handle,
       executorch::runtime::EValue** args,
-      size_t count) {
-    executorch::runtime::BackendExecutionContext context;
+      size_t count,
+      executorch::runtime::EventTracer* tracer = nullptr) {
+    executorch::runtime::BackendExecutionContext context(tracer);
     return backend_->execute(
         context, handle, executorch::runtime::Span<executorch::runtime::EValue*>(args, count));
   }
   executorch::runtime::Error execute(
       executorch::runtime::DelegateHandle* handle,
-      std::vector<executorch::runtime::EValue*>& args) {
-    return execute(handle, args.data(), args.size());
+      std::vector<executorch::runtime::EValue*>& args,
+      executorch::runtime::EventTracer* tracer = nullptr) {
+    return execute(handle, args.data(), args.size(), tracer);
   }
 
   void destroy(executorch::runtime::DelegateHandle* handle) {

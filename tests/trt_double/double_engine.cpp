@@ -120,6 +120,14 @@ size_t numel(const Shape& s) {
   return n;
 }
 
+// A layer's name: the double runs one kernel per op and reports each as a
+// layer "<op index>_<kind>" (TensorRT names layers after their ONNX nodes).
+std::string layer_name(size_t index, OpKind kind) {
+  const char* kinds[] = {"add", "sub", "mul", "relu", "neg", "copy", "adds", "muls"};
+  const auto k = static_cast<size_t>(kind);
+  return std::to_string(index) + "_" + (k < sizeof(kinds) / sizeof(kinds[0]) ? kinds[k] : "op");
+}
+
 class DoubleContext final : public ExecutionContext {
  public:
   DoubleContext(const Program& program, int device, const ContextOptions& options)
@@ -137,6 +145,12 @@ class DoubleContext final : public ExecutionContext {
     s.last_cuda_graph_strategy.store(static_cast<int>(options.cuda_graph_strategy));
     native_ = config().native_cuda_graphs.load() &&
         options.cuda_graph_strategy == CudaGraphStrategy::kWholeGraphCapture;
+    profile_layers_ = options.profile_layers;
+    if (profile_layers_) {
+      for (size_t k = 0; k < program.ops.size(); ++k) {
+        layer_names_.push_back(layer_name(k, program.ops[k].kind));
+      }
+    }
     use_cache_ = options.use_runtime_cache;
     if (use_cache_) {
       load_cache(static_cast<const char*>(options.runtime_cache),
@@ -171,7 +185,34 @@ class DoubleContext final : public ExecutionContext {
     return Error::Ok;
   }
 
+  // Each kernel's time in the last enqueue, from the events around it.
+  Error report_layer_times(executorch_tensorrt::LayerTimeSink& sink) override {
+    if (!profile_layers_) {
+      return Error::NotSupported;
+    }
+    if (!layers_recorded_) {
+      ET_LOG(Error, "trt_double: no profiled enqueue to report");
+      return Error::InvalidState;
+    }
+    for (size_t k = 0; k < layer_names_.size(); ++k) {
+      float ms = 0.f;
+      const cudaError_t status =
+          cudaEventElapsedTime(&ms, layer_events_[k], layer_events_[k + 1]);
+      if (status != cudaSuccess) {
+        (void)cudaGetLastError();
+        ET_LOG(Error, "trt_double: layer times not ready: %s", cudaGetErrorString(status));
+        return Error::InvalidState;
+      }
+      sink.layer_time(layer_names_[k].c_str(), ms);
+    }
+    stats().layer_reports.fetch_add(1);
+    return Error::Ok;
+  }
+
   ~DoubleContext() override {
+    for (cudaEvent_t e : layer_events_) {
+      cudaEventDestroy(e);
+    }
     for (void* p : scratch_) {
       if (p != nullptr) {
         cudaFree(p);
@@ -280,6 +321,18 @@ class DoubleContext final : public ExecutionContext {
         return Error::InvalidState;
       }
     }
+    // Per-layer profiling: an event before each kernel and after the last (not
+    // under capture: a captured enqueue does not run).
+    const bool profiled = profile_layers_ && capturing == cudaStreamCaptureStatusNone;
+    if (profiled && layer_events_.empty()) {
+      layer_events_.assign(program_.ops.size() + 1, nullptr);
+      for (cudaEvent_t& e : layer_events_) {
+        if (cudaEventCreate(&e) != cudaSuccess) {
+          return Error::Internal;
+        }
+      }
+    }
+    layers_recorded_ = false;
     for (size_t k = 0; k < program_.ops.size(); ++k) {
       const size_t v = num_inputs + k;
       float* dst = destination(v);
@@ -287,6 +340,9 @@ class DoubleContext final : public ExecutionContext {
         return Error::MemoryAllocationFailed;
       }
       values_[v] = dst;
+      if (profiled && cudaEventRecord(layer_events_[k], stream) != cudaSuccess) {
+        return Error::Internal;
+      }
       const Op& op = program_.ops[k];
       const cudaError_t status = launch_elementwise(
           op.kind, values_[op.a], op.b >= 0 ? values_[op.b] : nullptr, op.scalar,
@@ -296,6 +352,12 @@ class DoubleContext final : public ExecutionContext {
                cudaGetErrorString(status));
         return Error::Internal;
       }
+    }
+    if (profiled) {
+      if (cudaEventRecord(layer_events_.back(), stream) != cudaSuccess) {
+        return Error::Internal;
+      }
+      layers_recorded_ = true;
     }
     // Outputs not written in place (an input returned as is, or a value returned
     // twice) are copied.
@@ -430,6 +492,10 @@ class DoubleContext final : public ExecutionContext {
   bool native_ = false;
   bool use_cache_ = false;
   std::vector<std::string> cache_entries_;
+  bool profile_layers_ = false;
+  bool layers_recorded_ = false;
+  std::vector<std::string> layer_names_;
+  std::vector<cudaEvent_t> layer_events_;
 };
 
 class DoubleEngine final : public executorch_tensorrt::Engine {

@@ -40,6 +40,8 @@ struct Stats {
   std::atomic<uint64_t> builds{0};
   std::atomic<uint64_t> build_failures{0};
   std::atomic<uint64_t> refused_deserializations{0};
+  // Per-layer profiling: report_layer_times calls that reported.
+  std::atomic<uint64_t> layer_reports{0};
 };
 
 // What the last build was asked for: the partition, the SHA-256 of the

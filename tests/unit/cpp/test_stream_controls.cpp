@@ -171,6 +171,24 @@ ETRT_TEST(load_time_settings_override_the_blob) {
       Error::InvalidArgument);
 }
 
+ETRT_TEST(profile_layers_is_a_bool_load_time_option) {
+  auto none = resolve_settings(nullptr, {}, "e");
+  ETRT_REQUIRE(none.ok());
+  ETRT_CHECK(!none->profile_layers);
+  BackendOptions<1> on;
+  ETRT_CHECK(on.set_option("profile_layers", true) == Error::Ok);
+  auto view = on.view();
+  auto s = resolve_settings(nullptr, Span<const BackendOption>(view.data(), view.size()), "e");
+  ETRT_REQUIRE(s.ok());
+  ETRT_CHECK(s->profile_layers);
+  BackendOptions<1> bad_type;
+  ETRT_CHECK(bad_type.set_option("profile_layers", "yes") == Error::Ok);
+  auto bv = bad_type.view();
+  ETRT_CHECK_EQ(
+      resolve_settings(nullptr, Span<const BackendOption>(bv.data(), bv.size()), "e").error(),
+      Error::InvalidArgument);
+}
+
 // --- the all-or-nothing binder, with a fake ------------------------------------------
 namespace {
 
