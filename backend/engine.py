@@ -53,6 +53,9 @@ class BuiltEngine:
     flavor: Flavor
     version: str
     compute_capabilities: tuple = ()  # (major, minor) pairs the engine targets
+    # Layer name -> the ONNX nodes it runs, for a builder whose layer names are not the
+    # ONNX node names (TensorRT's unfused layers are: they need no entry here).
+    layers: dict = field(default_factory=dict)
 
 
 class EngineBuilder(Protocol):

@@ -313,7 +313,44 @@ def build_partition(
         onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
         onnx_handed_off=handed_off,
     )
-    return PreprocessResult(processed_bytes=data, _delegate_info_meta=stats)
+    debug_map = debug_handle_map(computes, model, built.layers)
+    return PreprocessResult(processed_bytes=data, debug_handle_map=debug_map, _delegate_info_meta=stats)
+
+
+# The runtime's per-call delegate events (their string identifiers): each spans the whole
+# engine, so each maps to every compute node of the partition (the staging copies move
+# the partition's inputs and outputs, which no single op owns).
+ENGINE_EVENTS = ("execute", "stage_inputs", "stage_outputs")
+
+
+def debug_handle_map(
+    computes: list[torch.fx.Node], model: Any, layers: Optional[dict] = None
+) -> Optional[dict[str, tuple[int, ...]]]:
+    """The partition's delegate debug identifiers -> the debug handles of the FX nodes
+    they cover, for ExecuTorch's Inspector (via the lowered module's meta and the
+    ETRecord; not stored in the .pte). Keys are the names the runtime logs its events
+    under: ENGINE_EVENTS, and per layer TensorRT's layer name, which for an unfused
+    layer is its ONNX node's name (mapped through the provenance marker); ``layers``
+    adds a builder's own layer names (layer -> ONNX node names). None when the nodes
+    carry no debug handles (a program lowered outside ExecuTorch's flow)."""
+    handles = {n.name: n.meta.get("debug_handle") for n in computes}
+    handles = {k: v for k, v in handles.items() if isinstance(v, int)}
+    if not handles:
+        return None
+    out: dict[str, set] = {name: set(handles.values()) for name in ENGINE_EVENTS}
+    by_onnx: dict[str, set] = {}
+    for node in model.graph.node if model is not None else ():
+        fx = onnx_node_fx_name(node)
+        if node.name and fx in handles:
+            by_onnx.setdefault(node.name, set()).add(handles[fx])
+    # A fused TensorRT layer ("A + B") is named only at build time, so it has no entry;
+    # the Inspector then falls back to a key contained in the name (one of its nodes).
+    for name, found in list(by_onnx.items()) + [
+        (layer, set().union(*(by_onnx.get(o, set()) for o in onnx_nodes))) for layer, onnx_nodes in (layers or {}).items()
+    ]:
+        if found and name not in ENGINE_EVENTS:
+            out.setdefault(name, set()).update(found)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
 def _handed_off_model(edge_program: ExportedProgram, handoff: Optional[PartitionHandoff]) -> Any:
@@ -337,5 +374,6 @@ __all__ = [
     "PartitionHandoff",
     "TensorRTBackend",
     "build_partition",
+    "debug_handle_map",
     "io_names",
 ]

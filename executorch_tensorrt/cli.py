@@ -1,4 +1,4 @@
-"""python -m executorch_tensorrt export|inspect"""
+"""python -m executorch_tensorrt export|inspect|profile"""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
 
 
-def check_output_path(path: str) -> None:
-    """Refuse an output path the .pte cannot be written to, before any lowering."""
+def check_output_path(path: str, example: str = "model.pte") -> None:
+    """Refuse an output path the file cannot be written to, before any lowering."""
     if os.path.isdir(path):
-        raise OSError(f"output path {path!r} is a directory: give a file name, e.g. {os.path.join(path, 'model.pte')!r}")
+        raise OSError(f"output path {path!r} is a directory: give a file name, e.g. {os.path.join(path, example)!r}")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.exists(parent):
         raise OSError(f"output directory {parent!r} does not exist: create it first (mkdir -p {parent})")
@@ -73,15 +73,24 @@ def cmd_export(args: argparse.Namespace) -> int:
         engine_mode=args.engine_mode,
     )
     check_output_path(args.output)
+    if args.etrecord is not None:
+        check_output_path(args.etrecord, "model.etrecord")
+        if os.path.abspath(args.etrecord) == os.path.abspath(args.output):
+            raise OSError(f"--etrecord {args.etrecord!r} is the .pte's own path (-o): give another file")
     trt = load()
     say = lambda s: print(f"[{time.perf_counter() - t0:7.1f}s] {s}", flush=True)  # noqa: E731
     t0 = time.perf_counter()
     say(f"{trt.flavor.label} {trt.version}; model {args.model}{' (dynamic)' if args.dynamic else ''}")
     ex = load_example(args.model, dynamic=args.dynamic)
-    et, report = export_to_pte({"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say)
+    et, report = export_to_pte(
+        {"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say, etrecord=args.etrecord is not None
+    )
     with open(args.output, "wb") as f:
         et.write_to_file(f)
     say(f"wrote {args.output}")
+    if args.etrecord is not None:
+        et.get_etrecord().save(args.etrecord)
+        say(f"wrote {args.etrecord} (ETRecord: python -m executorch_tensorrt profile --etdump FILE --etrecord {args.etrecord})")
     print()
     if not report.partitions:
         print(_nothing_delegated(report))
@@ -172,6 +181,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    from executorch_tensorrt.profiling import format_table, open_inspector, profile_rows
+
+    rows = profile_rows(open_inspector(args.etdump, args.etrecord), everything=args.all)
+    if not rows:
+        print(f"{args.etdump}: no delegate events (run the .pte with an event tracer, e.g. tensorrt_runner --etdump)")
+        return 0
+    print(format_table(rows))
+    if not any(r.delegated for r in rows):
+        print("\nno events of a delegate: the delegates ran without profiling, or the program has none")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m executorch_tensorrt", description=__doc__)
     parser.add_argument("--traceback", action="store_true", help="print the full Python trace of a failure")
@@ -193,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
         help="prebuilt: engines; portable: the ONNX models, built on the target; both",
     )
+    e.add_argument(
+        "--etrecord", metavar="FILE", default=None,
+        help="also write ExecuTorch's ETRecord, which maps profiling events to the ops (see profile)",
+    )
     e.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
@@ -200,6 +226,14 @@ def main(argv: list[str] | None = None) -> int:
     i.add_argument("--json", action="store_true")
     i.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     i.set_defaults(func=cmd_inspect)
+    p = sub.add_parser(
+        "profile", help="the delegates' profiling events of an ETDump, with the ops each covers (ExecuTorch's Inspector)"
+    )
+    p.add_argument("--etdump", required=True, metavar="FILE", help="ETDump of a run (tensorrt_runner --etdump)")
+    p.add_argument("--etrecord", required=True, metavar="FILE", help="ETRecord of the .pte that ran (export --etrecord)")
+    p.add_argument("--all", action="store_true", help="every event, not only the delegates' and DELEGATE_CALL")
+    p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_profile)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

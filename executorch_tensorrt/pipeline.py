@@ -47,8 +47,11 @@ def export_to_pte(
     programs: dict[str, tuple[torch.nn.Module, tuple, Any]],
     options: Optional[TensorRTOptions] = None,
     progress: Callable[[str], None] = lambda s: None,
+    etrecord: bool = False,
 ) -> tuple[ExecutorchProgramManager, ExportReport]:
-    """``programs`` maps method name -> (module, example args, dynamic_shapes or None)."""
+    """``programs`` maps method name -> (module, example args, dynamic_shapes or None).
+    ``etrecord``: also make ExecuTorch's ETRecord (the returned manager's
+    ``get_etrecord()``), which maps the delegates' profiling events to the ops."""
     options = options or TensorRTOptions()
     report = ExportReport()
 
@@ -63,7 +66,7 @@ def export_to_pte(
     t = time.perf_counter()
     progress("to_edge_transform_and_lower (partition, ONNX, TensorRT build) ...")
     partitioner = TensorRTPartitioner(options)
-    edge = to_edge_transform_and_lower(eps, partitioner=[partitioner])
+    edge = to_edge_transform_and_lower(eps, partitioner=[partitioner], generate_etrecord=etrecord)
     report.stages["lower"] = time.perf_counter() - t
     report.partitions = partition_stats(edge)
     report.lowering = partitioner.stats

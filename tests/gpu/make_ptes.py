@@ -2,9 +2,11 @@
 
     python tests/gpu/make_ptes.py OUT_DIR
 
-writes, for each case, ``<case>.pte``, ``<case>.inputs.bin`` / ``<case>.expected.bin``
-(float32, the inputs and eager outputs concatenated in order) and ``manifest.json``
-describing every case. tests/gpu/run_gpu_tests.sh runs them through ExecuTorch's Python
+writes, for each case, ``<case>.pte``, ``<case>.etrecord`` (ExecuTorch's ETRecord of the
+same lowering, so the Inspector can read the case's ETDumps: ``python -m
+executorch_tensorrt profile``), ``<case>.inputs.bin`` / ``<case>.expected.bin`` (float32,
+the inputs and eager outputs concatenated in order) and ``manifest.json`` describing
+every case. tests/gpu/run_gpu_tests.sh runs them through ExecuTorch's Python
 runtime (tests/gpu/test_pte_gpu.py) and the C++ runner (examples/tensorrt_runner.cpp)
 on a GPU machine, which needs neither TensorRT nor the AOT stack.
 
@@ -68,7 +70,7 @@ def _lower(model, args, *, dynamic_shapes=None, config=None, **options):
     ep = torch.export.export(model, args, dynamic_shapes=dynamic_shapes)
     options.setdefault("engine_builder", "test_double")
     partitioner = TensorRTPartitioner(**options)
-    edge = to_edge_transform_and_lower(ep, partitioner=[partitioner])
+    edge = to_edge_transform_and_lower(ep, partitioner=[partitioner], generate_etrecord=True)
     return edge.to_executorch(config) if config is not None else edge.to_executorch()
 
 
@@ -93,6 +95,7 @@ def _onnx_digests(program) -> list:
 
 def _write(out: Path, name: str, program, model, args, manifest: dict, **meta) -> None:
     (out / f"{name}.pte").write_bytes(program.buffer)
+    program.get_etrecord().save(str(out / f"{name}.etrecord"))
     with torch.no_grad():
         expected = model(*args)
     expected = expected if isinstance(expected, tuple) else (expected,)

@@ -66,6 +66,9 @@ class _Program:
     def __init__(self) -> None:
         self.lines: list[str] = [FORMAT]
         self.count = 0
+        self.node = ""  # the ONNX node being translated
+        # The double's layer names (double_engine.cpp: "<op index>_<kind>") -> ONNX nodes.
+        self.layers: dict[str, tuple[str, ...]] = {}
 
     def input(self, name: str, rank: int) -> int:
         self.lines.append(f"input {name} {rank}")
@@ -79,6 +82,7 @@ class _Program:
         if scalar is not None:
             words.append(repr(float(np.float32(scalar))))
         self.lines.append(" ".join(words))
+        self.layers[f"{len(self.layers)}_{kind}"] = (self.node,) if self.node else ()
         self.count += 1
         return self.count - 1
 
@@ -96,6 +100,10 @@ def _check_name(name: str, what: str) -> None:
 
 def translate(request: BuildRequest) -> bytes:
     """The request's ONNX model as a trt_double program."""
+    return _translate(request).text()
+
+
+def _translate(request: BuildRequest) -> _Program:
     model = onnx.load_from_string(request.onnx_bytes)
     graph = model.graph
     where = f"partition {request.name}"
@@ -148,6 +156,7 @@ def translate(request: BuildRequest) -> bytes:
             )
 
     for node in graph.node:
+        prog.node = node.name
         op = node.op_type
         out = node.output[0] if node.output else ""
         if op == "Constant":
@@ -212,7 +221,7 @@ def translate(request: BuildRequest) -> bytes:
             raise UnsupportedByTestDouble(f"{where}: output {t.name!r} is a constant")
         _check_name(t.name, "output")
         prog.output(t.name, values[t.name] if t.name in values else value_of(t.name, graph.node[0]))
-    return prog.text()
+    return prog
 
 
 def _cast_is_noop(node: onnx.NodeProto) -> bool:
@@ -246,7 +255,8 @@ class TestDoubleEngineBuilder:
     version = VERSION
 
     def build(self, request: BuildRequest) -> BuiltEngine:
-        return BuiltEngine(translate(request), FLAVOR, self.version)
+        prog = _translate(request)
+        return BuiltEngine(prog.text(), FLAVOR, self.version, layers=prog.layers)
 
     def identity(self) -> tuple[Flavor, str]:
         return FLAVOR, self.version
