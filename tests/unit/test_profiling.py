@@ -1,0 +1,253 @@
+"""Profiling on the ahead-of-time side: the debug handle map preprocess returns (the
+runtime's event names -> the partition's FX nodes), the ETRecord carrying it, and the
+``profile`` command reading an ETDump with the Inspector.
+
+tests/unit/data/*.etdp are ETDumps of ``tensorrt_runner --etdump`` on an H200 (test double
+engines) running the programs tests/gpu/make_ptes.py writes: zero_copy.pte, and
+staged.pte with ``--profile-layers``. The lowering here is make_ptes' own, whose .pte is
+byte-identical to the one that ran (checked below), so its ETRecord describes that run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import onnx
+import pytest
+import torch
+from executorch.devtools import parse_etrecord
+from executorch.exir import to_edge_transform_and_lower
+from executorch.exir.lowered_backend_module import get_lowered_submodules
+
+from executorch_tensorrt.backend.provenance import onnx_node_fx_name
+from executorch_tensorrt.backend.stats import partition_stats
+from executorch_tensorrt.backend.tensorrt_backend import ENGINE_EVENTS
+from executorch_tensorrt.partitioner import TensorRTPartitioner
+from tests.gpu import make_ptes
+
+DATA = Path(__file__).parent / "data"
+# sha256 of the .pte files the ETDumps in DATA were recorded from (make_ptes.py on main).
+STAGED_PTE_SHA256 = "b3d082c43086539a9d9b7692d41867a0ce0d4b21ae38920d169b80a71e8c551e"
+ZERO_COPY_PTE_SHA256 = "a5024c099913b82ffb2814fddba8b52361c73fa79ec2d10747caf0be306ea6fd"
+
+
+class _Split(torch.nn.Module):
+    """sin (excluded) in the middle: two TensorRT partitions."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(16, 16), torch.nn.Linear(16, 16)
+
+    def forward(self, x):
+        h = self.a(x).relu()
+        return self.b(torch.sin(h)).relu() * 2
+
+
+def _delegates(edge) -> list:
+    """(lowered module, its compute nodes) of every delegate, in graph order."""
+    gm = edge.exported_program().graph_module
+    out = []
+    for _, lowered, _ in get_lowered_submodules(gm):
+        nodes = [n for n in lowered.original_module.graph.nodes if n.op == "call_function"]
+        out.append((lowered, nodes))
+    return out
+
+
+def _handles(nodes) -> set:
+    return {n.meta["debug_handle"] for n in nodes}
+
+
+@pytest.fixture(scope="module")
+def split_lowering():
+    ep = torch.export.export(_Split().eval(), (torch.randn(2, 16),))
+    part = TensorRTPartitioner(verify=False, exclude_ops=["aten.sin"], keep_onnx=True)
+    edge = to_edge_transform_and_lower(ep, partitioner=[part], generate_etrecord=True)
+    return edge
+
+
+def test_each_partition_maps_engine_events_and_onnx_nodes_to_its_own_nodes(split_lowering):
+    edge = split_lowering
+    delegates = _delegates(edge)
+    assert len(delegates) == 2
+    onnx_models = {s.name: onnx.load_from_string(s.onnx_model) for s in partition_stats(edge)}
+    sin = [n for n in edge.exported_program().graph.nodes if "sin" in str(n.target)]
+    assert len(sin) == 1  # left to ExecuTorch
+    seen: set = set()
+    for lowered, nodes in delegates:
+        own = _handles(nodes)
+        # every compute node has a handle (ExecuTorch's passes may give a node they
+        # insert, such as a dim-order copy, the handle of the node it serves)
+        assert own and all(isinstance(n.meta.get("debug_handle"), int) for n in nodes)
+        dmap = lowered.meta["debug_handle_map"]
+        for event in ENGINE_EVENTS:
+            assert set(dmap[event]) == own, (event, dmap)
+        for key, handles in dmap.items():
+            assert handles and set(handles) <= own, (key, handles, own)
+        assert not own & seen  # partitions share no handle
+        seen |= own
+        # Every other key is an ONNX node of this partition's model, mapped to the FX node
+        # the provenance marker names; every compute node is covered by one.
+        model = onnx_models[lowered.meta["_delegate_info_meta"].name]
+        by_name = {n.name: n for n in nodes}
+        onnx_nodes = {n.name: n for n in model.graph.node}
+        layer_keys = set(dmap) - set(ENGINE_EVENTS)
+        assert layer_keys <= set(onnx_nodes)
+        covered = set()
+        for key in layer_keys:
+            fx = by_name[onnx_node_fx_name(onnx_nodes[key])]
+            assert dmap[key] == (fx.meta["debug_handle"],), key
+            covered.add(fx.meta["debug_handle"])
+            if onnx_nodes[key].op_type == "Relu":
+                assert "relu" in str(fx.target), (key, fx.target)
+        assert covered == own
+        relus = [k for k in layer_keys if onnx_nodes[k].op_type == "Relu"]
+        assert len(relus) == 1  # one relu per partition
+    assert sin[0].meta["debug_handle"] not in seen
+
+
+def test_etrecord_holds_the_delegate_maps(split_lowering, tmp_path):
+    edge = split_lowering
+    et = edge.to_executorch()
+    path = tmp_path / "split.etrecord"
+    et.get_etrecord().save(str(path))
+    record = parse_etrecord(str(path))
+    maps = [d["delegate_map"] for d in record._delegate_map["forward"].values()]
+    expected = [lowered.meta["debug_handle_map"] for lowered, _ in _delegates(edge)]
+    assert len(maps) == 2
+    # JSON round trip: tuples come back as lists
+    assert sorted(map(str, maps)) == sorted(str({k: list(v) for k, v in m.items()}) for m in expected)
+    # the handles are those of the edge program the ETRecord keeps
+    edge_handles = {
+        n.meta.get("debug_handle") for n in record.edge_dialect_program.graph.nodes if n.op == "call_function"
+    }
+    for m in maps:
+        assert set(m["execute"]) <= edge_handles
+
+
+def test_double_layer_names_map_to_their_ops():
+    """The test double names its kernels "<op index>_<kind>"; its builder says which
+    ONNX node each came from, so they map like TensorRT's layers."""
+    x, y = torch.randn(8, 256), torch.randn(8, 256)
+    ep = torch.export.export(make_ptes.TwoEngines(), (x, y))
+    part = TensorRTPartitioner(engine_builder="test_double", tag_target_device=False, exclude_ops=["aten.mul.Tensor"])
+    edge = to_edge_transform_and_lower(ep, partitioner=[part])
+    (first, first_nodes), (second, second_nodes) = _delegates(edge)
+    by_target = {str(n.target).split(".")[1]: n.meta["debug_handle"] for n in first_nodes + second_nodes}
+    assert first.meta["debug_handle_map"]["0_add"] == (by_target["add"],)
+    assert second.meta["debug_handle_map"]["0_relu"] == (by_target["relu"],)
+    assert second.meta["debug_handle_map"]["1_sub"] == (by_target["sub"],)
+    assert "1_sub" not in first.meta["debug_handle_map"]
+
+
+def _make_ptes_lowering(tmp_path: Path, name: str) -> Path:
+    """make_ptes' program for a case, its .pte checked against the one the ETDump came from."""
+    g = torch.Generator().manual_seed(0)
+    if name == "zero_copy":
+        args = (torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g))
+        program, sha = make_ptes._lower(make_ptes.AddRelu(), args), ZERO_COPY_PTE_SHA256
+    else:
+        torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g)  # zero_copy's draws
+        args = (torch.randn(8, 256, generator=g), torch.randn(8, 256, generator=g))
+        program = make_ptes._lower(
+            make_ptes.TwoEngines(), args, tag_target_device=False, exclude_ops=["aten.mul.Tensor"]
+        )
+        sha = STAGED_PTE_SHA256
+    assert hashlib.sha256(program.buffer).hexdigest() == sha, "make_ptes no longer writes the program that ran"
+    path = tmp_path / f"{name}.etrecord"
+    program.get_etrecord().save(str(path))
+    return path
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "executorch_tensorrt", *args], capture_output=True, text=True, timeout=600)
+
+
+def _rows(stdout: str) -> list[list[str]]:
+    lines = stdout.strip().splitlines()
+    assert lines[0].split()[:3] == ["instr", "event", "delegate"], stdout
+    return [line.split(None, 3) for line in lines[2:]]
+
+
+def test_profile_places_the_gpu_runs_layer_events_on_their_ops(tmp_path):
+    from executorch_tensorrt.profiling import open_inspector, profile_rows
+
+    record = _make_ptes_lowering(tmp_path, "staged")
+    rows = profile_rows(open_inspector(str(DATA / "staged_layers.etdp"), str(record)))
+    got = [(r.instruction, r.event, r.backend, tuple(o.split(".")[1] for o in r.ops), r.count) for r in rows]
+    first = ("add",)
+    second = ("relu", "sub")
+    assert got == [
+        (0, "stage_inputs", "TensorRTBackend", first, 3),
+        (0, "execute", "TensorRTBackend", first, 3),
+        (0, "stage_outputs", "TensorRTBackend", first, 3),
+        (0, "0_add", "TensorRTBackend", first, 3),
+        (0, "DELEGATE_CALL", "TensorRTBackend", first, 3),
+        (2, "stage_inputs", "TensorRTBackend", second, 3),
+        (2, "execute", "TensorRTBackend", second, 3),
+        (2, "stage_outputs", "TensorRTBackend", second, 3),
+        (2, "0_relu", "TensorRTBackend", ("relu",), 3),
+        (2, "1_sub", "TensorRTBackend", ("sub",), 3),
+        (2, "DELEGATE_CALL", "TensorRTBackend", second, 3),
+    ], got
+    for r in rows:
+        assert 0 < r.min_ms <= r.avg_ms <= r.max_ms
+    # the CLI prints the same rows
+    proc = run_cli("profile", "--etdump", str(DATA / "staged_layers.etdp"), "--etrecord", str(record))
+    assert proc.returncode == 0, proc.stderr
+    printed = _rows(proc.stdout)
+    assert [(int(r[0]), r[1], r[2]) for r in printed] == [(g[0], g[1], g[2]) for g in got]
+    assert any(r[1] == "1_sub" and r[3].startswith("sub ") for r in printed), proc.stdout
+
+
+def test_profile_of_a_zero_copy_run_has_no_staging(tmp_path):
+    from executorch_tensorrt.profiling import open_inspector, profile_rows
+
+    record = _make_ptes_lowering(tmp_path, "zero_copy")
+    rows = profile_rows(open_inspector(str(DATA / "zero_copy.etdp"), str(record)))
+    assert [r.event for r in rows] == ["execute", "DELEGATE_CALL"]
+    ops = {o.split(".")[1] for o in rows[0].ops}
+    assert {"add", "relu", "mul", "sub"} <= ops, ops
+
+
+def _one_error(proc, *needles):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip() == errors[0], proc.stderr  # nothing else (no flatc output)
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])
+
+
+def test_profile_errors_are_one_line(tmp_path):
+    etdump = str(DATA / "zero_copy.etdp")
+    not_etdump = tmp_path / "x.etdp"
+    not_etdump.write_bytes(b"\x00" * 64)
+    not_etrecord = tmp_path / "x.etrecord"
+    not_etrecord.write_bytes(b"PK\x03\x04 not a zip")
+    _one_error(run_cli("profile", "--etdump", str(tmp_path / "nope"), "--etrecord", etdump), "does not exist", "nope")
+    _one_error(run_cli("profile", "--etdump", str(not_etdump), "--etrecord", str(not_etrecord)), "not an ETDump")
+    _one_error(run_cli("profile", "--etdump", etdump, "--etrecord", str(not_etrecord)), "not an ETRecord")
+    _one_error(run_cli("profile", "--etdump", etdump, "--etrecord", str(tmp_path)), "not a file")
+
+
+def test_export_etrecord_loads_with_the_delegate_map(tmp_path):
+    pte, record = tmp_path / "m.pte", tmp_path / "m.etrecord"
+    proc = run_cli("export", "mlp", "-o", str(pte), "--etrecord", str(record))
+    assert proc.returncode == 0, proc.stderr
+    parsed = parse_etrecord(str(record))
+    (entry,) = parsed._delegate_map["forward"].values()
+    assert entry["name"] == "TensorRTBackend"
+    computes = {
+        n.meta["debug_handle"] for n in parsed.edge_dialect_program.graph.nodes if n.op == "call_function"
+    }
+    dmap = entry["delegate_map"]
+    assert set(dmap["execute"]) == computes  # one partition holding every op
+    assert set().union(*(dmap[k] for k in dmap if k not in ENGINE_EVENTS)) == computes
+    # checked before lowering, like -o
+    proc = run_cli("export", "mlp", "-o", str(pte), "--etrecord", str(tmp_path / "missing" / "m.etrecord"))
+    _one_error(proc, "does not exist")
+    assert "torch.export" not in proc.stdout
+    _one_error(run_cli("export", "mlp", "-o", str(pte), "--etrecord", str(pte)), "-o")
