@@ -189,6 +189,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
         print(f"{args.etdump}: no delegate events (run the .pte with an event tracer, e.g. tensorrt_runner --etdump)")
         return 0
     print(format_table(rows))
+    unmapped = [r for r in rows if r.delegated and not r.ops]
+    if unmapped:
+        print(
+            f"\n{len(unmapped)} delegate event(s) map to no op: is {args.etrecord} the ETRecord of the "
+            ".pte that ran (export --etrecord with the same lowering)?"
+        )
     if not any(r.delegated for r in rows):
         print("\nno events of a delegate: the delegates ran without profiling, or the program has none")
     return 0

@@ -1,6 +1,7 @@
 """Checks the TensorRT delegate's profiling events in an ETDump.
 
     python tests/gpu/check_etdump.py FILE --engines N --runs R (--staged | --zero-copy) [--layers]
+                                     [--etrecord RECORD]
 
 FILE is an ETDump written by ``tensorrt_runner --etdump`` (or by the CPU test
 test_profiling). Reads it with ExecuTorch's own reader
@@ -18,6 +19,13 @@ DELEGATE_CALL events):
   other identifier: the TensorRT layer's name) per engine call, laid end to end
   from the start of its "execute" event, their sum no longer than it; without
   --layers no other identifier is allowed.
+
+With --etrecord (the ETRecord tests/gpu/make_ptes.py wrote beside the .pte), the
+ETDump is also read in ExecuTorch's Inspector as ``python -m executorch_tensorrt
+profile`` reads it (executorch_tensorrt.profiling; needs executorch's devtools, not the
+AOT stack), and every delegate event must map to PyTorch ops: the engine events to
+their delegate call's ops, each of the test double's layers ("<op index>_<kind>") to
+exactly one op of its kind.
 
 Prints one line per run and a summary; exit status 0 when everything holds, 1
 when something does not (each failure on its own line), 2 on a usage error.
@@ -167,6 +175,42 @@ def check(path: Path, engines: int, runs: int, staged: bool, layers: bool = Fals
     return failures
 
 
+# The double's kernel kinds -> the PyTorch ops (edge dialect names) each may come from
+# (a scalar add is also a subtraction of a constant, a scalar mul a division).
+_KIND_OPS = {
+    "add": {"add"}, "sub": {"sub"}, "mul": {"mul"}, "relu": {"relu"}, "neg": {"neg"},
+    "adds": {"add", "sub", "rsub"}, "muls": {"mul", "div"},
+}
+
+
+def check_mapping(path: Path, etrecord: Path) -> List[str]:
+    """The failures of the ETDump's delegate events read in the Inspector with `etrecord`."""
+    repo = str(Path(__file__).resolve().parents[2])
+    if repo not in sys.path:
+        sys.path.insert(0, repo)
+    from executorch_tensorrt.profiling import format_table, open_inspector, profile_rows
+
+    rows = profile_rows(open_inspector(str(path), str(etrecord)))
+    print(format_table(rows))
+    failures: List[str] = []
+    calls = {r.instruction: set(r.ops) for r in rows if r.event == DELEGATE_CALL}
+    for r in rows:
+        if not r.delegated:
+            continue
+        where = f"instruction {r.instruction} event {r.event!r}"
+        if r.backend != "TensorRTBackend" or not r.ops:
+            failures.append(f"{where}: mapped to no op of a TensorRT delegate ({r.backend!r}, {r.ops})")
+        elif r.event in (EXECUTE, STAGE_INPUTS, STAGE_OUTPUTS):
+            if set(r.ops) != calls.get(r.instruction):
+                failures.append(f"{where}: ops {sorted(set(r.ops))}, its delegate call's {sorted(calls.get(r.instruction) or [])}")
+        else:
+            kind = r.event.split("_", 1)[-1]
+            names = [o.split(".")[1] if o.count(".") == 2 else o for o in r.ops]
+            if len(names) != 1 or names[0] not in _KIND_OPS.get(kind, set()):
+                failures.append(f"{where}: a {kind!r} layer mapped to {r.ops}")
+    return failures
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("etdump", type=Path)
@@ -176,17 +220,21 @@ def main(argv: Optional[List[str]] = None) -> int:
     kind.add_argument("--staged", action="store_true", help="host I/O: staging events expected")
     kind.add_argument("--zero-copy", action="store_true", help="no staging events allowed")
     parser.add_argument("--layers", action="store_true", help="per-layer events expected")
+    parser.add_argument("--etrecord", type=Path, help="ETRecord of the .pte: check the Inspector's mapping")
     args = parser.parse_args(argv)
     if not args.etdump.is_file():
         print(f"FAIL: {args.etdump} does not exist", file=sys.stderr)
         return 1
     failures = check(args.etdump, args.engines, args.runs, args.staged, args.layers)
+    if args.etrecord is not None:
+        failures += check_mapping(args.etdump, args.etrecord)
     for f in failures:
         print(f"FAIL: {f}")
     if failures:
         return 1
     print(f"ETDUMP OK: {args.runs} run(s) x {args.engines} engine(s), "
-          f"{'staged' if args.staged else 'zero-copy'}")
+          f"{'staged' if args.staged else 'zero-copy'}"
+          f"{', events mapped to their ops (Inspector)' if args.etrecord else ''}")
     return 0
 
 

@@ -200,12 +200,17 @@ fi
 # program and none for the zero-copy (device-planned) one (tests/gpu/check_etdump.py).
 # With the load-time option profile_layers (runner --profile-layers): also one event per
 # TensorRT layer (the double's kernels), laid end to end inside the engine's time.
+# With the case's ETRecord, read in ExecuTorch's Inspector too: every event on its ops.
 check_etdump() { # case mode(--staged|--zero-copy) [layers]
   local case="$1" mode="$2" layers="${3:-}" iters=3
   local name="$case${layers:+_layers}"
   local log="$LOGS/etdump_$name.log" dump="$LOGS/$name.etdp"
   local runner_args=() checker_args=()
   if [ -n "$layers" ]; then runner_args=(--profile-layers); checker_args=(--layers); fi
+  # The ETRecord make_ptes.py writes beside the .pte: the events read in the Inspector
+  # must map to the PyTorch ops (what `python -m executorch_tensorrt profile` prints).
+  local mapped=""
+  if [ -f "$PTES/$case.etrecord" ]; then checker_args+=(--etrecord "$PTES/$case.etrecord"); mapped=", mapped to ops"; fi
   local engines
   engines=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['engines'])" \
             "$PTES/manifest.json" "$case" 2>/dev/null)
@@ -215,7 +220,7 @@ check_etdump() { # case mode(--staged|--zero-copy) [layers]
   fi
   if "$PYTHON" tests/gpu/check_etdump.py "$dump" --engines "${engines:-0}" --runs "$iters" "$mode" \
       ${checker_args[@]+"${checker_args[@]}"} >"$log" 2>&1; then
-    record PASS "profiling: ETDump of $case ($mode${layers:+, profile_layers}, $iters runs x ${engines} engine(s))" \
+    record PASS "profiling: ETDump of $case ($mode${layers:+, profile_layers}, $iters runs x ${engines} engine(s)$mapped)" \
       "$(grep -m1 "^median" "$log")${layers:+; $(grep -m1 "^layers" "$log")}"
   else
     record FAIL "profiling: ETDump of $case ($mode${layers:+, profile_layers})" "see $log"; show_log "$log" 30

@@ -161,6 +161,12 @@ def _make_ptes_lowering(tmp_path: Path, name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    out = tmp_path_factory.mktemp("records")
+    return {name: _make_ptes_lowering(out, name) for name in ("zero_copy", "staged")}
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "executorch_tensorrt", *args], capture_output=True, text=True, timeout=600)
 
@@ -171,10 +177,10 @@ def _rows(stdout: str) -> list[list[str]]:
     return [line.split(None, 3) for line in lines[2:]]
 
 
-def test_profile_places_the_gpu_runs_layer_events_on_their_ops(tmp_path):
+def test_profile_places_the_gpu_runs_layer_events_on_their_ops(records):
     from executorch_tensorrt.profiling import open_inspector, profile_rows
 
-    record = _make_ptes_lowering(tmp_path, "staged")
+    record = records["staged"]
     rows = profile_rows(open_inspector(str(DATA / "staged_layers.etdp"), str(record)))
     got = [(r.instruction, r.event, r.backend, tuple(o.split(".")[1] for o in r.ops), r.count) for r in rows]
     first = ("add",)
@@ -202,14 +208,27 @@ def test_profile_places_the_gpu_runs_layer_events_on_their_ops(tmp_path):
     assert any(r[1] == "1_sub" and r[3].startswith("sub ") for r in printed), proc.stdout
 
 
-def test_profile_of_a_zero_copy_run_has_no_staging(tmp_path):
+def test_profile_of_a_zero_copy_run_has_no_staging(records):
     from executorch_tensorrt.profiling import open_inspector, profile_rows
 
-    record = _make_ptes_lowering(tmp_path, "zero_copy")
-    rows = profile_rows(open_inspector(str(DATA / "zero_copy.etdp"), str(record)))
+    rows = profile_rows(open_inspector(str(DATA / "zero_copy.etdp"), str(records["zero_copy"])))
     assert [r.event for r in rows] == ["execute", "DELEGATE_CALL"]
     ops = {o.split(".")[1] for o in rows[0].ops}
     assert {"add", "relu", "mul", "sub"} <= ops, ops
+    # another program's ETRecord: said, not silently shown unmapped
+    proc = run_cli("profile", "--etdump", str(DATA / "staged_layers.etdp"), "--etrecord", str(records["zero_copy"]))
+    assert proc.returncode == 0 and "map to no op" in proc.stdout, proc.stdout
+
+
+def test_gpu_checker_maps_events_with_the_etrecord(records):
+    """tests/gpu/check_etdump.py --etrecord (run_gpu_tests.sh): passes on the H200's
+    ETDump with its program's ETRecord, fails with another program's."""
+    from tests.gpu import check_etdump
+
+    assert check_etdump.check_mapping(DATA / "staged_layers.etdp", records["staged"]) == []
+    assert check_etdump.check_mapping(DATA / "zero_copy.etdp", records["zero_copy"]) == []
+    wrong = check_etdump.check_mapping(DATA / "staged_layers.etdp", records["zero_copy"])
+    assert any("'0_add'" in f for f in wrong), wrong
 
 
 def _one_error(proc, *needles):
