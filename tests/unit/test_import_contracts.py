@@ -34,6 +34,7 @@ BREAKS = [
     ("backend/options.py", "from executorch_tensorrt.partitioner import support", "Layers:"),
     ("partitioner/carve.py", "from executorch_tensorrt import pipeline", "Layers:"),
     ("pipeline.py", "from executorch_tensorrt import cli", "Layers:"),
+    ("profiling.py", "from executorch_tensorrt import cli", "Layers:"),
     ("backend/verify.py", "from executorch_tensorrt.partitioner import support", "The lowering core"),
     ("backend/stats.py", "import executorch_tensorrt.cli", "The lowering core"),
     ("runtime/streams.py", "from executorch_tensorrt.backend import trt", "The Python runtime helper"),
