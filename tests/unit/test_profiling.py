@@ -270,3 +270,16 @@ def test_export_etrecord_loads_with_the_delegate_map(tmp_path):
     _one_error(proc, "does not exist")
     assert "torch.export" not in proc.stdout
     _one_error(run_cli("export", "mlp", "-o", str(pte), "--etrecord", str(pte)), "-o")
+
+
+def test_preprocess_builds_the_same_map_as_the_partitioner(split_lowering):
+    """on_failure='error': preprocess lowers each partition itself (nothing built ahead)."""
+    ep = torch.export.export(_Split().eval(), (torch.randn(2, 16),))
+    edge = to_edge_transform_and_lower(
+        ep, partitioner=[TensorRTPartitioner(verify=False, exclude_ops=["aten.sin"], on_failure="error")]
+    )
+    assert not any(s.prebuilt for s in partition_stats(edge))
+    assert all(s.prebuilt for s in partition_stats(split_lowering))  # built ahead there
+    built = [lowered.meta["debug_handle_map"] for lowered, _ in _delegates(edge)]
+    ahead = [lowered.meta["debug_handle_map"] for lowered, _ in _delegates(split_lowering)]
+    assert built == ahead and len(built) == 2
