@@ -345,11 +345,12 @@ def debug_handle_map(
             by_onnx.setdefault(node.name, set()).add(handles[fx])
     # A fused TensorRT layer ("A + B") is named only at build time, so it has no entry;
     # the Inspector then falls back to a key contained in the name (one of its nodes).
-    for name, found in list(by_onnx.items()) + [
-        (layer, set().union(*(by_onnx.get(o, set()) for o in onnx_nodes))) for layer, onnx_nodes in (layers or {}).items()
-    ]:
+    named = dict(by_onnx)
+    for layer, onnx_nodes in (layers or {}).items():
+        named[layer] = named.get(layer, set()).union(*(by_onnx.get(o, set()) for o in onnx_nodes))
+    for name, found in named.items():
         if found and name not in ENGINE_EVENTS:
-            out.setdefault(name, set()).update(found)
+            out[name] = found
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
