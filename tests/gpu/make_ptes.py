@@ -2,13 +2,11 @@
 
     python tests/gpu/make_ptes.py OUT_DIR
 
-writes, for each case, ``<case>.pte``, ``<case>.etrecord`` (ExecuTorch's ETRecord of the
-same lowering, so the Inspector can read the case's ETDumps: ``python -m
-executorch_tensorrt profile``), ``<case>.inputs.bin`` / ``<case>.expected.bin`` (float32,
-the inputs and eager outputs concatenated in order) and ``manifest.json`` describing
-every case. tests/gpu/run_gpu_tests.sh runs them through ExecuTorch's Python
-runtime (tests/gpu/test_pte_gpu.py) and the C++ runner (examples/tensorrt_runner.cpp)
-on a GPU machine, which needs neither TensorRT nor the AOT stack.
+writes, for each case, ``<case>.pte``, ``<case>.etrecord`` (ExecuTorch's ETRecord, for the
+Inspector), ``<case>.inputs.bin`` / ``<case>.expected.bin`` (float32, the inputs and eager
+outputs concatenated in order) and ``manifest.json``. tests/gpu/run_gpu_tests.sh runs them
+through ExecuTorch's Python runtime (tests/gpu/test_pte_gpu.py) and the C++ runner
+(examples/tensorrt_runner.cpp) on a GPU machine, which needs neither TensorRT nor AOT.
 
 Cases:
   zero_copy     one engine; the program is device-planned (target_device=cuda:0, the
