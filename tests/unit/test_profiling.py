@@ -155,7 +155,10 @@ def _make_ptes_lowering(tmp_path: Path, name: str) -> Path:
             make_ptes.TwoEngines(), args, tag_target_device=False, exclude_ops=["aten.mul.Tensor"]
         )
         sha = STAGED_PTE_SHA256
-    assert hashlib.sha256(program.buffer).hexdigest() == sha, "make_ptes no longer writes the program that ran"
+    assert hashlib.sha256(program.buffer).hexdigest() == sha, (
+        f"make_ptes' {name}.pte changed since the ETDumps in {DATA} were recorded: record them again "
+        "(tests/gpu/run_gpu_tests.sh leaves them in build/gpu/gpu-test-logs) and update the sha256 here"
+    )
     path = tmp_path / f"{name}.etrecord"
     program.get_etrecord().save(str(path))
     return path
