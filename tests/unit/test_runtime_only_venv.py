@@ -18,6 +18,7 @@ skipping).
 from __future__ import annotations
 
 import importlib.metadata as md
+import importlib.util
 import os
 import re
 import subprocess
@@ -34,9 +35,10 @@ LIBRARY = "libexecutorch_tensorrt_backend.so"
 # Never part of a runtime-only install.
 AOT_ONLY = ["onnx", "onnxscript", "onnxruntime", "onnx_ir", "tensorrt", "tensorrt_rtx",
             "tensorrt_rtx_bindings", "tensorrt_rtx_libs", "torchvision"]
-# executorch_tensorrt as pyproject.toml installs it (package -> folder).
-PACKAGE_DIRS = {"executorch_tensorrt": "executorch_tensorrt", "serialization": "serialization",
-                "backend": "backend", "partitioner": "partitioner", "runtime": "runtime"}
+# executorch_tensorrt's packages and their folders, read from pyproject.toml.
+_spec = importlib.util.spec_from_file_location("lint_imports", REPO / "scripts" / "lint_imports.py")
+lint_imports = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(lint_imports)
 
 
 def _library() -> Path | None:
@@ -96,13 +98,18 @@ def _make_venv(root: Path) -> Path:
         assert n not in entries, f"{n} is in executorch's closure"
     for e in sorted(entries):
         (site / e).symlink_to(here / e)
+    # executorch_tensorrt as pyproject.toml installs it: the top package's files, and a
+    # link to the folder of each package directly below it (deeper ones are inside).
+    sources = lint_imports.package_sources()
     pkg = site / "executorch_tensorrt"
     pkg.mkdir()
-    for f in (REPO / "executorch_tensorrt").iterdir():
+    for f in sources["executorch_tensorrt"].iterdir():
         if f.name != "__pycache__":
             (pkg / f.name).symlink_to(f)
-    for sub in ("serialization", "backend", "partitioner", "runtime"):
-        (pkg / sub).symlink_to(REPO / PACKAGE_DIRS[sub])
+    for name, folder in sources.items():
+        parent, _, sub = name.rpartition(".")
+        if parent == "executorch_tensorrt" and not (pkg / sub).exists():
+            (pkg / sub).symlink_to(folder)
     return py
 
 
