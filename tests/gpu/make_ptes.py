@@ -23,6 +23,13 @@ Cases:
                 double's build path and keeps it in the engine cache.
   both_stale    engine_mode='both' with an engine that claims another version
                 (engine_builder='test_double_stale'): the runtime rebuilds it from ONNX.
+  large         as zero_copy on tensors of 16M floats (64 MiB each), for per-layer
+                profiling: each of the double's kernels then runs for tens of
+                microseconds, as a real engine's layers do, so the launch overhead
+                between them is small next to the layers' own time. Its inputs would
+                not travel to the GPU machine (128 MiB), so it has no .inputs.bin or
+                .expected.bin: the runner fills its inputs with its own pattern, and the
+                manifest marks it "pattern_inputs".
 """
 
 from __future__ import annotations
@@ -91,9 +98,28 @@ def _onnx_digests(program) -> list:
     return out
 
 
+def lower_large():
+    """The "large" case's program and its (zero) example inputs."""
+    x, y = torch.zeros(16, 1 << 20), torch.zeros(16, 1 << 20)
+    return _lower(AddRelu(), (x, y)), (x, y)
+
+
+def save_etrecord(program, path: Path, *, example_inputs: bool = True) -> None:
+    """The program's ETRecord; without its programs' example inputs when asked (the Inspector
+    needs only the graphs, and the large case's would be 256 MiB)."""
+    record = program.get_etrecord()
+    if not example_inputs:
+        programs = record.edge_dialect_program
+        for ep in (record.exported_program,
+                   *(programs.values() if isinstance(programs, dict) else [programs])):
+            if ep is not None:
+                ep._example_inputs = None
+    record.save(str(path))
+
+
 def _write(out: Path, name: str, program, model, args, manifest: dict, **meta) -> None:
     (out / f"{name}.pte").write_bytes(program.buffer)
-    program.get_etrecord().save(str(out / f"{name}.etrecord"))
+    save_etrecord(program, out / f"{name}.etrecord")
     with torch.no_grad():
         expected = model(*args)
     expected = expected if isinstance(expected, tuple) else (expected,)
@@ -151,6 +177,17 @@ def main(out_dir: str) -> None:
     stale = _lower(AddRelu(), (x, y), engine_mode="both", engine_builder="test_double_stale")
     _write(out, "both_stale", stale, AddRelu(), (x, y), manifest, device=0, planned="device",
            engine_mode="both", onnx_sha256=_onnx_digests(stale))
+
+    # Written last: the cases above draw from `g` in order, and their .pte bytes are pinned
+    # (tests/unit/test_profiling.py).
+    large, (x, y) = lower_large()
+    (out / "large.pte").write_bytes(large.buffer)
+    save_etrecord(large, out / "large.etrecord", example_inputs=False)
+    manifest["large"] = {
+        "inputs": [list(x.shape), list(y.shape)], "outputs": [list(x.shape)],
+        "engines": _engines(large), "device": 0, "planned": "device", "pattern_inputs": True,
+    }
+    print(f"wrote large.pte ({manifest['large']})")
 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 

@@ -4,7 +4,7 @@ runtime's event names -> the partition's FX nodes), the ETRecord carrying it, an
 
 tests/unit/data/*.etdp are ETDumps of ``tensorrt_runner --etdump`` on an H200 (test double
 engines) running the programs tests/gpu/make_ptes.py writes: zero_copy.pte, and
-staged.pte with ``--profile-layers``. The lowering here is make_ptes' own, whose .pte is
+staged.pte and large.pte with ``--profile-layers``. The lowering here is make_ptes' own, whose .pte is
 byte-identical to the one that ran (checked below), so its ETRecord describes that run.
 """
 
@@ -32,6 +32,7 @@ DATA = Path(__file__).parent / "data"
 # sha256 of the .pte files the ETDumps in DATA were recorded from (make_ptes.py on main).
 STAGED_PTE_SHA256 = "b3d082c43086539a9d9b7692d41867a0ce0d4b21ae38920d169b80a71e8c551e"
 ZERO_COPY_PTE_SHA256 = "a5024c099913b82ffb2814fddba8b52361c73fa79ec2d10747caf0be306ea6fd"
+LARGE_PTE_SHA256 = "c8b8e1b122819a23a5b922e8cf88e196ac68211a9ccc5405843ffe1d51acfc31"
 
 
 class _Split(torch.nn.Module):
@@ -145,7 +146,9 @@ def test_double_layer_names_map_to_their_ops():
 def _make_ptes_lowering(tmp_path: Path, name: str) -> Path:
     """make_ptes' program for a case, its .pte checked against the one the ETDump came from."""
     g = torch.Generator().manual_seed(0)
-    if name == "zero_copy":
+    if name == "large":
+        program, sha = make_ptes.lower_large()[0], LARGE_PTE_SHA256
+    elif name == "zero_copy":
         args = (torch.randn(4, 1024, generator=g), torch.randn(4, 1024, generator=g))
         program, sha = make_ptes._lower(make_ptes.AddRelu(), args), ZERO_COPY_PTE_SHA256
     else:
@@ -160,14 +163,14 @@ def _make_ptes_lowering(tmp_path: Path, name: str) -> Path:
         "(tests/gpu/run_gpu_tests.sh leaves them in build/gpu/gpu-test-logs) and update the sha256 here"
     )
     path = tmp_path / f"{name}.etrecord"
-    program.get_etrecord().save(str(path))
+    make_ptes.save_etrecord(program, path, example_inputs=name != "large")
     return path
 
 
 @pytest.fixture(scope="module")
 def records(tmp_path_factory):
     out = tmp_path_factory.mktemp("records")
-    return {name: _make_ptes_lowering(out, name) for name in ("zero_copy", "staged")}
+    return {name: _make_ptes_lowering(out, name) for name in ("zero_copy", "staged", "large")}
 
 
 def run_cli(*args):
@@ -233,6 +236,38 @@ def test_gpu_checker_maps_events_with_the_etrecord(records):
     wrong = check_etdump.check_mapping(DATA / "staged_layers.etdp", records["zero_copy"])
     assert any("'0_add'" in f for f in wrong), wrong
 
+
+
+def test_gpu_checker_layer_share():
+    """check_etdump.py --min-layer-share: the H200's staged run (two tiny kernels per
+    engine, whose layers sum to about two thirds of the engine's time) passes a share
+    it meets and fails, naming the engine call, one it does not."""
+    from tests.gpu import check_etdump
+
+    path = DATA / "staged_layers.etdp"
+    assert check_etdump.check(path, 2, 3, staged=True, layers=True, min_layer_share=0.3) == []
+    failures = check_etdump.check(path, 2, 3, staged=True, layers=True, min_layer_share=0.95)
+    assert failures and all("below 0.95" in f and "engine call" in f for f in failures), failures
+    # the share is a --layers check
+    assert check_etdump.main([str(path), "--engines", "2", "--runs", "3", "--staged",
+                              "--layers", "--min-layer-share", "0.3"]) == 0
+    with pytest.raises(SystemExit):
+        check_etdump.main([str(path), "--engines", "2", "--runs", "3", "--staged",
+                           "--min-layer-share", "0.3"])
+
+
+def test_gpu_checker_on_the_large_run(records):
+    """The H200's run of make_ptes' large.pte with profile_layers (16M-float tensors, so each
+    layer runs tens of microseconds): after the first run its layers account for at least
+    80% of each engine call's time, and every layer maps to its op in the Inspector, the
+    "muls" layer to the mul and the dim-order copy of its scalar that shares its debug handle."""
+    from tests.gpu import check_etdump
+
+    path = DATA / "large_layers.etdp"
+    assert check_etdump.check(path, 1, 3, staged=False, layers=True, min_layer_share=0.8) == []
+    assert check_etdump.check_mapping(path, records["large"]) == []
+    wrong = check_etdump.check_mapping(path, records["staged"])
+    assert any("'2_muls'" in f or "'3_sub'" in f for f in wrong), wrong
 
 def _one_error(proc, *needles):
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
