@@ -2,7 +2,8 @@
 //
 // 1. Per-execute overhead: median time of TensorRTBackend::execute (zero-copy device
 //    I/O, static shapes) vs calling the same test-double engine directly
-//    (enqueue + stream synchronize, addresses bound once), 10,000 calls each.
+//    (enqueue + stream synchronize, addresses bound once), 10,000 calls each, timed
+//    in interleaved blocks of 100.
 //    Target: delegate / direct <= 1.10 (no event tracer: the path of every
 //    method run without profiling). The same calls with an ETDumpGen as the
 //    method's event tracer (the delegate then logs its GPU time per call) are
@@ -67,6 +68,18 @@ double us_since(Clock::time_point t0) {
     }                                                                         \
   } while (0)
 
+// Times `calls` calls of `call` into `samples` (us each); false when one fails.
+template <typename Call>
+bool timed_block(int calls, std::vector<double>& samples, Call&& call) {
+  for (int i = 0; i < calls; ++i) {
+    const auto t0 = Clock::now();
+    const bool ok = call();
+    samples.push_back(us_since(t0));
+    if (!ok) return false;
+  }
+  return true;
+}
+
 // Median time in us of `call` (returns whether it succeeded) over `calls` timed calls
 // after `warmup` untimed ones; < 0 when a call fails.
 template <typename Call>
@@ -74,14 +87,9 @@ double median_us(int warmup, int calls, Call&& call) {
   for (int i = 0; i < warmup; ++i) {
     if (!call()) return -1.0;
   }
-  std::vector<double> us(calls);
-  for (int i = 0; i < calls; ++i) {
-    const auto t0 = Clock::now();
-    const bool ok = call();
-    us[i] = us_since(t0);
-    if (!ok) return -1.0;
-  }
-  return median(us);
+  std::vector<double> us;
+  us.reserve(calls);
+  return timed_block(calls, us, call) ? median(us) : -1.0;
 }
 
 // The test-double engine of `program` called directly, without the delegate: its
@@ -118,8 +126,12 @@ DirectEngine direct_engine(
 }
 
 // Ratio 1. Returns delegate/direct, or < 0 on error.
+// The delegate, the direct engine and (with ETDump) the delegate with an event tracer
+// are timed in interleaved blocks, in an order that rotates each round, so that a
+// machine that speeds up or slows down during the run weighs on all three alike.
 double per_execute(int calls) {
   const int64_t n = 4096;
+  const int block = 100;
   const char* program = "trt_double 1\ninput x 1\ninput y 1\nop add 0 1\nop relu 2\noutput z 3\n";
   const auto blob = etrt_test::write_blob(etrt_test::double_blob(
       program, {{"x", etrt_test::static_dims({n})}, {"y", etrt_test::static_dims({n})}},
@@ -140,42 +152,57 @@ double per_execute(int calls) {
   auto tz = from_blob(z, {static_cast<int>(n)});
   EValue ex(*tx), ey(*ty), ez(*tz);
   std::vector<EValue*> args{&ex, &ey, &ez};
-  const double d = median_us(200, calls, [&] { return h.execute(handle.get(), args) == Error::Ok; });
-#ifdef ETRT_HAVE_ETDUMP
-  // The same calls with the profiler on, as with `tensorrt_runner --etdump`.
-  double traced = -1;
-  {
-    executorch::etdump::ETDumpGen gen;
-    gen.create_event_block("bench");
-    traced = median_us(200, calls, [&] { return h.execute(handle.get(), args, &gen) == Error::Ok; });
-    std::free(gen.get_etdump_data().buf);
-  }
-  if (traced < 0) return -1;
-#endif
-  h.destroy(handle.get());
-  if (d < 0) return -1;
-
+  auto delegate = [&] { return h.execute(handle.get(), args) == Error::Ok; };
   // The same engine, called directly.
   auto direct = direct_engine(program, n, {"x", "y"}, {{"x", x}, {"y", y}, {"z", z}});
   if (direct.context == nullptr) return -1;
   auto& ctx = *direct.context;
   cudaStream_t stream = nullptr;
   CHECK_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  const double r = median_us(200, calls, [&] {
+  auto raw = [&] {
     return ctx.enqueue(stream) == Error::Ok && cudaStreamSynchronize(stream) == cudaSuccess;
-  });
-  if (r < 0) return -1;
+  };
+#ifdef ETRT_HAVE_ETDUMP
+  // The delegate with the profiler on, as with `tensorrt_runner --etdump`.
+  executorch::etdump::ETDumpGen gen;
+  gen.create_event_block("bench");
+  auto traced = [&] { return h.execute(handle.get(), args, &gen) == Error::Ok; };
+  const int kinds = 3;
+#else
+  auto traced = delegate;
+  const int kinds = 2;
+#endif
+  std::vector<double> samples[3];
+  bool ok = true;
+  for (int i = 0; i < 200 && ok; ++i) {  // warm-up, untimed
+    ok = delegate() && raw() && traced();
+  }
+  for (int round = 0; ok && round < calls / block; ++round) {
+    for (int k = 0; ok && k < kinds; ++k) {
+      const int which = (round + k) % kinds;
+      ok = which == 0   ? timed_block(block, samples[0], delegate)
+           : which == 1 ? timed_block(block, samples[1], raw)
+                        : timed_block(block, samples[2], traced);
+    }
+  }
+#ifdef ETRT_HAVE_ETDUMP
+  std::free(gen.get_etdump_data().buf);
+#endif
+  h.destroy(handle.get());
   direct.context.reset();
   cudaStreamDestroy(stream);
   cudaFree(x);
   cudaFree(y);
   cudaFree(z);
-  std::printf("per-execute, zero-copy, static shapes, %d calls: delegate median %.2f us, "
-              "direct engine median %.2f us\n", calls, d, r);
+  if (!ok) return -1;
+  const double d = median(samples[0]), r = median(samples[1]);
+  std::printf("per-execute, zero-copy, static shapes, %d calls each in interleaved blocks of %d: "
+              "delegate median %.2f us, direct engine median %.2f us\n", calls, block, d, r);
 #ifdef ETRT_HAVE_ETDUMP
+  const double t = median(samples[2]);
   std::printf("per-execute with an ETDumpGen event tracer, %d calls: delegate median %.2f us\n",
-              calls, traced);
-  std::printf("RATIO per-execute event tracer on/off = %.3fx (informational)\n", traced / d);
+              calls, t);
+  std::printf("RATIO per-execute event tracer on/off = %.3fx (informational)\n", t / d);
 #else
   std::printf("per-execute with an event tracer: not measured (no libexecutorch_etdump)\n");
 #endif
