@@ -117,14 +117,21 @@ def save_etrecord(program, path: Path, *, example_inputs: bool = True) -> None:
     record.save(str(path))
 
 
-def _write(out: Path, name: str, program, model, args, manifest: dict, **meta) -> None:
+def _write(out: Path, name: str, program, model, args, manifest: dict, *, data: bool = True,
+           **meta) -> None:
+    """The case's .pte, ETRecord and manifest entry, and unless `data` is false its
+    .inputs.bin / .expected.bin (and the ETRecord its example inputs): without them the
+    runner feeds its own pattern, and the manifest says "pattern_inputs"."""
     (out / f"{name}.pte").write_bytes(program.buffer)
-    save_etrecord(program, out / f"{name}.etrecord")
+    save_etrecord(program, out / f"{name}.etrecord", example_inputs=data)
     with torch.no_grad():
         expected = model(*args)
     expected = expected if isinstance(expected, tuple) else (expected,)
-    (out / f"{name}.inputs.bin").write_bytes(b"".join(a.contiguous().numpy().tobytes() for a in args))
-    (out / f"{name}.expected.bin").write_bytes(b"".join(e.contiguous().numpy().tobytes() for e in expected))
+    if data:
+        (out / f"{name}.inputs.bin").write_bytes(b"".join(a.contiguous().numpy().tobytes() for a in args))
+        (out / f"{name}.expected.bin").write_bytes(b"".join(e.contiguous().numpy().tobytes() for e in expected))
+    else:
+        meta["pattern_inputs"] = True
     manifest[name] = {
         "inputs": [list(a.shape) for a in args],
         "outputs": [list(e.shape) for e in expected],
@@ -180,14 +187,8 @@ def main(out_dir: str) -> None:
 
     # Written last: the cases above draw from `g` in order, and their .pte bytes are pinned
     # (tests/unit/test_profiling.py).
-    large, (x, y) = lower_large()
-    (out / "large.pte").write_bytes(large.buffer)
-    save_etrecord(large, out / "large.etrecord", example_inputs=False)
-    manifest["large"] = {
-        "inputs": [list(x.shape), list(y.shape)], "outputs": [list(x.shape)],
-        "engines": _engines(large), "device": 0, "planned": "device", "pattern_inputs": True,
-    }
-    print(f"wrote large.pte ({manifest['large']})")
+    large, args = lower_large()
+    _write(out, "large", large, AddRelu(), args, manifest, data=False, device=0, planned="device")
 
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
