@@ -143,9 +143,13 @@ fi
 
 # --- C++ runner ---------------------------------------------------------------------------
 stage_lines() { grep -c "stages \(input\|output\)" "$1" || true; }
+manifest_value() { # case key [index]: that field of the case in make_ptes.py's manifest; empty if absent
+  "$PYTHON" -c "import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]].get(sys.argv[3])
+v=v[int(sys.argv[4])] if len(sys.argv) > 4 and v is not None else v
+print('' if v is None else v)" "$PTES/manifest.json" "$@" 2>/dev/null
+}
 pattern_inputs() { # case: true when make_ptes.py gave it no .inputs.bin (the runner's own pattern)
-  "$PYTHON" -c "import json,sys; sys.exit(0 if json.load(open(sys.argv[1]))[sys.argv[2]].get('pattern_inputs') else 1)" \
-    "$PTES/manifest.json" "$1" 2>/dev/null
+  [ "$(manifest_value "$1" pattern_inputs)" = True ]
 }
 run_runner() { # name case extra-args... ; expects MATCH (unless pattern inputs) and an unchanged device
   local name="$1" case="$2"; shift 2
@@ -219,8 +223,7 @@ check_etdump() { # case mode(--staged|--zero-copy) [layers [min-layer-share]]
   local mapped=""
   if [ -f "$PTES/$case.etrecord" ]; then checker_args+=(--etrecord "$PTES/$case.etrecord"); mapped=", mapped to ops"; fi
   local engines
-  engines=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]['engines'])" \
-            "$PTES/manifest.json" "$case" 2>/dev/null)
+  engines=$(manifest_value "$case" engines)
   rm -f "$dump"
   if ! run_runner "etdump_$name" "$case" --iters "$iters" --etdump "$dump" ${runner_args[@]+"${runner_args[@]}"}; then
     return
@@ -260,8 +263,7 @@ elif [ ! -f "$PTES/portable.pte" ] || [ ! -x "$RUNNER" ]; then
   record FAIL "portable blobs" "no $PTES/portable.pte (re-run tests/gpu/make_ptes.py) or no runner"
 else
   CACHE="$LOGS/engine_cache"; rm -rf "$CACHE" "$CACHE"_*
-  SHA=$("$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))['portable']['onnx_sha256'][0])" \
-        "$PTES/manifest.json" 2>/dev/null)
+  SHA=$(manifest_value portable onnx_sha256 0)
   # 1. First load builds through the double, from the blob's ONNX digest, and caches.
   prun build portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" TRT_DOUBLE_BUILD_DELAY_MS=400
   BUILD_MS=$(load_ms "$(plog build)")
