@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Real TensorRT in the build, on a machine without a GPU (CI; called by scripts/test.sh):
 #   1. compile matrix: the runtime's TensorRT adapter against every header set in
-#      ../shared/third_party/tensorrt-headers (TensorRT 10.3/10.16/11.1, TensorRT-RTX
+#      third_party/tensorrt-headers (TensorRT 10.3/10.16/11.1, TensorRT-RTX
 #      1.3/1.6), with and without the ONNX parser, warnings as errors;
 #   2. real link (-Wl,--no-undefined): TensorRT-RTX 1.6 headers with the registry's
 #      TensorRT-RTX libraries (library + tensorrt_runner); standard TensorRT 11.1
@@ -11,15 +11,15 @@
 #   3. the real TensorRT-RTX build path run on the CPU (ctest in the RTX build:
 #      tests/real_tensorrt): engines built from portable blobs, checked against the Python
 #      side's, cached, and refused cleanly at deserialization without a GPU.
-# Needs ../shared/third_party/tensorrt-headers (skipped with one line when absent:
-# a user's machine takes TensorRT from its install, -DTensorRT_ROOT=...).
+# The header sets are vendored in third_party/tensorrt-headers (unmodified, Apache-2.0;
+# its README says where each comes from); ETRT_TENSORRT_HEADERS points elsewhere.
 #
 #   bash scripts/ci_tensorrt_builds.sh   (JOBS=2, BUILD_ROOT=build/trt; ETRT_TENSORRT_HEADERS=
 #                                          another folder of header sets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
-HEADERS="${ETRT_TENSORRT_HEADERS:-$REPO/../shared/third_party/tensorrt-headers}"
+HEADERS="${ETRT_TENSORRT_HEADERS:-$REPO/third_party/tensorrt-headers}"
 if [ ! -d "$HEADERS" ]; then
   echo "ci_tensorrt_builds: skipped: no TensorRT header sets at $HEADERS"
   exit 0

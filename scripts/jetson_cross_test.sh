@@ -29,19 +29,10 @@ command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 \
 command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 \
   || skip "no qemu-aarch64 (scripts/jetson_setup.sh installs it as root)"
 ls "$DEPS"/.ready-* >/dev/null 2>&1 || skip "no aarch64 wheels in $DEPS (scripts/jetson_setup.sh)"
-# TensorRT's headers: $TENSORRT_HEADERS, else third_party/tensorrt-headers in the
-# shared folder beside this checkout (or beside the main checkout of a git worktree).
-headers="${TENSORRT_HEADERS:-}"
-if [ -z "$headers" ]; then
-  for root in "$PWD" "$(cd "$(git rev-parse --git-common-dir 2>/dev/null || echo .)/.." && pwd)"; do
-    if [ -d "$root/../shared/third_party/tensorrt-headers" ]; then
-      headers="$(cd "$root/../shared/third_party/tensorrt-headers" && pwd)"
-      break
-    fi
-  done
-fi
+# TensorRT's headers: $TENSORRT_HEADERS, else the vendored third_party/tensorrt-headers.
+headers="${TENSORRT_HEADERS:-$PWD/third_party/tensorrt-headers}"
 [ -f "$headers/$TRT_SET/include/NvInferVersion.h" ] \
-  || skip "no TensorRT 10.3 headers (../shared/third_party/tensorrt-headers/$TRT_SET or \$TENSORRT_HEADERS)"
+  || skip "no TensorRT 10.3 headers (third_party/tensorrt-headers/$TRT_SET or \$TENSORRT_HEADERS)"
 
 # TensorRT prefix: the headers, and the stubs (empty ones first, so that CMake finds
 # libraries to configure the backend library; the real stubs need the adapter object).

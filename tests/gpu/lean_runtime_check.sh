@@ -16,9 +16,8 @@
 #                       libnvinfer_lean.so.11.xz (13 MB: the wheel's library, xz -9;
 #                       fits a 64 MiB carry beside the executorch wheel)
 #   LEAN_WHEEL        that wheel, explicitly
-#   TRT_HEADERS       TensorRT 11.x headers (default: tensorrt-11.1.0/include under
-#                     ../shared/third_party/tensorrt-headers, shared/third_party/
-#                     tensorrt-headers or .whl/)
+#   TRT_HEADERS       TensorRT 11.x headers (default: the vendored
+#                     third_party/tensorrt-headers/tensorrt-11.1.0/include)
 #   PYTHON            interpreter that finds executorch (as run_gpu_tests.sh)
 #   EXECUTORCH_ROOT, FLATBUFFERS_INCLUDE_DIR   as run_gpu_tests.sh
 #   LOADS             failed loads to measure (default 1000)
@@ -34,7 +33,7 @@ BUILD_DIR="$(cd "$BUILD_DIR" && pwd)"
 say() { echo "==> $*"; }
 
 if [ -z "${TRT_HEADERS:-}" ]; then
-  for d in "$REPO/../shared/third_party/tensorrt-headers" "$REPO/shared/third_party/tensorrt-headers" "$REPO/.whl" "${WHEEL_DIR:-$REPO/.whl}"; do
+  for d in "$REPO/third_party/tensorrt-headers" "$REPO/.whl" "${WHEEL_DIR:-$REPO/.whl}"; do
     [ -f "$d/tensorrt-11.1.0/include/NvInferVersion.h" ] && TRT_HEADERS="$d/tensorrt-11.1.0/include" && break
   done
 fi
