@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = [
+    "Program",
+    "Method",
+    "TensorSpec",
     "BACKEND_NAME",
     "LIBRARY_NAME",
     "ENV_LIBRARY",
@@ -77,13 +80,15 @@ def find_library() -> Optional[Path]:
     return None
 
 
-def load(path: Optional[os.PathLike] = None) -> ctypes.CDLL:
+def load(path: Optional[os.PathLike] = None, *, pybindings: bool = True) -> ctypes.CDLL:
     """Load the backend library (once per process) and return it.
 
     ExecuTorch's pybindings are imported first: they carry the process's
     ``libexecutorch.so`` and with it the backend registry, and our library, which links
     the same ``libexecutorch.so``, must register into that registry rather than bring
-    a second one. RTLD_GLOBAL keeps its symbols visible to later loads. Raises
+    a second one. With ``pybindings=False`` (the torch-free ``Program``) the Python
+    runtime's extension, already imported, has loaded that ``libexecutorch.so``
+    instead. RTLD_GLOBAL keeps its symbols visible to later loads. Raises
     OSError (or ImportError when ExecuTorch's runtime is missing) with the reason.
     """
     global _loaded, _loaded_path, _error
@@ -91,7 +96,12 @@ def load(path: Optional[os.PathLike] = None) -> ctypes.CDLL:
         if _loaded is not None:
             return _loaded
         try:
-            import executorch.extension.pybindings.portable_lib  # noqa: F401
+            if pybindings:
+                import executorch.extension.pybindings.portable_lib  # noqa: F401
+            else:
+                from . import _native
+
+                _native.load()
         except ImportError as e:
             _error = f"ExecuTorch's Python runtime cannot be imported: {e}"
             raise ImportError(_error) from e
@@ -167,3 +177,13 @@ def unavailable_reason() -> Optional[str]:
 def is_available() -> bool:
     """Whether ``.pte`` files with TensorRT delegates can run in this process."""
     return unavailable_reason() is None
+
+
+def __getattr__(name):
+    # The torch-free Python runtime (program.py), imported on first use so that
+    # importing this package stays free of its extension.
+    if name in ("Program", "Method", "TensorSpec", "ExecuTorchError", "backend_options", "build_info"):
+        from . import program
+
+        return getattr(program, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

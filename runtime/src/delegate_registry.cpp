@@ -97,6 +97,15 @@ MethodId latest_method_locked(const char* method_name) {
   return latest;
 }
 
+MethodId method_for_key_locked(const char* method_name, const void* load_key) {
+  for (const Entry& e : registry().entries) {
+    if (e.load_key == load_key && e.method_name == method_name) {
+      return e.method;
+    }
+  }
+  return 0;
+}
+
 size_t delegate_count_locked() {
   return registry().entries.size();
 }

@@ -39,6 +39,9 @@ TensorRTDelegate* find_delegate_locked(MethodId method, int32_t index);
 int32_t count_delegates_locked(MethodId method);
 // The most recently loaded live method called `method_name` (0: none).
 MethodId latest_method_locked(const char* method_name);
+// The live method called `method_name` loaded with runtime allocator `load_key`
+// (0: none; e.g. a method without TensorRT delegates).
+MethodId method_for_key_locked(const char* method_name, const void* load_key);
 // Calls fn(TensorRTDelegate*) for every live delegate.
 template <typename Fn>
 void for_each_delegate_locked(Fn&& fn);

@@ -30,19 +30,10 @@
 #include <executorch/runtime/core/span.h>
 
 #include "generated/tensorrt_blob_generated.h"
+#include "option_names.h"
 #include "trt_engine.h"
 
 namespace executorch_tensorrt {
-
-constexpr char kOptionCudaGraphs[] = "cuda_graphs";
-constexpr char kOptionKernelSpecialization[] = "kernel_specialization";
-constexpr char kOptionRuntimeCachePath[] = "runtime_cache_path";
-constexpr char kOptionStreamPassthrough[] = "stream_passthrough";
-constexpr char kOptionEngineCacheDir[] = "engine_cache_dir";
-constexpr char kOptionEngineCacheMaxMib[] = "engine_cache_max_mib";
-constexpr char kOptionProfileLayers[] = "profile_layers";
-constexpr char kEnvEngineCacheDir[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE";
-constexpr char kEnvEngineCacheMaxMib[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB";
 
 struct EngineSettings {
   CudaGraphStrategy cuda_graphs = CudaGraphStrategy::kDisabled;

@@ -123,6 +123,18 @@ Result<MethodId> find_method(const char* method_name) {
   return id;
 }
 
+Result<MethodId> find_method_by_allocator(
+    const char* method_name,
+    const void* runtime_allocator) {
+  if (method_name == nullptr || runtime_allocator == nullptr) {
+    return Error::InvalidArgument;
+  }
+  std::lock_guard<std::mutex> lock(registry_mutex());
+  const MethodId id = method_for_key_locked(method_name, runtime_allocator);
+  // No log: a method without TensorRT delegates is an ordinary answer here.
+  return id == 0 ? Result<MethodId>(Error::NotFound) : Result<MethodId>(id);
+}
+
 Result<int32_t> num_delegates(MethodId method) {
   std::lock_guard<std::mutex> lock(registry_mutex());
   const int32_t n = count_delegates_locked(method);
@@ -237,6 +249,15 @@ extern "C" {
 uint32_t etrt_find_method(const char* method_name, uint64_t* method) {
   return code(executorch_tensorrt::find_method(method_name), method,
               [](uint64_t id) { return id; });
+}
+
+uint32_t etrt_find_method_by_allocator(
+    const char* method_name,
+    const void* runtime_allocator,
+    uint64_t* method) {
+  return code(
+      executorch_tensorrt::find_method_by_allocator(method_name, runtime_allocator),
+      method, [](uint64_t id) { return id; });
 }
 
 uint32_t etrt_num_delegates(uint64_t method, int32_t* count) {

@@ -51,6 +51,12 @@ using MethodId = uint64_t;
 constexpr int32_t kAllDelegates = -1;
 
 ::executorch::runtime::Result<MethodId> find_method(const char* method_name);
+// The method loaded with this runtime allocator (MemoryManager::method_allocator:
+// one per loaded method of a caller that builds its own MemoryManager, e.g. the
+// Python runtime); NotFound, not logged, when it has no TensorRT delegates.
+::executorch::runtime::Result<MethodId> find_method_by_allocator(
+    const char* method_name,
+    const void* runtime_allocator);
 ::executorch::runtime::Result<int32_t> num_delegates(MethodId method);
 
 // Binds `stream` (created on the engine's device, not a default stream) to one
@@ -90,6 +96,10 @@ set_cuda_graphs(MethodId method, int32_t delegate_index, bool enabled);
 // returns an ExecuTorch Error code (0: Ok).
 extern "C" {
 uint32_t etrt_find_method(const char* method_name, uint64_t* method);
+uint32_t etrt_find_method_by_allocator(
+    const char* method_name,
+    const void* runtime_allocator,
+    uint64_t* method);
 uint32_t etrt_num_delegates(uint64_t method, int32_t* count);
 uint32_t etrt_bind_stream(uint64_t method, int32_t delegate_index, void* stream);
 uint32_t etrt_clear_stream(uint64_t method, int32_t delegate_index);
