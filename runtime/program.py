@@ -96,6 +96,21 @@ def _stream_handle(stream: Any) -> int:
     raise TypeError(f"stream: expected an int cudaStream_t or a CUDA stream object, got {type(stream).__name__}")
 
 
+_FLAVOR_HINTS = {
+    "rtx": "TensorRT-RTX, pip install tensorrt-rtx-cu13-libs (the version it was built with)",
+    "standard": "TensorRT (JetPack's, or pip install tensorrt-cu12-libs / tensorrt-cu13-libs)",
+}
+
+
+def _tensorrt_hint() -> str:
+    info = _native.build_info()
+    flavor, lib = info.get("tensorrt_flavor"), info.get("tensorrt_library")
+    if flavor not in _FLAVOR_HINTS or not lib:
+        return ""
+    return (f". This runtime runs with {lib} ({_FLAVOR_HINTS[flavor]}; or put the library's "
+            "folder on LD_LIBRARY_PATH) and a CUDA driver")
+
+
 def _check_options(options: Optional[Mapping[str, Any]]) -> dict:
     if not options:
         return {}
@@ -204,7 +219,8 @@ class Program:
             except (OSError, ImportError) as e:
                 raise RuntimeError(
                     f"{self.path}: method(s) {', '.join(needs)} need {BACKEND_NAME} "
-                    f"(TensorRT delegates or GPU-planned memory), whose library cannot be loaded: {e}"
+                    f"(TensorRT delegates or GPU-planned memory), whose library cannot be "
+                    f"loaded: {e}{_tensorrt_hint()}"
                 ) from None
 
     @property

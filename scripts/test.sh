@@ -14,6 +14,8 @@ cmake --build build/cpu -j2
 ctest --test-dir build/cpu --output-on-failure
 # executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
 ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_runtime_only_venv.py
+# The wheel with the Python runtime, in a clean venv without torch (~1 min).
+bash scripts/wheel_check.sh
 # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh).
 bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
 # The runtime compiled against every TensorRT header set, linked against the real

@@ -1,5 +1,6 @@
 #include "log_capture.h"
 
+#include <cstring>
 #include <mutex>
 
 #include <executorch/runtime/platform/platform.h>
@@ -23,7 +24,11 @@ void emit(
   if (previous != nullptr) {
     previous(timestamp, level, filename, function, line, message, length);
   }
-  if (active_text != nullptr && level == kError && message != nullptr) {
+  // Errors, and the backend's own Info lines (they say why, e.g. "no usable CUDA
+  // device" before ExecuTorch's "Backend TensorRTBackend is not available").
+  const bool backend_info = level == kInfo && message != nullptr &&
+      std::strncmp(message, "TensorRTBackend:", 16) == 0;
+  if (active_text != nullptr && (level == kError || backend_info) && message != nullptr) {
     std::string m(message, length);
     while (!m.empty() && (m.back() == '\n' || m.back() == '\r')) {
       m.pop_back();

@@ -12,7 +12,8 @@ namespace python {
 // Routes ExecuTorch's log through the capture hook (once per process).
 void install_log_hook();
 
-// While alive, the calling thread's Error lines are collected.
+// While alive, the calling thread's Error lines (and the TensorRT backend's Info
+// lines) are collected.
 class LogCapture final {
  public:
   LogCapture();

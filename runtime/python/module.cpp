@@ -327,7 +327,9 @@ class Program {
     }
     if (err != Error::Ok) {
       if (!log_text.empty()) why += (why.empty() ? "" : "; ExecuTorch: ") + log_text;
-      if (err == Error::NotFound && data_maps_.empty()) {
+      const bool data_missing = log_text.find("external_data") != std::string::npos ||
+          (err == Error::NotFound && log_text.find("is not available") == std::string::npos);
+      if (data_missing && data_maps_.empty()) {
         why += " (a program whose weights are in a .ptd file needs data_files=[...])";
       }
       LogCapture none;
