@@ -200,8 +200,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+# The runtime's own command (executorch_tensorrt.runtime, no torch needed), listed here
+# so that --help shows it.
+_RUNTIME_EPILOG = """runtime commands (python -m executorch_tensorrt.runtime, no torch needed):
+  prebuild model.pte [--cache-dir DIR]   build and cache every TensorRT engine of a
+                                         program ahead of its first inference"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m executorch_tensorrt", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m executorch_tensorrt", description=__doc__, epilog=_RUNTIME_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--traceback", action="store_true", help="print the full Python trace of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="export a model to a .pte with TensorRT delegates")

@@ -117,10 +117,14 @@ def load():
         # The extension links libexecutorch.so; loading the installed wheel's copy
         # first makes that the one it binds to (same SONAME), wherever it is, so
         # ExecuTorch's pybindings, our backend library and this module share one
-        # runtime and one backend registry.
+        # runtime and one backend registry. WHY RTLD_LOCAL, as Python loads the
+        # pybindings: libexecutorch.so exports the inline flatbuffers functions of
+        # its own (newer) flatbuffers; in the global scope they would take the place
+        # of the backend library's same-named 2.0.8 ones, and its blob verification
+        # then fails ("corrupted blob").
         lib = et_dir / "lib" / "libexecutorch.so"
         try:
-            ctypes.CDLL(str(lib), mode=ctypes.RTLD_GLOBAL)
+            ctypes.CDLL(str(lib), mode=ctypes.RTLD_LOCAL)
         except OSError as e:
             raise ImportError(f"cannot load ExecuTorch's runtime {lib}: {e}") from e
         loader = importlib.machinery.ExtensionFileLoader(MODULE, str(path))

@@ -33,4 +33,26 @@ echo "wheel_check: clean venv holds: $(ls "$OUT"/venv/lib/python*/site-packages 
   || { tail -30 "$OUT/make_programs.log"; exit 1; }
 # The checks run from outside the repository, so nothing of it is importable but the wheel.
 (cd "$OUT" && "$OUT/venv/bin/python" "$OLDPWD/tests/wheel/check_clean_venv.py" "$OUT/programs")
+
+# prebuild with the wheel's real TensorRT-RTX backend (this venv has its libraries; there
+# is no GPU): the portable program's engine is built for compute capability 8.9 while
+# TensorRT's IProgressMonitor reports, and kept in the engine cache.
+built="$(ls -d "$PWD"/build/wheel/cp*/ | head -1)"
+cache="$OUT/engine_cache"
+rm -rf "$cache"
+set +e
+EXECUTORCH_TENSORRT_LIB="$built" EXECUTORCH_TENSORRT_PYEXT="$built" \
+  "$PY" -m executorch_tensorrt.runtime prebuild "$OUT/programs/portable.pte" --cache-dir "$cache" \
+  >"$OUT/prebuild.log" 2>&1
+rc=$?
+set -e
+progress=$(grep -c "building the engine of partition" "$OUT/prebuild.log" || true)
+entries=$(find "$cache" -name '*.engine' | wc -l)
+grep -E "^prebuild:|building the engine of partition .* (done|steps\))" "$OUT/prebuild.log" | head -8
+if [ "$rc" -ne 0 ] || [ "$progress" -lt 2 ] || [ "$entries" -ne 1 ]; then
+  echo "wheel_check: prebuild: FAILED (exit $rc, $progress progress line(s), $entries cache entr(ies)); see $OUT/prebuild.log"
+  tail -20 "$OUT/prebuild.log"
+  exit 1
+fi
+echo "PASS: prebuild built the portable engine with TensorRT-RTX on the CPU, $progress progress line(s), 1 cache entry"
 echo "wheel_check: done in $((SECONDS - start)) s"

@@ -8,6 +8,7 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "build_progress.h"
 #include "cuda_check.h"
 #include "device_guard.h"
 #include "engine_cache.h"
@@ -182,6 +183,9 @@ Result<EngineBytes> engine_from_onnx(
   int cc_major = 0;
   int cc_minor = 0;
   BuildSpec spec = build_spec_from(blob);
+  // TensorRT's progress while it builds (minutes on a Jetson), in the log.
+  BuildProgressLog progress(blob.name());
+  spec.progress = &progress;
   const bool no_gpu = visible_devices == 0 && can_build_without_gpu(blob, factory);
   if (no_gpu) {
     // The blob's targets; the cache key names the first, which the engine

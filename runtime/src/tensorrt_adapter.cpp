@@ -16,7 +16,8 @@
 // createOptimizationProfile/buildSerializedNetwork, nvonnxparser::createParser,
 // IParser::parse/getNbErrors/getError (IParserError::desc/nodeName/nodeOperator),
 // IBuilderConfig::setMemoryPoolLimit(kWORKSPACE)/setBuilderOptimizationLevel/
-// addOptimizationProfile, IOptimizationProfile::setDimensions; TensorRT-RTX:
+// addOptimizationProfile/setProgressMonitor (IProgressMonitor::phaseStart/
+// stepComplete/phaseFinish), IOptimizationProfile::setDimensions; TensorRT-RTX:
 // IBuilderConfig::setNbComputeCapabilities/setComputeCapability(kCURRENT).
 #include <algorithm>
 #include <cstdio>
@@ -72,6 +73,7 @@
 //   kFP16/kBF16 builder flags (weak typing)    10.x (deprecated      no
 //                                              from 10.16), not 11
 //   builder + ONNX parser (portable blobs)     full libnvinfer       all
+//   IProgressMonitor (build progress)          10.x, 11.x            all
 //
 // (*1) standard TensorRT's IRuntimeConfig carries none of those settings, so the
 //      runtime creates contexts without it there.
@@ -501,6 +503,26 @@ class TrtEngine final : public Engine {
   std::unique_ptr<nvinfer1::ICudaEngine> engine_;
 };
 
+
+// TensorRT's build progress handed to the runtime's listener (trt_engine.h).
+class ProgressMonitor final : public nvinfer1::IProgressMonitor {
+ public:
+  explicit ProgressMonitor(BuildProgress& out) : out_(out) {}
+  void phaseStart(char const* phase, char const* parent, int32_t steps) noexcept override {
+    out_.phase_start(phase, parent, steps);
+  }
+  bool stepComplete(char const* phase, int32_t step) noexcept override {
+    out_.step_complete(phase, step);
+    return true; // never cancels
+  }
+  void phaseFinish(char const* phase) noexcept override {
+    out_.phase_finish(phase);
+  }
+
+ private:
+  BuildProgress& out_;
+};
+
 class TrtFactory final : public EngineFactory {
  public:
   bool start() {
@@ -733,6 +755,11 @@ class TrtFactory final : public EngineFactory {
         message = "TensorRT refused the optimization profile";
         return Error::DelegateInvalidCompatibility;
       }
+    }
+    std::unique_ptr<ProgressMonitor> monitor;
+    if (spec.progress != nullptr) {
+      monitor = std::make_unique<ProgressMonitor>(*spec.progress);
+      config->setProgressMonitor(monitor.get());
     }
     std::unique_ptr<nvinfer1::IHostMemory> plan(
         builder->buildSerializedNetwork(*network, *config));

@@ -180,6 +180,19 @@ struct ComputeCapabilityTarget {
   int32_t minor = 0;
 };
 
+// Receives a build's progress (TensorRT's IProgressMonitor: phases, nested, each
+// with a number of steps). Called from the builder's threads while build() runs;
+// returns quickly and never fails the build.
+class BuildProgress {
+ public:
+  virtual void phase_start(const char* phase, const char* parent, int32_t steps) = 0;
+  virtual void step_complete(const char* phase, int32_t step) = 0;
+  virtual void phase_finish(const char* phase) = 0;
+
+ protected:
+  ~BuildProgress() = default;
+};
+
 // Everything a build needs besides the ONNX bytes: the blob's BuildSettings,
 // precision and input profiles. The engine is built for the current device (the
 // runtime makes the blob's device current, and leaves compute_capabilities
@@ -193,6 +206,7 @@ struct BuildSpec {
   int32_t optimization_level = -1; // -1: TensorRT's default
   std::vector<InputProfile> inputs; // blob order
   std::vector<ComputeCapabilityTarget> compute_capabilities; // empty: current GPU
+  BuildProgress* progress = nullptr; // null: nobody listens
 };
 
 // An input or output of the network a build parsed: its name, ExecuTorch dtype

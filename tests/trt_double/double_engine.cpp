@@ -582,8 +582,21 @@ class DoubleFactory final : public EngineFactory {
       std::string& message) override {
     const int delay = std::max(config().build_delay_ms.load(),
                                env_int("TRT_DOUBLE_BUILD_DELAY_MS"));
-    if (delay > 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+    // Reported like TensorRT's IProgressMonitor does: one phase, ten steps.
+    constexpr int32_t kSteps = 10;
+    if (spec.progress != nullptr) {
+      spec.progress->phase_start("trt_double build", nullptr, kSteps);
+    }
+    for (int32_t step = 0; step < kSteps; ++step) {
+      if (delay > 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(delay) / kSteps);
+      }
+      if (spec.progress != nullptr) {
+        spec.progress->step_complete("trt_double build", step);
+      }
+    }
+    if (spec.progress != nullptr) {
+      spec.progress->phase_finish("trt_double build");
     }
     const std::string digest = executorch_tensorrt::sha256_hex(onnx, onnx_size);
     {

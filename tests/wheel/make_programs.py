@@ -4,6 +4,8 @@ clean venv has none):
   plain.pte      no delegate, ExecuTorch's kernels only (a matmul, relu, a sum);
   external.pte   the same with its weights in external.ptd (external constants);
   tensorrt.pte   a TensorRT delegate with a real TensorRT-RTX engine (built on the CPU);
+  portable.pte   engine_mode 'portable' for compute capability 8.9 (the ONNX model, no
+                 engine): what `prebuild` builds (scripts/wheel_check.sh);
 
 with each program's inputs and eager outputs in <name>.npz (in0.., out0..).
 
@@ -76,6 +78,11 @@ def main(out_dir: str) -> None:
     assert any(d.id == "TensorRTBackend" for p in lowered.executorch_program.execution_plan
                for d in p.delegates), "no TensorRT delegate"
     _save(out, "tensorrt", lowered, mlp, x)
+    portable = to_edge_transform_and_lower(
+        torch.export.export(mlp, x),
+        partitioner=[TensorRTPartitioner(engine_mode="portable", compute_capabilities=("8.9",),
+                                         tag_target_device=False)]).to_executorch()
+    _save(out, "portable", portable, mlp, x)
 
 
 if __name__ == "__main__":
