@@ -5,7 +5,7 @@
 //   tensorrt_runner model.pte [--method forward] [--device] [--iters N]
 //                   [--inputs inputs.bin] [--expected expected.bin] [--atol 1e-5]
 //                   [--load /path/libexecutorch_tensorrt_backend.so]
-//                   [--etdump profile.etdp] [--profile-layers]
+//                   [--etdump profile.etdp] [--profile-layers] [--prebuild]
 //
 // Inputs are float32 tensors of the shapes the program was exported with, read from
 // --inputs (all inputs concatenated) or filled with a deterministic pattern. With
@@ -26,6 +26,12 @@
 // --profile-layers loads the TensorRT delegates with the load-time backend
 // option profile_layers: each engine call also logs one event per TensorRT
 // layer, named after the layer (CUDA graphs are then off).
+//
+// --prebuild loads every method of the program and exits without running it:
+// engines that are built at load (portable blobs, engines for another TensorRT)
+// are built then, with TensorRT's progress in the log, and kept in the engine
+// cache ($EXECUTORCH_TENSORRT_ENGINE_CACHE), so the first inference does not wait
+// for them (also: python -m executorch_tensorrt.runtime prebuild).
 #include <dlfcn.h>
 
 #include <chrono>
@@ -68,6 +74,7 @@ struct Options {
   std::string etdump;
   bool device = false;
   bool profile_layers = false;
+  bool prebuild = false;
   int iters = 3;
   double atol = 1e-5;
 };
@@ -76,7 +83,7 @@ int usage(const char* argv0) {
   std::fprintf(stderr,
                "usage: %s model.pte [--method NAME] [--device] [--iters N] "
                "[--inputs FILE] [--expected FILE] [--atol X] [--load LIB] "
-               "[--etdump FILE] [--profile-layers]\n",
+               "[--etdump FILE] [--profile-layers] [--prebuild]\n",
                argv0);
   return 2;
 }
@@ -110,6 +117,8 @@ bool parse(int argc, char** argv, Options& o) {
       o.atol = std::atof(v.c_str());
     } else if (a == "--profile-layers") {
       o.profile_layers = true;
+    } else if (a == "--prebuild") {
+      o.prebuild = true;
     } else if (a == "--device") {
       o.device = true;
     } else if (!a.empty() && a[0] != '-' && o.pte.empty()) {
@@ -177,6 +186,30 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "could not load %s with profile_layers\n", o.pte.c_str());
       return 1;
     }
+  }
+  if (o.prebuild) {
+    if (std::getenv("EXECUTORCH_TENSORRT_ENGINE_CACHE") == nullptr) {
+      std::fprintf(stderr, "--prebuild keeps engines in the engine cache: set "
+                           "EXECUTORCH_TENSORRT_ENGINE_CACHE\n");
+      return 2;
+    }
+    auto names = module.method_names();
+    if (!names.ok()) {
+      std::fprintf(stderr, "cannot read the methods of %s: 0x%x\n", o.pte.c_str(),
+                   static_cast<unsigned>(names.error()));
+      return 1;
+    }
+    int failed = 0;
+    for (const std::string& name : names.get()) {
+      const auto t0 = std::chrono::steady_clock::now();
+      const Error e = module.load_method(name);
+      const double ms = std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - t0).count();
+      std::printf("prebuild: %s %s in %.1f ms\n", name.c_str(),
+                  e == Error::Ok ? "loaded" : "failed", ms);
+      failed += e == Error::Ok ? 0 : 1;
+    }
+    return failed == 0 ? 0 : 1;
   }
   const auto load_start = std::chrono::steady_clock::now();
   Error err = module.load_method(o.method);

@@ -282,6 +282,9 @@ class DoubleContext final : public ExecutionContext {
              current, device_);
       return Error::InvalidState;
     }
+    for (size_t i = 0; i < input_address_.size() && i < static_cast<size_t>(Stats::kTrackedInputs); ++i) {
+      stats().last_inputs[i].store(input_address_[i]);
+    }
     // Under stream capture only capture-safe calls are allowed; the stream's device
     // was checked on the run before the capture (the runtime never captures first).
     cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
@@ -651,3 +654,10 @@ namespace executorch_tensorrt {
 }
 
 } // namespace executorch_tensorrt
+
+extern "C" const void* trt_double_last_input_address(int index) {
+  if (index < 0 || index >= trt_double::Stats::kTrackedInputs) {
+    return nullptr;
+  }
+  return trt_double::stats().last_inputs[index].load();
+}

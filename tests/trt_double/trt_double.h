@@ -42,6 +42,10 @@ struct Stats {
   std::atomic<uint64_t> refused_deserializations{0};
   // Per-layer profiling: report_layer_times calls that reported.
   std::atomic<uint64_t> layer_reports{0};
+  // The addresses the last enqueue read its first inputs from (zero copy checks
+  // from outside the process's C++: trt_double_last_input_address below).
+  static constexpr int kTrackedInputs = 4;
+  std::atomic<const void*> last_inputs[kTrackedInputs] = {};
 };
 
 // What the last build was asked for: the partition, the SHA-256 of the
@@ -91,3 +95,8 @@ Config& config();
 constexpr char kCacheHeader[] = "trt_double_cache 1\n";
 
 } // namespace trt_double
+
+// For tests in other languages (the Python runtime's GPU tests, through ctypes on
+// the backend library built with the double): the address input `index` of the
+// last enqueue was bound to, or null.
+extern "C" const void* trt_double_last_input_address(int index);
