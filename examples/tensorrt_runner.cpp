@@ -34,6 +34,7 @@
 // for them (also: python -m executorch_tensorrt.runtime prebuild).
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -294,7 +295,8 @@ int main(int argc, char** argv) {
     args.emplace_back(*t);
   }
   std::vector<EValue> outputs;
-  double best_ms = 1e30;
+  std::vector<double> times_ms;
+  times_ms.reserve(static_cast<size_t>(o.iters));
   for (int it = 0; it < o.iters; ++it) {
     const auto t0 = std::chrono::steady_clock::now();
     auto result = module.execute(o.method, args);
@@ -304,11 +306,14 @@ int main(int argc, char** argv) {
       return 1;
     }
     outputs = std::move(result.get());
-    best_ms = std::min(best_ms, std::chrono::duration<double, std::milli>(t1 - t0).count());
+    times_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
   }
   const int device_after = current_device();
-  std::printf("ran %s %d time(s), best %.3f ms; device before %d after %d\n",
-              o.method.c_str(), o.iters, best_ms, device_before, device_after);
+  const double best_ms = *std::min_element(times_ms.begin(), times_ms.end());
+  std::nth_element(times_ms.begin(), times_ms.begin() + times_ms.size() / 2, times_ms.end());
+  std::printf("ran %s %d time(s), best %.3f ms, median %.4f ms; device before %d after %d\n",
+              o.method.c_str(), o.iters, best_ms, times_ms[times_ms.size() / 2], device_before,
+              device_after);
 #ifdef ETRT_HAVE_ETDUMP
   if (!o.etdump.empty()) {
     auto* gen = static_cast<executorch::etdump::ETDumpGen*>(module.event_tracer());

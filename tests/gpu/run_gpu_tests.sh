@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# One command for the GPU machine: builds the runtime with the TensorRT test double,
-# runs the C++ unit tests (GPU ones included), the .pte files through ExecuTorch's
-# Python runtime (tests/gpu/test_pte_gpu.py) and through the C++ runner, and the
-# runtime benchmark. Prints one PASS/FAIL/SKIP line per check and a summary; exits
+# One command for the GPU machine: builds the runtime with the TensorRT test double
+# and the torch-free Python runtime's extension (nanobind, against PYTHON and the
+# executorch wheel it has), runs the C++ unit tests (GPU ones included), the .pte files
+# through the Python runtime (tests/gpu/test_pte_gpu.py, torch only as a DLPack
+# producer) and through the C++ runner, prebuild, and the runtime benchmarks. Prints one PASS/FAIL/SKIP line per check and a summary; exits
 # non-zero when anything failed.
 #
 #   tests/gpu/run_gpu_tests.sh
@@ -50,7 +51,8 @@ echo "GPUs: $GPUS; cmake: $(cmake --version | head -1); $("$PYTHON" --version 2>
 
 # --- configure and build --------------------------------------------------------------
 CMAKE_ARGS=(-DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON
-            -DEXECUTORCH_TENSORRT_BUILD_BENCH=ON -DPython_EXECUTABLE="$PYTHON")
+            -DEXECUTORCH_TENSORRT_BUILD_BENCH=ON -DEXECUTORCH_TENSORRT_BUILD_PYTHON=ON
+            -DPython_EXECUTABLE="$PYTHON")
 [ -n "${FLATBUFFERS_INCLUDE_DIR:-}" ] && CMAKE_ARGS+=(-DFLATBUFFERS_INCLUDE_DIR="$FLATBUFFERS_INCLUDE_DIR")
 [ -n "${EXECUTORCH_ROOT:-}" ] && CMAKE_ARGS+=(-DEXECUTORCH_ROOT="$EXECUTORCH_ROOT")
 if cmake -S . -B "$BUILD_DIR" "${CMAKE_ARGS[@]}" >"$LOGS/configure.log" 2>&1; then
@@ -329,6 +331,61 @@ else
   fi
 fi
 
+# --- prebuild: engines built ahead of the first inference -----------------------------------
+# `python -m executorch_tensorrt.runtime prebuild` on portable.pte (the double "builds" for
+# TRT_DOUBLE_BUILD_DELAY_MS, reporting ten progress steps as TensorRT's IProgressMonitor
+# does): the first prints progress and builds into the cache; a following load (prebuild
+# again, then the runner) is an engine cache hit, timed. The package is made importable
+# from runtime/ through a shim when it is not installed.
+SHIM="$REPO/$BUILD_DIR/pyshim"
+if ! "$PYTHON" -c "import executorch_tensorrt.runtime" 2>/dev/null; then
+  mkdir -p "$SHIM/executorch_tensorrt"
+  : >"$SHIM/executorch_tensorrt/__init__.py"
+  ln -sfn "$REPO/runtime" "$SHIM/executorch_tensorrt/runtime"
+  export PYTHONPATH="$SHIM${PYTHONPATH:+:$PYTHONPATH}"
+fi
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "prebuild" "no GPU"
+elif [ ! -f "$PTES/portable.pte" ]; then
+  record FAIL "prebuild" "no $PTES/portable.pte"
+else
+  PCACHE="$LOGS/prebuild_cache"; rm -rf "$PCACHE"
+  pre() { # log-name: prebuild portable.pte into $PCACHE; its exit status
+    EXECUTORCH_TENSORRT_LIB="$LIB" TRT_DOUBLE_BUILD_DELAY_MS=2000 \
+      "$PYTHON" -m executorch_tensorrt.runtime prebuild "$PTES/portable.pte" --cache-dir "$PCACHE" \
+      >"$LOGS/prebuild_$1.log" 2>&1
+  }
+  pre_s() { grep -o "loaded in [0-9.]* s" "$LOGS/prebuild_$1.log" | grep -o "[0-9.]*" | head -1; }
+  pre first; R1=$?
+  pre second; R2=$?
+  PROGRESS=$(grep -c "building the engine of partition .* step" "$LOGS/prebuild_first.log" || true)
+  EXECUTORCH_TENSORRT_ENGINE_CACHE="$PCACHE" TRT_DOUBLE_BUILD_DELAY_MS=2000 "$RUNNER" "$PTES/portable.pte" \
+    --inputs "$PTES/portable.inputs.bin" --expected "$PTES/portable.expected.bin" --iters 3 \
+    >"$LOGS/prebuild_runner.log" 2>&1; R3=$?
+  grep -E "^prebuild:|building the engine of partition" "$LOGS/prebuild_first.log" | head -6
+  if [ $R1 -eq 0 ] && [ "$PROGRESS" -ge 2 ] && grep -q "built and cached the engine of" "$LOGS/prebuild_first.log" &&
+     [ $R2 -eq 0 ] && grep -q "engine cache hit for" "$LOGS/prebuild_second.log" &&
+     ! grep -q "trt_double: built" "$LOGS/prebuild_second.log" &&
+     [ $R3 -eq 0 ] && grep -q "^MATCH" "$LOGS/prebuild_runner.log" && grep -q "engine cache hit for" "$LOGS/prebuild_runner.log" &&
+     awk -v b="$(pre_s first)" -v h="$(pre_s second)" 'BEGIN { exit !(h + 1.0 < b) }'; then
+    record PASS "prebuild: first builds with $PROGRESS progress line(s), then engine cache hits" \
+      "load $(pre_s first) s building, $(pre_s second) s from the cache; runner $(load_ms "$LOGS/prebuild_runner.log") ms"
+  else
+    record FAIL "prebuild" "exit $R1/$R2/$R3, $PROGRESS progress line(s); see $LOGS/prebuild_*.log"
+    show_log "$LOGS/prebuild_first.log" 20; show_log "$LOGS/prebuild_second.log" 10
+  fi
+  rm -rf "$PCACHE"
+  EXECUTORCH_TENSORRT_ENGINE_CACHE="$PCACHE" TRT_DOUBLE_BUILD_DELAY_MS=500 "$RUNNER" "$PTES/portable.pte" --prebuild \
+    >"$LOGS/prebuild_runner_flag.log" 2>&1; R4=$?
+  if [ $R4 -eq 0 ] && grep -q "^prebuild: forward loaded" "$LOGS/prebuild_runner_flag.log" &&
+     grep -q "building the engine of partition" "$LOGS/prebuild_runner_flag.log" &&
+     [ "$(find "$PCACHE" -name '*.engine' | wc -l)" -eq 1 ]; then
+    record PASS "tensorrt_runner --prebuild" "$(grep -m1 '^prebuild:' "$LOGS/prebuild_runner_flag.log")"
+  else
+    record FAIL "tensorrt_runner --prebuild" "exit $R4; see $LOGS/prebuild_runner_flag.log"
+  fi
+fi
+
 # --- hostile input and load ----------------------------------------------------------------
 # The bad-input matrix (test_bad_input: no GPU; test_bad_input_gpu: through execute on the GPU;
 # test_bad_pte_gpu: a real .pte whose delegate I/O disagrees with its blob), then the stress
@@ -399,6 +456,20 @@ case $BENCH_RC in
   77) record SKIP "bench/runtime" "no GPU" ;;
   *) record FAIL "bench/runtime" "exit $BENCH_RC, see $LOGS/bench.log"; show_log "$LOGS/bench.log" 20 ;;
 esac
+
+# The Python runtime's row: Program.run vs the C++ runner on zero_copy.pte.
+if [ -f "$PTES/manifest.json" ]; then
+  EXECUTORCH_TENSORRT_LIB="$LIB" "$PYTHON" bench/runtime/bench_python.py "$PTES" "$RUNNER" \
+    >"$LOGS/bench_python.log" 2>&1
+  BP_RC=$?
+  grep -E "^python-runtime|^RATIO|^SKIP" "$LOGS/bench_python.log"
+  case $BP_RC in
+    0) record PASS "bench/runtime python row" "$(grep -m1 'RATIO python/runner' "$LOGS/bench_python.log" | cut -d: -f2- | cut -c1-60)" ;;
+    3) record FAIL "bench/runtime python row" "a target was missed (see RATIO lines)" ;;
+    77) record SKIP "bench/runtime python row" "no GPU" ;;
+    *) record FAIL "bench/runtime python row" "exit $BP_RC, see $LOGS/bench_python.log"; show_log "$LOGS/bench_python.log" 20 ;;
+  esac
+fi
 
 # --- the real standard-flavor runtime on TensorRT's lean runtime (its own build) ----------
 PYTHON="$PYTHON" BUILD_DIR="$BUILD_DIR-lean" JOBS="$JOBS" bash "$REPO/tests/gpu/lean_runtime_check.sh" >"$LOGS/lean.log" 2>&1
