@@ -129,8 +129,8 @@ def load():
             raise ImportError(f"cannot load ExecuTorch's runtime {lib}: {e}") from e
         loader = importlib.machinery.ExtensionFileLoader(MODULE, str(path))
         spec = importlib.util.spec_from_file_location(MODULE, str(path), loader=loader)
-        module = importlib.util.module_from_spec(spec)
         try:
+            module = importlib.util.module_from_spec(spec)
             loader.exec_module(module)
         except ImportError as e:
             raise ImportError(f"cannot import the Python runtime's extension {path}: {e}") from e

@@ -1,0 +1,103 @@
+"""The torch-free Python runtime's Python side (runtime/_native.py, runtime/program.py)
+without its extension: the executorch version refusal, stream handles, the error
+when the extension is missing; and the clone's self-sufficiency (no build step reads
+a folder beside the repository). Running programs is checked by scripts/wheel_check.sh
+(a clean venv, the built wheel) and tests/gpu/test_pte_gpu.py (GPU)."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from executorch_tensorrt.runtime import _native, program
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def fresh_native(monkeypatch):
+    monkeypatch.setattr(_native, "_module", None)
+    return _native
+
+
+def _fake_extension(folder: Path, executorch_version: str) -> Path:
+    ext = folder / f"_runtime{importlib.machinery.EXTENSION_SUFFIXES[0]}"
+    ext.write_bytes(b"not a shared object")
+    (folder / "_runtime.json").write_text(json.dumps({"executorch_version": executorch_version}))
+    return ext
+
+
+def test_another_executorch_is_refused_naming_both_versions(fresh_native, monkeypatch, tmp_path):
+    ext = _fake_extension(tmp_path, "0.9.9+other")
+    monkeypatch.setattr(fresh_native, "find_extension", lambda: ext)
+    installed = fresh_native.installed_executorch_version()
+    with pytest.raises(ImportError) as e:
+        fresh_native.load()
+    assert "built against executorch 0.9.9+other" in str(e.value)
+    assert f"executorch {installed} is installed" in str(e.value)
+
+
+def test_same_version_gets_past_the_check(fresh_native, monkeypatch, tmp_path):
+    """With the versions equal the loader goes on to import the module (this fake
+    one then fails to load, as an ImportError naming the file)."""
+    ext = _fake_extension(tmp_path, _native.installed_executorch_version())
+    monkeypatch.setattr(fresh_native, "find_extension", lambda: ext)
+    with pytest.raises(ImportError, match="cannot import the Python runtime's extension"):
+        fresh_native.load()
+
+
+def test_missing_extension_says_how_to_get_it(fresh_native, monkeypatch):
+    monkeypatch.setattr(fresh_native, "find_extension", lambda: None)
+    with pytest.raises(ImportError, match="pip install --no-build-isolation"):
+        fresh_native.load()
+
+
+def test_stream_handles():
+    class TorchLike:
+        cuda_stream = 1234
+
+    class CupyLike:
+        ptr = 99
+
+    class Protocol:
+        def __cuda_stream__(self):
+            return (0, 77)
+
+    assert program._stream_handle(None) == 0
+    assert program._stream_handle(5) == 5
+    assert program._stream_handle(TorchLike()) == 1234
+    assert program._stream_handle(CupyLike()) == 99
+    assert program._stream_handle(Protocol()) == 77
+    with pytest.raises(TypeError, match="cudaStream_t"):
+        program._stream_handle("stream")
+
+
+def test_backend_options_are_checked_by_name_and_type(monkeypatch):
+    monkeypatch.setattr(program, "backend_options", lambda: {"cuda_graphs": bool, "engine_cache_max_mib": int,
+                                                             "engine_cache_dir": str})
+    assert program._check_options({"cuda_graphs": True, "engine_cache_dir": "/x"}) == {
+        "cuda_graphs": True, "engine_cache_dir": "/x"}
+    with pytest.raises(ValueError, match="unknown TensorRTBackend option 'cuda_graph'.*cuda_graphs"):
+        program._check_options({"cuda_graph": True})
+    with pytest.raises(TypeError, match="must be a int"):
+        program._check_options({"engine_cache_max_mib": True})
+    with pytest.raises(TypeError, match="must be a bool"):
+        program._check_options({"cuda_graphs": 1})
+
+
+def test_no_tracked_build_file_reads_a_folder_beside_the_clone():
+    """A fresh clone builds and tests from the project alone: no script, CMake file or
+    test names ../shared (the TensorRT and ONNX Runtime headers are in third_party/)."""
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()
+    build_files = [f for f in files if f.endswith((".sh", ".cmake", "CMakeLists.txt", ".py", ".toml"))
+                   or f.startswith(".ci/")]
+    # Spelled in two parts so that this file does not name it.
+    needles = (".." + "/shared", "shared" + "/third_party")
+    offenders = [f for f in build_files
+                 if any(n in (REPO / f).read_text(errors="replace") for n in needles)]
+    assert not offenders, offenders
