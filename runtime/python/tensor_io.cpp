@@ -413,6 +413,31 @@ Error CallInputs::bind(Method& method, Staging& scratch, std::string& why) {
 
 // --- outputs ------------------------------------------------------------------------
 
+// A buffer of `bytes` for output `j`: malloc'd on the host, from the slot's pool on
+// a device.
+Error CallOutputs::allocate(
+    Out& o,
+    const SlotSpec& spec,
+    size_t bytes,
+    std::vector<std::shared_ptr<DevicePool>>& pools,
+    size_t j,
+    std::string& why) {
+  o.device = spec.device;
+  if (spec.device.is_cpu()) {
+    o.data = std::malloc(bytes == 0 ? 1 : bytes);
+    o.capacity = bytes;
+    if (o.data == nullptr) {
+      why = "out of host memory for output " + std::to_string(j);
+      return Error::MemoryAllocationFailed;
+    }
+    return Error::Ok;
+  }
+  if (!pools[j]) pools[j] = std::make_shared<DevicePool>(spec.device.index());
+  o.pool = pools[j];
+  o.data = o.pool->take(bytes, o.capacity, why);
+  return o.data != nullptr ? Error::Ok : Error::MemoryAllocationFailed;
+}
+
 Error CallOutputs::prepare(
     Method& method,
     std::vector<std::shared_ptr<DevicePool>>& pools,
@@ -425,21 +450,7 @@ Error CallOutputs::prepare(
     const SlotSpec& spec = specs_[j];
     if (!spec.is_tensor() || spec.planned) continue;
     Out& o = outs_[j];
-    const size_t bytes = spec.max_nbytes();
-    o.device = spec.device;
-    if (spec.device.is_cpu()) {
-      o.data = std::malloc(bytes == 0 ? 1 : bytes);
-      o.capacity = bytes;
-      if (o.data == nullptr) {
-        why = "out of host memory for output " + std::to_string(j);
-        return Error::MemoryAllocationFailed;
-      }
-    } else {
-      if (!pools[j]) pools[j] = std::make_shared<DevicePool>(spec.device.index());
-      o.pool = pools[j];
-      o.data = o.pool->take(bytes, o.capacity, why);
-      if (o.data == nullptr) return Error::MemoryAllocationFailed;
-    }
+    ET_CHECK_OK_OR_RETURN_ERROR(allocate(o, spec, spec.max_nbytes(), pools, j, why));
     const Error e = method.set_output_data_ptr(o.data, o.capacity, j);
     if (e != Error::Ok) {
       why = "ExecuTorch refused the buffer of output " + std::to_string(j);
@@ -472,20 +483,10 @@ Error CallOutputs::collect(
       continue; // written in place: handed out as it is
     }
     // Memory-planned: the method reuses it, so the caller gets a copy.
-    o.device = spec.device;
+    ET_CHECK_OK_OR_RETURN_ERROR(allocate(o, spec, nbytes, pools, j, why));
     if (spec.device.is_cpu()) {
-      o.data = std::malloc(nbytes == 0 ? 1 : nbytes);
-      o.capacity = nbytes;
-      if (o.data == nullptr) {
-        why = "out of host memory for output " + std::to_string(j);
-        return Error::MemoryAllocationFailed;
-      }
       std::memcpy(o.data, t.const_data_ptr(), nbytes);
     } else {
-      if (!pools[j]) pools[j] = std::make_shared<DevicePool>(spec.device.index());
-      o.pool = pools[j];
-      o.data = o.pool->take(nbytes, o.capacity, why);
-      if (o.data == nullptr) return Error::MemoryAllocationFailed;
       ET_CHECK_OK_OR_RETURN_ERROR(copy(o.data, t.const_data_ptr(), nbytes,
                                        cudaMemcpyDeviceToDevice, spec.device.index(),
                                        stream, false, why));

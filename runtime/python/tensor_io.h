@@ -138,6 +138,13 @@ class CallOutputs final {
     ::executorch::runtime::EValue scalar;
     bool is_tensor = false;
   };
+  ::executorch::runtime::Error allocate(
+      Out& out,
+      const SlotSpec& spec,
+      size_t bytes,
+      std::vector<std::shared_ptr<DevicePool>>& pools,
+      size_t j,
+      std::string& why);
   void release(Out& out);
   const std::vector<SlotSpec>& specs_;
   std::vector<Out> outs_;
