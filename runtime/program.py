@@ -21,7 +21,7 @@ the method's own planned memory, which its next run overwrites, are copied.
 
 CUDA inputs and streams: ``run(..., stream=s)`` (an int ``cudaStream_t``, a
 ``torch.cuda.Stream``, a ``cupy.cuda.Stream``) runs the method's TensorRT engines on
-``s`` (bound until another stream is given), asks each CUDA input's producer to
+``s`` (for that call and the next ones given ``s``), asks each CUDA input's producer to
 order its pending work before ``s`` (DLPack's stream handshake), and returns with
 device outputs ready in ``s``'s order. Without a stream, producers order their work
 before the legacy default stream and the runtime waits for it before running.
@@ -148,10 +148,16 @@ class Method:
     def run(self, *inputs, stream: Any = None) -> list:
         """Runs the method on ``inputs`` (DLPack arrays or Python scalars, in order)."""
         handle = _stream_handle(stream)
-        if handle and handle != self._bound_stream and self.tensorrt_method_id:
+        if handle != self._bound_stream and self.tensorrt_method_id:
             from . import streams
 
-            streams.bind_stream(self.tensorrt_method_id, streams.ALL_DELEGATES, handle)
+            # WHY cleared for a call without a stream: on a caller's stream the engines
+            # return before device outputs are ready (the caller orders on the stream);
+            # a call that names none must get finished outputs.
+            if handle:
+                streams.bind_stream(self.tensorrt_method_id, streams.ALL_DELEGATES, handle)
+            else:
+                streams.clear_stream(self.tensorrt_method_id, streams.ALL_DELEGATES)
             self._bound_stream = handle
         return self._program._native.run(self.name, inputs, handle)
 

@@ -130,11 +130,10 @@ class Program {
     install_log_hook();
     ::executorch::runtime::runtime_init();
     options_ = to_backend_options(options);
-    if (!options_.empty()) {
-      ET_CHECK_MSG(options_map_.set_options(kBackendName,
-                                            Span<BackendOption>(options_.data(), options_.size())) ==
-                       Error::Ok,
-                   "backend options map");
+    if (!options_.empty() &&
+        options_map_.set_options(kBackendName, Span<BackendOption>(options_.data(), options_.size())) !=
+            Error::Ok) {
+      throw nb::value_error("ExecuTorch's LoadBackendOptionsMap refused the backend options");
     }
     LogCapture log;
     auto loader = MmapDataLoader::from(

@@ -140,6 +140,10 @@ def test_device_io_on_a_caller_stream(rt, torch_cuda, manifest):
     with torch.cuda.stream(s):
         got = torch.from_dlpack(out).cpu().numpy()
     _close(got, expected[0])
+    # A later call without a stream runs on the engine's own stream again and
+    # returns finished outputs.
+    (out,) = program.run(x, y)
+    _close(_host(out, torch), expected[0])
 
 
 def test_staged_logs_once_per_engine(rt, torch_cuda, manifest, capfd):
