@@ -8,7 +8,7 @@
 #include <executorch/runtime/platform/log.h>
 
 #include "dim_expr.h"
-#include "onnx_bf16.h"
+#include "float_copy.h"
 
 namespace ort_standin {
 
@@ -45,6 +45,36 @@ OrtEnv* environment(std::string& message) {
     message = "ONNX Runtime could not create its environment";
   }
   return env;
+}
+
+// A session of the model bytes; ONNX Runtime's status.
+OrtStatus* open_session(
+    const OrtApi* api,
+    OrtEnv* env,
+    const void* model,
+    size_t size,
+    OrtSession** out) {
+  OrtSessionOptions* options = nullptr;
+  OrtStatus* status = api->CreateSessionOptions(&options);
+  if (status != nullptr) {
+    return status;
+  }
+  // WHY a few threads: a program holds several engines (and the GPU machine's
+  // cores serve whoever runs beside it); ONNX Runtime's default takes them all.
+  const unsigned cores = std::thread::hardware_concurrency();
+  status = api->SetIntraOpNumThreads(
+      options, cores == 0 ? 1 : static_cast<int>(cores < 4 ? cores : 4));
+  // WHY no graph optimizations: what runs is the graph TensorRT parsed, as the
+  // export's verification runs it (backend/verify.py), and ONNX Runtime's
+  // constant folding has crashed on fp16 MatMuls of constants there.
+  if (status == nullptr) {
+    status = api->SetSessionGraphOptimizationLevel(options, ORT_DISABLE_ALL);
+  }
+  if (status == nullptr) {
+    status = api->CreateSessionFromArray(env, model, size, options, out);
+  }
+  api->ReleaseSessionOptions(options);
+  return status;
 }
 
 // The description of one input or output from its type info.
@@ -175,33 +205,31 @@ Session::create(const void* onnx, size_t size, std::string& message) {
   if (env == nullptr) {
     return Error::Internal;
   }
-  std::vector<uint8_t> widened;
-  bool converted = false;
-  std::string error;
-  if (!bf16_as_float32(onnx, size, widened, converted, error)) {
-    message = "not an ONNX model the stand-in reads: " + error;
-    return Error::InvalidProgram;
-  }
   std::unique_ptr<Session> self(new (std::nothrow) Session());
   if (self == nullptr) {
     return Error::MemoryAllocationFailed;
   }
-  self->bf16_converted_ = converted;
-  OrtSessionOptions* options = nullptr;
-  if (!ok(api, api->CreateSessionOptions(&options), message, "CreateSessionOptions")) {
-    return Error::Internal;
+  // bf16: always the float32 copy (ONNX Runtime's CPU kernels have no bf16
+  // compute). fp16: the model as it is, and the copy only where ONNX Runtime
+  // lacks a kernel.
+  std::vector<uint8_t> copy;
+  bool changed = false;
+  std::string error;
+  if (!float32_copy(onnx, size, kOnnxBfloat16, copy, changed, error)) {
+    message = "not an ONNX model the stand-in reads: " + error;
+    return Error::InvalidProgram;
   }
-  // WHY a few threads: a program holds several engines (and the GPU machine's
-  // cores serve whoever runs beside it); ONNX Runtime's default takes them all.
-  const unsigned cores = std::thread::hardware_concurrency();
-  const int threads = cores == 0 ? 1 : static_cast<int>(cores < 4 ? cores : 4);
-  OrtStatus* status = api->SetIntraOpNumThreads(options, threads);
-  if (status == nullptr) {
-    status = api->CreateSessionFromArray(
-        env, converted ? widened.data() : onnx, converted ? widened.size() : size,
-        options, &self->session_);
+  if (changed) {
+    self->float_copy_of_ = "bf16";
   }
-  api->ReleaseSessionOptions(options);
+  OrtStatus* status = open_session(
+      api, env, changed ? copy.data() : onnx, changed ? copy.size() : size, &self->session_);
+  if (status != nullptr && api->GetErrorCode(status) == ORT_NOT_IMPLEMENTED && !changed &&
+      float32_copy(onnx, size, kOnnxFloat16, copy, changed, error) && changed) {
+    api->ReleaseStatus(status);
+    self->float_copy_of_ = "fp16";
+    status = open_session(api, env, copy.data(), copy.size(), &self->session_);
+  }
   if (!ok(api, status, message, "ONNX Runtime could not create a session")) {
     return Error::InvalidProgram;
   }

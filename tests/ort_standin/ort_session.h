@@ -11,8 +11,9 @@
 //     symbol an input dim carries, or an arithmetic expression of such symbols
 //     (the ONNX exporter writes "s27", "2*s27", "s27 - 1"); a dim no input
 //     determines (data-dependent) is an error, as in TensorRT;
-//   * bf16 models, whose compute ONNX Runtime's CPU kernels lack, run as a float32
-//     copy (onnx_bf16.h): bf16 inputs and outputs keep their type.
+//   * bf16 models, whose compute ONNX Runtime's CPU kernels lack, and fp16 ones
+//     where it lacks a kernel, run as a float32 copy (float_copy.h): their
+//     inputs and outputs keep their types.
 #pragma once
 
 #include <cstddef>
@@ -78,9 +79,9 @@ class Session {
   // Index of the input / output of that name, or -1.
   int find_input(const char* name) const;
   int find_output(const char* name) const;
-  // Whether the model held bf16 tensors and runs as its float32 copy.
-  bool bf16_converted() const {
-    return bf16_converted_;
+  // "bf16" / "fp16" when the model runs as its float32 copy, else nullptr.
+  const char* float_copy_of() const {
+    return float_copy_of_;
   }
 
   // Checks `shape` against input `i` (rank, static dims, non-negative dims).
@@ -104,7 +105,7 @@ class Session {
   OrtSession* session_ = nullptr;
   std::vector<TensorDesc> inputs_;
   std::vector<TensorDesc> outputs_;
-  bool bf16_converted_ = false;
+  const char* float_copy_of_ = nullptr;
 };
 
 // One execution's host buffers (one per execution context): each input and

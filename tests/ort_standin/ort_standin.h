@@ -41,7 +41,7 @@ struct Stats {
   std::atomic<uint64_t> builds{0};
   std::atomic<uint64_t> build_failures{0};
   std::atomic<uint64_t> deserializations{0};
-  std::atomic<uint64_t> bf16_models{0}; // sessions that run a float32 copy
+  std::atomic<uint64_t> float_copies{0}; // engines run as a float32 copy (bf16, fp16)
   std::atomic<uint64_t> enqueues{0};
   std::atomic<uint64_t> host_buffer_allocations{0};
 };

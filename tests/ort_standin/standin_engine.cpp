@@ -423,8 +423,8 @@ class StandinFactory final : public EngineFactory {
       return session.error();
     }
     stats().deserializations.fetch_add(1);
-    if (session.get()->bf16_converted()) {
-      stats().bf16_models.fetch_add(1);
+    if (session.get()->float_copy_of() != nullptr) {
+      stats().float_copies.fetch_add(1);
     }
     std::unique_ptr<executorch_tensorrt::Engine> engine(
         new (std::nothrow) StandinEngine(std::move(session.get()), device));
@@ -460,10 +460,11 @@ class StandinFactory final : public EngineFactory {
     stats().builds.fetch_add(1);
     ET_LOG(Info,
            "ort_standin: built partition %s from its ONNX model (%zu bytes; %zu inputs, "
-           "%zu outputs%s) for ONNX Runtime %s",
+           "%zu outputs%s%s) for ONNX Runtime %s",
            spec.partition.c_str(), onnx_size, session.get()->inputs().size(),
            session.get()->outputs().size(),
-           session.get()->bf16_converted() ? "; bf16 run as a float32 copy" : "",
+           session.get()->float_copy_of() != nullptr ? "; run as a float32 copy of its " : "",
+           session.get()->float_copy_of() != nullptr ? session.get()->float_copy_of() : "",
            ort_version());
     return Error::Ok;
   }

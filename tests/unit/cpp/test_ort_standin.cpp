@@ -12,10 +12,11 @@
 #include <executorch/runtime/core/portable_type/half.h>
 
 #include "dim_expr.h"
-#include "onnx_bf16.h"
+#include "float_copy.h"
 #include "onnx_builder.h"
 #include "ort_session.h"
 #include "ort_standin.h"
+#include "standin_models.h"
 #include "test_support.h"
 #include "trt_engine.h"
 
@@ -27,58 +28,14 @@ using executorch_tensorrt::TensorIOMode;
 using onnx_builder::Graph;
 using ort_standin::Runner;
 using ort_standin::Session;
+using standin_models::bf16_model;
+using standin_models::Bf16Model;
+using standin_models::mixed_model;
+using standin_models::session_of;
+using standin_models::shape;
+using standin_models::spec_for_mixed;
 
 namespace {
-
-Shape shape(std::initializer_list<int64_t> dims) {
-  Shape s;
-  for (int64_t d : dims) s.dims[s.rank++] = d;
-  return s;
-}
-
-std::unique_ptr<Session> session_of(const std::string& model) {
-  std::string message;
-  auto s = Session::create(model.data(), model.size(), message);
-  if (!s.ok()) {
-    std::fprintf(stderr, "session: %s\n", message.c_str());
-    return nullptr;
-  }
-  return std::move(s.get());
-}
-
-// ids int64 [batch, seq], mask bool [batch, seq], x float [batch, seq, 4] ->
-//   y     float [batch, seq, 4] = (table[ids] + x) * mask
-//   count int64 [batch]         = number of true in each mask row
-//   pos   bool  [batch, seq, 4] = y > 0
-//   ids32 int32 [batch, seq]    = ids + 1
-std::string mixed_model() {
-  std::vector<float> table(16 * 4);
-  for (size_t k = 0; k < table.size(); ++k) table[k] = 0.25f * static_cast<float>(k) - 5.f;
-  Graph g;
-  g.input("ids", onnx_builder::kInt64, {"batch", "seq"})
-      .input("mask", onnx_builder::kBool, {"batch", "seq"})
-      .input("x", onnx_builder::kFloat, {"batch", "seq", 4})
-      .initializer("table", onnx_builder::kFloat, {16, 4}, table)
-      .initializer("last", onnx_builder::kInt64, {1}, std::vector<int64_t>{-1})
-      .initializer("axis1", onnx_builder::kInt64, {1}, std::vector<int64_t>{1})
-      .initializer("one", onnx_builder::kInt64, {}, std::vector<int64_t>{1})
-      .initializer("zero", onnx_builder::kFloat, {}, std::vector<float>{0.f})
-      .node("Gather", {"table", "ids"}, {"emb"}, {onnx_builder::int_attr("axis", 0)})
-      .node("Add", {"emb", "x"}, {"h"})
-      .node("Cast", {"mask"}, {"maskf"}, {onnx_builder::int_attr("to", onnx_builder::kFloat)})
-      .node("Unsqueeze", {"maskf", "last"}, {"mask3"})
-      .node("Mul", {"h", "mask3"}, {"y"})
-      .node("Cast", {"mask"}, {"maski"}, {onnx_builder::int_attr("to", onnx_builder::kInt64)})
-      .node("ReduceSum", {"maski", "axis1"}, {"count"}, {onnx_builder::int_attr("keepdims", 0)})
-      .node("Greater", {"y", "zero"}, {"pos"})
-      .node("Add", {"ids", "one"}, {"ids1"})
-      .node("Cast", {"ids1"}, {"ids32"}, {onnx_builder::int_attr("to", onnx_builder::kInt32)})
-      .output("y", onnx_builder::kFloat, {"batch", "seq", 4})
-      .output("count", onnx_builder::kInt64, {"batch"})
-      .output("pos", onnx_builder::kBool, {"batch", "seq", 4})
-      .output("ids32", onnx_builder::kInt32, {"batch", "seq"});
-  return g.model();
-}
 
 // x float [n, 3] -> twice float [2*n, 3] (Concat), tail float [n - 1, 3] (Slice).
 std::string expression_model() {
@@ -95,34 +52,6 @@ std::string expression_model() {
   return g.model();
 }
 
-// xb bf16 [2, 8], xf float [2, 8] -> yb bf16 [2, 4] = relu(xb @ W + b),
-// yf float [2, 4] = float(bf16(xf) @ W): bf16 weights, a Cast to bf16 inside.
-struct Bf16Model {
-  std::string model;
-  std::vector<uint16_t> w; // [8, 4]
-  std::vector<uint16_t> b; // [4]
-};
-Bf16Model bf16_model() {
-  Bf16Model m;
-  for (int k = 0; k < 32; ++k) m.w.push_back(onnx_builder::to_bf16(0.1f * static_cast<float>(k % 7) - 0.3f));
-  for (int k = 0; k < 4; ++k) m.b.push_back(onnx_builder::to_bf16(0.05f * static_cast<float>(k)));
-  Graph g;
-  g.input("xb", onnx_builder::kBfloat16, {2, 8})
-      .input("xf", onnx_builder::kFloat, {2, 8})
-      .initializer("W", onnx_builder::kBfloat16, {8, 4}, m.w)
-      .initializer("b", onnx_builder::kBfloat16, {4}, m.b)
-      .node("MatMul", {"xb", "W"}, {"mm"})
-      .node("Add", {"mm", "b"}, {"biased"})
-      .node("Relu", {"biased"}, {"yb"})
-      .node("Cast", {"xf"}, {"xf_b"}, {onnx_builder::int_attr("to", onnx_builder::kBfloat16)})
-      .node("MatMul", {"xf_b", "W"}, {"mm2"})
-      .node("Cast", {"mm2"}, {"yf"}, {onnx_builder::int_attr("to", onnx_builder::kFloat)})
-      .output("yb", onnx_builder::kBfloat16, {2, 4})
-      .output("yf", onnx_builder::kFloat, {2, 4});
-  m.model = g.model();
-  return m;
-}
-
 // x float [3] -> x itself, relu(x), and a constant: outputs ONNX Runtime does
 // not compute into the bound buffer.
 std::string passthrough_model() {
@@ -134,25 +63,6 @@ std::string passthrough_model() {
       .output("r", onnx_builder::kFloat, {3})
       .output("c", onnx_builder::kFloat, {2});
   return g.model();
-}
-
-BuildSpec spec_for_mixed() {
-  BuildSpec spec;
-  spec.partition = "partition_test.0";
-  auto profile = [](const char* name, std::vector<int64_t> min, std::vector<int64_t> max) {
-    InputProfile p;
-    p.name = name;
-    p.rank = static_cast<int32_t>(min.size());
-    for (size_t d = 0; d < min.size(); ++d) {
-      p.min[d] = min[d];
-      p.opt[d] = max[d];
-      p.max[d] = max[d];
-    }
-    return p;
-  };
-  spec.inputs = {profile("ids", {1, 1}, {4, 16}), profile("mask", {1, 1}, {4, 16}),
-                 profile("x", {1, 1, 4}, {4, 16, 4})};
-  return spec;
 }
 
 } // namespace
@@ -215,7 +125,7 @@ ETRT_TEST(session_describes_inputs_and_outputs) {
   ETRT_CHECK_EQ(s->outputs()[s->find_output("pos")].dtype, int8_t{11});
   ETRT_CHECK_EQ(s->outputs()[s->find_output("ids32")].dtype, int8_t{3}); // Int
   ETRT_CHECK_EQ(s->find_output("nope"), -1);
-  ETRT_CHECK(!s->bf16_converted());
+  ETRT_CHECK(s->float_copy_of() == nullptr);
 }
 
 ETRT_TEST(session_output_shapes_follow_the_inputs) {
@@ -288,46 +198,24 @@ ETRT_TEST(session_runs_mixed_dtypes_on_host_buffers) {
   std::string message;
   for (const int64_t seq : {5, 2, 7}) { // shapes change between runs
     const int64_t batch = 2;
-    std::vector<int64_t> ids(batch * seq);
-    std::vector<uint8_t> mask(batch * seq);
-    std::vector<float> x(batch * seq * 4);
-    for (size_t k = 0; k < ids.size(); ++k) {
-      ids[k] = static_cast<int64_t>((k * 5 + seq) % 16);
-      mask[k] = (k + seq) % 3 != 0;
-    }
-    for (size_t k = 0; k < x.size(); ++k) x[k] = 0.5f * static_cast<float>(k % 9) - 2.f;
-    std::vector<float> y(batch * seq * 4, -7.f);
+    standin_models::MixedInputs in = standin_models::mixed_inputs(batch, seq);
+    std::vector<float> y(in.x.size(), -7.f);
     std::vector<int64_t> count(batch, -7);
-    std::vector<uint8_t> pos(batch * seq * 4, 7);
-    std::vector<int32_t> ids32(batch * seq, -7);
-    const Shape in[3] = {shape({batch, seq}), shape({batch, seq}), shape({batch, seq, 4})};
-    ETRT_REQUIRE(r.bind_input(0, ids.data(), in[0], message) == Error::Ok);
-    ETRT_REQUIRE(r.bind_input(1, mask.data(), in[1], message) == Error::Ok);
-    ETRT_REQUIRE(r.bind_input(2, x.data(), in[2], message) == Error::Ok);
+    std::vector<uint8_t> pos(in.x.size(), 7);
+    std::vector<int32_t> ids32(in.ids.size(), -7);
+    const Shape shapes[3] = {shape({batch, seq}), shape({batch, seq}), shape({batch, seq, 4})};
+    ETRT_REQUIRE(r.bind_input(0, in.ids.data(), shapes[0], message) == Error::Ok);
+    ETRT_REQUIRE(r.bind_input(1, in.mask.data(), shapes[1], message) == Error::Ok);
+    ETRT_REQUIRE(r.bind_input(2, in.x.data(), shapes[2], message) == Error::Ok);
     void* outs[4] = {y.data(), count.data(), pos.data(), ids32.data()};
     for (size_t j = 0; j < 4; ++j) {
       Shape o;
-      ETRT_REQUIRE(s->output_shape(in, j, o, message) == Error::Ok);
+      ETRT_REQUIRE(s->output_shape(shapes, j, o, message) == Error::Ok);
       ETRT_REQUIRE(r.bind_output(j, outs[j], o, message) == Error::Ok);
     }
     ETRT_REQUIRE(r.run(message) == Error::Ok);
-    int mismatches = 0;
-    for (int64_t b = 0; b < batch; ++b) {
-      int64_t want_count = 0;
-      for (int64_t t = 0; t < seq; ++t) {
-        const size_t k = static_cast<size_t>(b * seq + t);
-        want_count += mask[k];
-        mismatches += ids32[k] != static_cast<int32_t>(ids[k] + 1);
-        for (int c = 0; c < 4; ++c) {
-          const float table = 0.25f * static_cast<float>(ids[k] * 4 + c) - 5.f;
-          const float want = mask[k] ? table + x[k * 4 + c] : 0.f;
-          mismatches += std::fabs(y[k * 4 + c] - want) > 1e-6f;
-          mismatches += pos[k * 4 + c] != (want > 0.f ? 1 : 0);
-        }
-      }
-      mismatches += count[b] != want_count;
-    }
-    ETRT_CHECK_EQ(mismatches, 0);
+    ETRT_CHECK_EQ(standin_models::mixed_mismatches(in, batch, seq, y.data(), count.data(),
+                                                   pos.data(), ids32.data()), 0);
   }
 }
 
@@ -336,21 +224,21 @@ ETRT_TEST(bf16_models_run_as_a_float32_copy) {
   std::vector<uint8_t> copy;
   bool changed = false;
   std::string error;
-  ETRT_REQUIRE(ort_standin::bf16_as_float32(m.model.data(), m.model.size(), copy, changed, error));
+  ETRT_REQUIRE(ort_standin::float32_copy(m.model.data(), m.model.size(), ort_standin::kOnnxBfloat16, copy, changed, error));
   ETRT_CHECK(changed && !copy.empty());
   // A model without bf16 is left alone.
   const std::string plain = expression_model();
   std::vector<uint8_t> untouched;
-  ETRT_REQUIRE(ort_standin::bf16_as_float32(plain.data(), plain.size(), untouched, changed, error));
+  ETRT_REQUIRE(ort_standin::float32_copy(plain.data(), plain.size(), ort_standin::kOnnxBfloat16, untouched, changed, error));
   ETRT_CHECK(!changed && untouched.empty());
   // Garbage is refused with a reason.
   const char junk[] = "\x0a\xff\xff\xff\xff\x0f not a model";
-  ETRT_CHECK(!ort_standin::bf16_as_float32(junk, sizeof(junk), untouched, changed, error));
+  ETRT_CHECK(!ort_standin::float32_copy(junk, sizeof(junk), ort_standin::kOnnxBfloat16, untouched, changed, error));
   ETRT_CHECK(!error.empty());
 
   auto s = session_of(m.model);
   ETRT_REQUIRE(s != nullptr);
-  ETRT_CHECK(s->bf16_converted());
+  ETRT_CHECK(s->float_copy_of() != nullptr && std::string(s->float_copy_of()) == "bf16");
   // The graph's bf16 input and output keep their type.
   ETRT_CHECK_EQ(s->inputs()[s->find_input("xb")].dtype, int8_t{15});
   ETRT_CHECK_EQ(s->outputs()[s->find_output("yb")].dtype, int8_t{15});
@@ -420,6 +308,40 @@ ETRT_TEST(fp16_models_run_on_onnx_runtime) {
     }
   }
   ETRT_CHECK(worst <= 2e-3);
+
+  // Its float32 copy (made where ONNX Runtime lacks an fp16 kernel) computes the
+  // same: weights widened exactly (negative, subnormal and zero ones included).
+  w[0] = Half(-3.0e-6f); // subnormal in fp16
+  w[1] = Half(0.f);
+  Graph g2;
+  g2.input("x", onnx_builder::kFloat16, {"n", 5})
+      .initializer("W", onnx_builder::kFloat16, {5, 2}, w)
+      .node("MatMul", {"x", "W"}, {"y"})
+      .output("y", onnx_builder::kFloat16, {"n", 2});
+  const std::string model = g2.model();
+  std::vector<uint8_t> copy;
+  bool changed = false;
+  std::string error;
+  ETRT_REQUIRE(ort_standin::float32_copy(model.data(), model.size(), ort_standin::kOnnxFloat16,
+                                         copy, changed, error));
+  ETRT_REQUIRE(changed);
+  auto c = session_of(std::string(copy.begin(), copy.end()));
+  ETRT_REQUIRE(c != nullptr);
+  ETRT_CHECK_EQ(c->inputs()[0].dtype, int8_t{5}); // still fp16 at the boundary
+  ETRT_CHECK_EQ(c->outputs()[0].dtype, int8_t{5});
+  Runner rc(*c);
+  ETRT_REQUIRE(rc.bind_input(0, x.data(), shape({3, 5}), message) == Error::Ok);
+  ETRT_REQUIRE(rc.bind_output(0, y.data(), shape({3, 2}), message) == Error::Ok);
+  ETRT_REQUIRE(rc.run(message) == Error::Ok);
+  worst = 0;
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 2; ++j) {
+      double acc = 0;
+      for (int k = 0; k < 5; ++k) acc += double(float(x[i * 5 + k])) * double(float(w[k * 2 + j]));
+      worst = std::max(worst, std::fabs(double(float(y[i * 2 + j])) - acc) / std::max(1e-3, std::fabs(acc)));
+    }
+  }
+  ETRT_CHECK(worst <= 1.0 / 1024); // one fp16 rounding of a float32 result
 }
 
 ETRT_TEST(outputs_not_computed_in_place_are_copied) {

@@ -1,4 +1,4 @@
-#include "onnx_bf16.h"
+#include "float_copy.h"
 
 #include <cstring>
 #include <map>
@@ -66,7 +66,6 @@ constexpr uint32_t kNode = 7;
 constexpr uint32_t kValueInfo = 12;
 } // namespace function
 constexpr uint64_t kFloat = 1; // TensorProto.DataType FLOAT
-constexpr uint64_t kBfloat16 = 16;
 
 enum Wire : uint32_t { kVarint = 0, kFixed64 = 1, kBytes = 2, kFixed32 = 5 };
 
@@ -194,8 +193,34 @@ const std::string& renamed(const Renames& renames, const std::string& name) {
   return it == renames.end() ? name : it->second;
 }
 
+// A float16 value (IEEE binary16) as float32, exactly.
+float half_to_float(uint16_t h) {
+  const uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  const uint32_t exponent = (h >> 10) & 0x1f;
+  uint32_t mantissa = h & 0x3ff;
+  uint32_t bits = 0;
+  if (exponent == 0x1f) { // inf, nan
+    bits = sign | 0x7f800000 | (mantissa << 13);
+  } else if (exponent != 0) {
+    bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+  } else if (mantissa != 0) { // subnormal: normalize
+    int e = -1;
+    do {
+      ++e;
+      mantissa <<= 1;
+    } while ((mantissa & 0x400) == 0);
+    bits = sign | (static_cast<uint32_t>(112 - e) << 23) | ((mantissa & 0x3ff) << 13);
+  } else {
+    bits = sign;
+  }
+  float f = 0;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 class Rewriter {
  public:
+  explicit Rewriter(uint64_t reduced) : reduced_(reduced) {}
   bool changed = false;
   std::string error;
 
@@ -270,7 +295,7 @@ class Rewriter {
     std::vector<std::pair<std::string, std::string>> casts_in;
     std::vector<std::pair<std::string, std::string>> casts_out;
     if (top) {
-      // The graph's bf16 inputs and outputs keep their type: a Cast beside each,
+      // The graph's reduced inputs and outputs keep their type: a Cast beside each,
       // and the float32 value takes a new name inside the graph.
       Reader scan = r;
       Field f;
@@ -288,7 +313,7 @@ class Rewriter {
         if (f.number == graph::kInput) {
           inputs.push_back(name);
         }
-        if (elem != kBfloat16) {
+        if (elem != reduced_) {
           continue;
         }
         changed = true;
@@ -296,7 +321,7 @@ class Rewriter {
         if (f.number == graph::kInput) {
           casts_in.emplace_back(name, f32);
           renames[name] = f32;
-        } else if (renames.count(name) == 0) { // an input returned as is stays bf16
+        } else if (renames.count(name) == 0) { // an input returned as is stays reduced
           casts_out.emplace_back(f32, name);
           renames[name] = f32;
         }
@@ -352,7 +377,7 @@ class Rewriter {
       put_bytes(out, f.number, sub.data(), sub.size());
       out.insert(out.end(), after.begin(), after.end());
     }
-    for (const auto& c : casts_out) cast_node(out, c.first, c.second, kBfloat16);
+    for (const auto& c : casts_out) cast_node(out, c.first, c.second, reduced_);
     return finish(r, "GraphProto");
   }
 
@@ -375,7 +400,7 @@ class Rewriter {
     return value;
   }
 
-  // A node with `renames` applied. A Cast to bf16 keeps rounding to bf16: it
+  // A node with `renames` applied. A Cast to the reduced type keeps rounding: it
   // stays, its output renamed, and `after` gets a Cast of that back to float32
   // under the original name (as field `field`).
   bool node_proto(Reader r, Bytes& out, const Renames& renames, uint32_t field, Bytes* after) {
@@ -392,7 +417,7 @@ class Rewriter {
     }
     const bool onnx_domain = domain.empty() || domain == "ai.onnx";
     const bool rounding_cast = onnx_domain && op == "Cast" &&
-        int_attribute(r, "to") == static_cast<int64_t>(kBfloat16);
+        int_attribute(r, "to") == static_cast<int64_t>(reduced_);
     if (rounding_cast) {
       changed = true;
     }
@@ -436,7 +461,7 @@ class Rewriter {
       Bytes sub;
       bool ok = true;
       if (f.number == attribute::kInt && f.wire == kVarint && dtype_attr &&
-          f.varint == kBfloat16) {
+          f.varint == reduced_) {
         changed = true;
         put_int(out, f.number, kFloat);
         continue;
@@ -468,7 +493,7 @@ class Rewriter {
     return finish(r, "AttributeProto");
   }
 
-  // A TensorProto; a bf16 one becomes float32 (raw_data, exact).
+  // A TensorProto; one of the reduced type becomes float32 (raw_data, exact).
   bool tensor_proto(Reader r, Bytes& out, const Renames& renames) {
     uint64_t data_type = 0;
     uint64_t location = 0;
@@ -480,9 +505,9 @@ class Rewriter {
         if (f.number == tensor::kDataLocation && f.wire == kVarint) location = f.varint;
       }
     }
-    const bool bf16 = data_type == kBfloat16;
-    if (bf16 && location == tensor::kExternal) {
-      error = "a bf16 tensor's data is external to the model";
+    const bool reduced = data_type == reduced_;
+    if (reduced && location == tensor::kExternal) {
+      error = "a reduced-precision tensor's data is external to the model";
       return false;
     }
     std::vector<uint16_t> values;
@@ -490,18 +515,18 @@ class Rewriter {
     while (r.next(f)) {
       if (f.number == tensor::kName && f.wire == kBytes) {
         put_string(out, f.number, renamed(renames, f.text()));
-      } else if (bf16 && f.number == tensor::kDataType) {
+      } else if (reduced && f.number == tensor::kDataType) {
         put_int(out, f.number, kFloat);
-      } else if (bf16 && f.number == tensor::kRawData && f.wire == kBytes) {
+      } else if (reduced && f.number == tensor::kRawData && f.wire == kBytes) {
         if (f.size % 2 != 0) {
-          error = "bf16 raw_data of odd length";
+          error = "16-bit raw_data of odd length";
           return false;
         }
         for (size_t k = 0; k < f.size; k += 2) {
           values.push_back(static_cast<uint16_t>(f.data[k] | (f.data[k + 1] << 8)));
         }
-      } else if (bf16 && f.number == tensor::kInt32Data) {
-        // bf16 values as int32_data: packed or one varint per field.
+      } else if (reduced && f.number == tensor::kInt32Data) {
+        // 16-bit values as int32_data: packed or one varint per field.
         if (f.wire == kVarint) {
           values.push_back(static_cast<uint16_t>(f.varint));
         } else if (f.wire == kBytes) {
@@ -509,7 +534,7 @@ class Rewriter {
           uint64_t v = 0;
           while (!packed.done()) {
             if (!packed.varint(v)) {
-              error = "malformed bf16 int32_data";
+              error = "malformed 16-bit int32_data";
               return false;
             }
             values.push_back(static_cast<uint16_t>(v));
@@ -519,12 +544,18 @@ class Rewriter {
         put_field(out, f);
       }
     }
-    if (bf16) {
+    if (reduced) {
       changed = true;
       Bytes raw(values.size() * 4);
       for (size_t k = 0; k < values.size(); ++k) {
-        const uint32_t bits = static_cast<uint32_t>(values[k]) << 16;
-        std::memcpy(raw.data() + 4 * k, &bits, 4); // little-endian hosts only
+        float f = 0;
+        if (reduced_ == static_cast<uint64_t>(kOnnxFloat16)) {
+          f = half_to_float(values[k]);
+        } else {
+          const uint32_t bits = static_cast<uint32_t>(values[k]) << 16;
+          std::memcpy(&f, &bits, 4);
+        }
+        std::memcpy(raw.data() + 4 * k, &f, 4); // little-endian hosts only
       }
       put_bytes(out, tensor::kRawData, raw.data(), raw.size());
     }
@@ -594,7 +625,7 @@ class Rewriter {
   bool tensor_type(Reader r, Bytes& out) {
     Field f;
     while (r.next(f)) {
-      if (f.number == type::kElemType && f.wire == kVarint && f.varint == kBfloat16) {
+      if (f.number == type::kElemType && f.wire == kVarint && f.varint == reduced_) {
         changed = true;
         put_int(out, f.number, kFloat);
       } else {
@@ -622,20 +653,27 @@ class Rewriter {
     }
     return finish(r, "FunctionProto");
   }
+
+  const uint64_t reduced_; // the element type made float32
 };
 
 } // namespace
 
-bool bf16_as_float32(
+bool float32_copy(
     const void* onnx,
     size_t size,
+    int32_t reduced,
     std::vector<uint8_t>& out,
     bool& changed,
     std::string& error) {
   out.clear();
   changed = false;
   error.clear();
-  Rewriter rw;
+  if (reduced != kOnnxFloat16 && reduced != kOnnxBfloat16) {
+    error = "float32 copies are made of float16 and bfloat16 models only";
+    return false;
+  }
+  Rewriter rw(static_cast<uint64_t>(reduced));
   Bytes copy;
   copy.reserve(size);
   if (!rw.model(Reader(static_cast<const uint8_t*>(onnx), size), copy)) {
