@@ -30,7 +30,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -40,10 +39,9 @@
 
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
-#include <executorch/runtime/core/portable_type/bfloat16.h>
-#include <executorch/runtime/core/portable_type/half.h>
 
 #include "ort_standin.h"
+#include "tensor_files.h"
 
 using executorch::aten::ScalarType;
 using executorch::aten::SizesType;
@@ -53,42 +51,10 @@ using executorch::extension::Module;
 using executorch::extension::TensorPtr;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
+using tensor_files::Errors;
+using tensor_files::TensorFile;
 
 namespace {
-
-struct Dtype {
-  const char* name;
-  ScalarType type;
-  size_t size;
-};
-constexpr Dtype kDtypes[] = {
-    {"float32", ScalarType::Float, 4}, {"float16", ScalarType::Half, 2},
-    {"bfloat16", ScalarType::BFloat16, 2}, {"float64", ScalarType::Double, 8},
-    {"int64", ScalarType::Long, 8}, {"int32", ScalarType::Int, 4},
-    {"int16", ScalarType::Short, 2}, {"int8", ScalarType::Char, 1},
-    {"uint8", ScalarType::Byte, 1}, {"bool", ScalarType::Bool, 1},
-};
-
-const Dtype* dtype_named(const std::string& name) {
-  for (const Dtype& d : kDtypes) {
-    if (name == d.name) return &d;
-  }
-  return nullptr;
-}
-const Dtype* dtype_of(ScalarType t) {
-  for (const Dtype& d : kDtypes) {
-    if (d.type == t) return &d;
-  }
-  return nullptr;
-}
-
-struct TensorFile {
-  const Dtype* dtype = nullptr;
-  std::vector<SizesType> dims;
-  std::vector<uint8_t> bytes;
-  double atol = 0;
-  double rtol = 0;
-};
 
 struct Call {
   std::string method;
@@ -116,71 +82,6 @@ struct Case {
   std::vector<Call> calls;
   Greedy greedy;
 };
-
-bool read_file(const std::string& path, std::vector<uint8_t>& out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  out.assign(std::istreambuf_iterator<char>(in), {});
-  return true;
-}
-
-size_t numel(const std::vector<SizesType>& dims) {
-  size_t n = 1;
-  for (SizesType d : dims) n *= static_cast<size_t>(d);
-  return n;
-}
-
-std::string dims_text(const std::vector<SizesType>& dims) {
-  std::string s = "[";
-  for (size_t k = 0; k < dims.size(); ++k) s += (k ? "," : "") + std::to_string(dims[k]);
-  return s + "]";
-}
-
-bool parse_dims(const std::string& text, std::vector<SizesType>& dims) {
-  dims.clear();
-  if (text == "-") return true;
-  std::stringstream ss(text);
-  std::string part;
-  while (std::getline(ss, part, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(part.c_str(), &end, 10);
-    if (end == part.c_str() || *end != '\0' || v < 0) return false;
-    dims.push_back(static_cast<SizesType>(v));
-  }
-  return !dims.empty();
-}
-
-// A tensor line's fields: DTYPE DIMS FILE [ATOL RTOL].
-bool parse_tensor(std::istringstream& ss, const std::string& dir, bool expected,
-                  TensorFile& t, std::string& error) {
-  std::string dtype, dims, file;
-  ss >> dtype >> dims >> file;
-  if (expected) ss >> t.atol >> t.rtol;
-  t.dtype = dtype_named(dtype);
-  if (t.dtype == nullptr || !parse_dims(dims, t.dims) || file.empty() || ss.fail()) {
-    error = "bad tensor line (dtype " + dtype + ", dims " + dims + ")";
-    return false;
-  }
-  if (!read_file(dir + "/" + file, t.bytes)) {
-    error = "cannot read " + dir + "/" + file;
-    return false;
-  }
-  if (t.bytes.size() != numel(t.dims) * t.dtype->size) {
-    error = file + " has " + std::to_string(t.bytes.size()) + " bytes, " + dtype +
-        dims_text(t.dims) + " needs " + std::to_string(numel(t.dims) * t.dtype->size);
-    return false;
-  }
-  return true;
-}
-
-template <typename T>
-bool read_vector(const std::string& path, std::vector<T>& out) {
-  std::vector<uint8_t> raw;
-  if (!read_file(path, raw) || raw.size() % sizeof(T) != 0) return false;
-  out.resize(raw.size() / sizeof(T));
-  std::memcpy(out.data(), raw.data(), raw.size());
-  return true;
-}
 
 bool parse_case(const std::string& path, Case& c, std::string& error) {
   std::ifstream in(path);
@@ -219,7 +120,7 @@ bool parse_case(const std::string& path, Case& c, std::string& error) {
         return false;
       }
       TensorFile t;
-      if (!parse_tensor(ss, dir, key == "out", t, error)) {
+      if (!tensor_files::parse_tensor(ss, dir, key == "out", t, error)) {
         error = where + error;
         return false;
       }
@@ -228,9 +129,9 @@ bool parse_case(const std::string& path, Case& c, std::string& error) {
       Greedy& g = c.greedy;
       std::string prompt, tokens, logits;
       ss >> g.prefill >> g.decode >> prompt >> g.steps >> tokens >> logits >> g.atol >> g.rtol;
-      if (ss.fail() || !read_vector(dir + "/" + prompt, g.prompt) ||
-          !read_vector(dir + "/" + tokens, g.tokens) ||
-          !read_vector(dir + "/" + logits, g.logits) || g.steps < 1 ||
+      if (ss.fail() || !tensor_files::read_vector(dir + "/" + prompt, g.prompt) ||
+          !tensor_files::read_vector(dir + "/" + tokens, g.tokens) ||
+          !tensor_files::read_vector(dir + "/" + logits, g.logits) || g.steps < 1 ||
           g.tokens.size() != static_cast<size_t>(g.steps) || g.prompt.empty()) {
         error = where + "bad greedy line or files";
         return false;
@@ -252,97 +153,40 @@ bool parse_case(const std::string& path, Case& c, std::string& error) {
   return true;
 }
 
-// An element as a double (bool and integers exactly).
-double element(const uint8_t* p, ScalarType t) {
-  switch (t) {
-    case ScalarType::Float: { float v; std::memcpy(&v, p, 4); return v; }
-    case ScalarType::Double: { double v; std::memcpy(&v, p, 8); return v; }
-    case ScalarType::Half: {
-      executorch::runtime::etensor::Half v;
-      std::memcpy(&v, p, 2);
-      return static_cast<float>(v);
-    }
-    case ScalarType::BFloat16: {
-      executorch::runtime::etensor::BFloat16 v;
-      std::memcpy(&v, p, 2);
-      return static_cast<float>(v);
-    }
-    case ScalarType::Long: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
-    case ScalarType::Int: { int32_t v; std::memcpy(&v, p, 4); return v; }
-    case ScalarType::Short: { int16_t v; std::memcpy(&v, p, 2); return v; }
-    case ScalarType::Char: return static_cast<int8_t>(*p);
-    case ScalarType::Byte: return *p;
-    case ScalarType::Bool: return *p != 0 ? 1 : 0;
-    default: return NAN;
+bool on_device(const void* p) {
+  cudaPointerAttributes attrs{};
+  const bool device = cudaPointerGetAttributes(&attrs, p) == cudaSuccess &&
+      attrs.type == cudaMemoryTypeDevice;
+  (void)cudaGetLastError(); // host memory, or no CUDA at all (a CPU machine)
+  return device;
+}
+
+// Copies n bytes between host and/or device memory.
+bool copy_any(void* dst, const void* src, size_t n) {
+  if (n == 0) return true;
+  if (on_device(dst) || on_device(src)) {
+    return cudaMemcpy(dst, src, n, cudaMemcpyDefault) == cudaSuccess;
   }
+  std::memcpy(dst, src, n);
+  return true;
 }
 
 // A method output's bytes, from host or device memory.
 bool output_bytes(const Tensor& t, std::vector<uint8_t>& out) {
   out.resize(t.nbytes());
-  if (out.empty()) return true;
-  cudaPointerAttributes attrs{};
-  const bool on_device = cudaPointerGetAttributes(&attrs, t.const_data_ptr()) == cudaSuccess &&
-      attrs.type == cudaMemoryTypeDevice;
-  (void)cudaGetLastError();
-  if (on_device) {
-    return cudaMemcpy(out.data(), t.const_data_ptr(), out.size(), cudaMemcpyDeviceToHost) ==
-        cudaSuccess;
-  }
-  std::memcpy(out.data(), t.const_data_ptr(), out.size());
-  return true;
+  return copy_any(out.data(), t.const_data_ptr(), out.size());
 }
 
-struct Errors {
-  double abs = 0;
-  double rel = 0; // over elements with |want| > atol
-};
-
-// Compares `got` (a method output) with `want`; prints one line.
+// Compares a method output with `want`; prints one line.
 bool compare(const std::string& label, const Tensor& got, const TensorFile& want, Errors& worst) {
-  std::vector<SizesType> dims(got.sizes().begin(), got.sizes().end());
-  const Dtype* dtype = dtype_of(got.scalar_type());
-  if (dtype != want.dtype || dims != want.dims) {
-    std::printf("%s: MISMATCH: got %s%s, eager %s%s\n", label.c_str(),
-                dtype ? dtype->name : "?", dims_text(dims).c_str(), want.dtype->name,
-                dims_text(want.dims).c_str());
-    return false;
-  }
   std::vector<uint8_t> bytes;
   if (!output_bytes(got, bytes)) {
     std::printf("%s: MISMATCH: cannot read the output\n", label.c_str());
     return false;
   }
-  const size_t n = numel(dims);
-  Errors e;
-  long first_bad = -1;
-  double bad_got = 0, bad_want = 0;
-  for (size_t k = 0; k < n; ++k) {
-    const double g = element(bytes.data() + k * dtype->size, dtype->type);
-    const double w = element(want.bytes.data() + k * dtype->size, dtype->type);
-    const double diff = std::fabs(g - w);
-    const bool ok = diff <= want.atol + want.rtol * std::fabs(w); // false for NaN
-    e.abs = std::max(e.abs, std::isnan(diff) ? INFINITY : diff);
-    if (std::fabs(w) > want.atol) e.rel = std::max(e.rel, diff / std::fabs(w));
-    if (!ok && first_bad < 0) {
-      first_bad = static_cast<long>(k);
-      bad_got = g;
-      bad_want = w;
-    }
-  }
-  worst.abs = std::max(worst.abs, e.abs);
-  worst.rel = std::max(worst.rel, e.rel);
-  if (first_bad >= 0) {
-    std::printf("%s: MISMATCH %s%s: max abs err %.3g, max rel err %.3g (atol %.3g, rtol %.3g); "
-                "first differing element %ld: got %.9g, eager %.9g\n",
-                label.c_str(), dtype->name, dims_text(dims).c_str(), e.abs, e.rel, want.atol,
-                want.rtol, first_bad, bad_got, bad_want);
-    return false;
-  }
-  std::printf("%s: ok %s%s: max abs err %.3g, max rel err %.3g (atol %.3g, rtol %.3g)\n",
-              label.c_str(), dtype->name, dims_text(dims).c_str(), e.abs, e.rel, want.atol,
-              want.rtol);
-  return true;
+  return tensor_files::compare(label, tensor_files::dtype_of(got.scalar_type()),
+                               std::vector<SizesType>(got.sizes().begin(), got.sizes().end()),
+                               bytes, want, worst);
 }
 
 std::vector<EValue> as_args(std::vector<TensorPtr>& tensors) {
@@ -412,9 +256,8 @@ bool copy_buffers(Module& module, const Greedy& g) {
       std::printf("buffer %s: not found in both methods\n", name.c_str());
       return false;
     }
-    // Default: either side may be host or device memory.
-    if (cudaMemcpy(b->mutable_data_ptr(), a->const_data_ptr(), a->nbytes(), cudaMemcpyDefault) !=
-        cudaSuccess) {
+    if (!copy_any(b->mutable_data_ptr(), a->const_data_ptr(), a->nbytes())) {
+      std::printf("buffer %s: copy failed\n", name.c_str());
       return false;
     }
   }

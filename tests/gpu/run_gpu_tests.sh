@@ -2,8 +2,9 @@
 # One command for the GPU machine: builds the runtime with the TensorRT test double,
 # runs the C++ unit tests (GPU ones included), the .pte files through ExecuTorch's
 # Python runtime (tests/gpu/test_pte_gpu.py) and through the C++ runner, and the
-# runtime benchmark. Prints one PASS/FAIL/SKIP line per check and a summary; exits
-# non-zero when anything failed.
+# runtime benchmark; then real programs through the runtime built with the ONNX
+# Runtime stand-in engine (tests/gpu/run_real_programs.sh). Prints one PASS/FAIL/SKIP
+# line per check and a summary; exits non-zero when anything failed.
 #
 #   tests/gpu/run_gpu_tests.sh
 #
@@ -12,6 +13,9 @@
 #   BUILD_DIR                build directory (default: build/gpu)
 #   ETRT_GPU_PTES            .pte files from tests/gpu/make_ptes.py (default: out/gpu_ptes;
 #                            generated here when missing and the AOT stack is importable)
+#   REAL_PTES                tests/gpu/make_real_ptes.py's programs, a folder or its .tar.xz
+#                            (default: out/real_ptes, else real_ptes.tar.xz; see
+#                            tests/gpu/run_real_programs.sh)
 #   FLATBUFFERS_INCLUDE_DIR  directory holding flatbuffers/flatbuffers.h
 #   EXECUTORCH_ROOT          the executorch package directory (default: asked from PYTHON)
 #   WHEEL_DIR                wheels to install pytest from when it is missing (no index)
@@ -399,6 +403,25 @@ case $BENCH_RC in
   77) record SKIP "bench/runtime" "no GPU" ;;
   *) record FAIL "bench/runtime" "exit $BENCH_RC, see $LOGS/bench.log"; show_log "$LOGS/bench.log" 20 ;;
 esac
+
+# --- real programs through the runtime with the ONNX Runtime stand-in (its own build) ------
+# tests/gpu/run_real_programs.sh: make_real_ptes.py's programs (REAL_PTES, or
+# real_ptes.tar.xz), each device- and host-planned, against eager; one summary line each.
+PYTHON="$PYTHON" BUILD_DIR="$BUILD_DIR-standin" JOBS="$JOBS" bash "$REPO/tests/gpu/run_real_programs.sh" \
+  >"$LOGS/real_programs.log" 2>&1
+REAL_RC=$?
+REAL_LINES=0
+while IFS= read -r line; do
+  status="${line%%:*}"
+  record "$status" "${line#*: }"
+  REAL_LINES=$((REAL_LINES + 1))
+done < <(grep -E '^==> (PASS|FAIL|SKIP): ' "$LOGS/real_programs.log" | sed 's/^==> //')
+if [ "$REAL_RC" -ne 0 ] && [ "$REAL_RC" -ne 77 ] && ! grep -q '^==> FAIL: ' "$LOGS/real_programs.log"; then
+  record FAIL "real programs (run_real_programs.sh)" "exit $REAL_RC, see $LOGS/real_programs.log"
+  show_log "$LOGS/real_programs.log" 30
+elif [ "$REAL_LINES" -eq 0 ]; then
+  record FAIL "real programs (run_real_programs.sh)" "no result lines, see $LOGS/real_programs.log"
+fi
 
 # --- the real standard-flavor runtime on TensorRT's lean runtime (its own build) ----------
 PYTHON="$PYTHON" BUILD_DIR="$BUILD_DIR-lean" JOBS="$JOBS" bash "$REPO/tests/gpu/lean_runtime_check.sh" >"$LOGS/lean.log" 2>&1
