@@ -74,6 +74,7 @@ DTYPE_NAMES = {
 # and bools exact.
 TOLERANCES = {torch.float32: (1e-3, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (4e-2, 4e-2)}
 GREEDY_STEPS = 20
+REPLAY_CALLS = 5  # calls per delegate written for the stand-in's replay
 
 
 def _bytes(t: torch.Tensor) -> bytes:
@@ -291,9 +292,11 @@ class _OrtDelegates(torch.fx.Interpreter):
     """The lowered program with each TensorRT delegate run by onnxruntime on the blob's
     ONNX model (as the stand-in runs it, without the runtime), the rest eagerly."""
 
-    def __init__(self, gm: torch.fx.GraphModule) -> None:
+    def __init__(self, gm: torch.fx.GraphModule, record: Optional[dict] = None) -> None:
         super().__init__(gm)
         self.sessions: dict = {}
+        # When given: per delegate, its blob and the first calls' feeds and results.
+        self.record = record
 
     def call_function(self, target, args, kwargs):
         if "executorch_call_delegate" not in str(target):
@@ -307,6 +310,12 @@ class _OrtDelegates(torch.fx.Interpreter):
         feeds = {spec.name: (t.float() if t.dtype == torch.bfloat16 else t).detach().contiguous().numpy()
                  for spec, t in zip(blob.info.inputs, tensors)}
         outs = session.run([o.name for o in blob.info.outputs], feeds)
+        if self.record is not None:
+            calls = self.record.setdefault(blob.info.partition_name, (blob, []))[1]
+            if len(calls) < REPLAY_CALLS:
+                calls.append(([t.detach().clone() for t in tensors],
+                              [torch.from_numpy(np.ascontiguousarray(o)).to(spec.dtype)
+                               for o, spec in zip(outs, blob.info.outputs)]))
         return tuple(torch.from_numpy(np.ascontiguousarray(o)).to(spec.dtype)
                      for o, spec in zip(outs, blob.info.outputs))
 
@@ -346,8 +355,9 @@ def eager_greedy(model, prompt, steps):
     return greedy(step, prompt, steps)
 
 
-def emulated_greedy(modules: dict, prompt, steps):
-    prefill, decode = _OrtDelegates(copy.deepcopy(modules["prefill"])), _OrtDelegates(copy.deepcopy(modules["decode"]))
+def emulated_greedy(modules: dict, prompt, steps, record: Optional[dict] = None):
+    prefill = _OrtDelegates(copy.deepcopy(modules["prefill"]), record)
+    decode = _OrtDelegates(copy.deepcopy(modules["decode"]), record)
 
     def step(tokens, pos):
         runner = prefill if tokens.shape[1] > 1 else decode
@@ -363,14 +373,44 @@ def emulated_greedy(modules: dict, prompt, steps):
 # -- writing ----------------------------------------------------------------------------------
 
 
+def write_replays(out: Path, name: str, record: dict) -> list:
+    """Per delegate, its ONNX model and first calls as onnxruntime (Python) ran them, for
+    ort_standin_replay: the stand-in's session layer on the same models and inputs, on
+    any machine (no GPU, no runtime)."""
+    files = []
+    for k, (partition, (blob, calls)) in enumerate(sorted(record.items())):
+        stem = f"{name}.d{k}"
+        (out / f"{stem}.onnx").write_bytes(bytes(blob.onnx))
+        lines = [f"# {name} {partition}", f"model {stem}.onnx"]
+        for spec in blob.info.inputs:
+            dims = [(d.min, d.opt, d.max) for d in spec.dims]
+            lines.append(f"profile {spec.name} " + " ".join(",".join(str(v) for v in col) for col in zip(*dims))
+                         if dims else f"profile {spec.name} - - -")
+        for i, (inputs, outputs) in enumerate(calls):
+            lines.append("call")
+            for j, (spec, t) in enumerate(zip(blob.info.inputs, inputs)):
+                f = f"{stem}.c{i}.in{j}.bin"
+                (out / f).write_bytes(_bytes(t))
+                lines.append(f"in {spec.name} {DTYPE_NAMES[t.dtype]} {_dims(t)} {f}")
+            for j, (spec, t) in enumerate(zip(blob.info.outputs, outputs)):
+                f = f"{stem}.c{i}.out{j}.bin"
+                (out / f).write_bytes(_bytes(t))
+                atol, rtol = _tolerance(t)
+                lines.append(f"out {spec.name} {DTYPE_NAMES[t.dtype]} {_dims(t)} {f} {atol:.9g} {rtol:.9g}")
+        (out / f"{stem}.replay").write_text("\n".join(lines) + "\n")
+        files.append(f"{stem}.replay")
+    return files
+
+
 def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) -> None:
     lowered = {mode: lower(p, mode, tensorrt) for mode in MODES}
     modules = lowered["host"][1]
     data_lines: list[str] = []
     entry: dict = {"note": p.note, "calls": [], "predicted": {}}
     worst_abs = worst_rel = 0.0
+    record: dict = {}
     if p.llama is None:
-        emulation = _OrtDelegates(modules["forward"])
+        emulation = _OrtDelegates(modules["forward"], record)
         for i, (method, args, reference) in enumerate(p.calls):
             with torch.no_grad():
                 want = reference(*args)
@@ -397,7 +437,7 @@ def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) 
         data_lines.insert(0, "repeat 2")
     else:
         tokens, rows = eager_greedy(p.llama, p.prompt, GREEDY_STEPS)
-        emulated, emulated_rows = emulated_greedy(modules, p.prompt, GREEDY_STEPS)
+        emulated, emulated_rows = emulated_greedy(modules, p.prompt, GREEDY_STEPS, record)
         logits = torch.stack(rows)
         scale = logits.abs().max().item()
         top2 = logits.topk(2, dim=-1).values
@@ -417,6 +457,7 @@ def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) 
         data_lines.append(f"greedy prefill decode {p.name}.prompt.bin {GREEDY_STEPS} {p.name}.tokens.bin "
                           f"{p.name}.logits.bin {atol:.9g} {rtol:.9g}")
         entry.update(tokens=tokens, prompt=p.prompt[0].tolist(), top2_gap=margin)
+    entry["replays"] = write_replays(out, p.name, record)
     entry["predicted"] = {"max_abs": worst_abs, "max_rel": worst_rel,
                           "what": "onnxruntime (Python) on each delegate's ONNX, the rest eager, vs eager"}
     for mode in MODES:

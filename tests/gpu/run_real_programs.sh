@@ -2,7 +2,8 @@
 # On a GPU machine: real programs through the whole runtime, with the ONNX Runtime
 # stand-in engine (tests/ort_standin) in place of TensorRT, which cannot execute on
 # the GPUs we test on. Builds the backend library with the stand-in (its own build
-# dir), runs the stand-in's tests, then every case of tests/gpu/make_real_ptes.py
+# dir), runs the stand-in's tests and its session layer on every delegate's model
+# (ort_standin_replay), then every case of tests/gpu/make_real_ptes.py
 # through tests/gpu/real_program_check.cpp: each output against eager PyTorch's
 # (abs and rel tolerance), the Llama program's greedy tokens against eager's; per
 # case the staging log (none device-planned, one line per engine host-planned) and
@@ -73,7 +74,7 @@ if ! cmake -S . -B "$BUILD_DIR" "${ARGS[@]}" >"$LOGS/configure.log" 2>&1; then
 fi
 grep -E "ONNX Runtime stand-in|STAND-IN" "$LOGS/configure.log"
 if ! cmake --build "$BUILD_DIR" -j "${JOBS:-$(nproc)}" --target executorch_tensorrt_backend \
-     real_program_check test_ort_standin test_ort_standin_gpu >"$LOGS/build.log" 2>&1; then
+     real_program_check test_ort_standin test_ort_standin_gpu ort_standin_replay >"$LOGS/build.log" 2>&1; then
   fail "stand-in build (see $LOGS/build.log)"; grep -E "error|undefined" -A3 "$LOGS/build.log" | head -40; exit 1
 fi
 CHECK="$BUILD_DIR/real_program_check"
@@ -85,15 +86,32 @@ for t in test_ort_standin test_ort_standin_gpu; do
   else fail "stand-in: $t (exit $rc)"; grep -E '^\[(PASS|FAIL)\]|FAILED' "$LOGS/$t.log" | head -30; fi
 done
 
+# --- the session layer alone on each delegate's model (no runtime; onnxruntime's results
+# from the export, so a failure here is the stand-in's, not the runtime's) -------------------
+REPLAYS=("$PTES"/*.replay)
+if [ -f "${REPLAYS[0]}" ]; then
+  "$BUILD_DIR/tests/ort_standin/ort_standin_replay" "${REPLAYS[@]}" >"$LOGS/replay.log" 2>&1
+  rc=$?
+  n=$(grep -c "^REPLAY PASS" "$LOGS/replay.log" || true)
+  if [ $rc -eq 0 ] && [ "$n" -eq ${#REPLAYS[@]} ]; then
+    pass "stand-in session layer replays $n delegate models of the real programs as onnxruntime (Python) ran them at export"
+  else
+    fail "stand-in replays: $n of ${#REPLAYS[@]} passed (see $LOGS/replay.log)"
+    grep -E "^REPLAY FAIL|MISMATCH|: " "$LOGS/replay.log" | grep -v " ok " | head -20
+  fi
+else
+  fail "stand-in replays: no .replay files in $PTES (re-run make_real_ptes.py)"
+fi
+
 # --- each case ------------------------------------------------------------------------------
 manifest() { # case key: that field of the case in the manifest
   "$PYTHON" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]].get(sys.argv[3], ''))" \
     "$PTES/manifest.json" "$1" "$2"
 }
 CASES=$("$PYTHON" -c "import json,sys; print(' '.join(sorted(json.load(open(sys.argv[1])))))" "$PTES/manifest.json")
-run_case() { # case log [env...]: the checker's exit status
+run_case() { # case log [VAR=value...]: the checker's exit status (no engine cache unless given)
   local case="$1" log="$2"; shift 2
-  env "$@" timeout 600 "$CHECK" "$PTES/$case.case" >"$log" 2>&1
+  env -u EXECUTORCH_TENSORRT_ENGINE_CACHE "$@" timeout 600 "$CHECK" "$PTES/$case.case" >"$log" 2>&1
 }
 for case in $CASES; do
   log="$LOGS/$case.log"
