@@ -37,8 +37,13 @@
 
 #include <cuda_runtime_api.h>
 
+// ExecuTorch's extension headers are not clean under -Wall -Wextra (a signed /
+// unsigned comparison in tensor_accessor.h); this file's own code is.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
 #include <executorch/extension/module/module.h>
 #include <executorch/extension/tensor/tensor.h>
+#pragma GCC diagnostic pop
 
 #include "ort_standin.h"
 #include "tensor_files.h"

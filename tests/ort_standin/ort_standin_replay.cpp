@@ -181,9 +181,10 @@ bool replay(const std::string& path, tensor_files::Errors& worst) {
     }
     for (size_t k = 0; k < call.outputs.size(); ++k) {
       const Named& out = call.outputs[k];
-      const auto& desc = s.outputs()[static_cast<size_t>(s.find_output(out.name.c_str()))];
+      const size_t j = static_cast<size_t>(s.find_output(out.name.c_str()));
+      const int8_t dtype = s.outputs()[j].dtype;
       ok = tensor_files::compare(path + " call " + std::to_string(c) + " " + out.name,
-                                 tensor_files::dtype_of(static_cast<tensor_files::ScalarType>(desc.dtype)),
+                                 tensor_files::dtype_of(static_cast<tensor_files::ScalarType>(dtype)),
                                  out.tensor.dims, got[k], out.tensor, worst, "onnxruntime (Python)") &&
           ok;
     }

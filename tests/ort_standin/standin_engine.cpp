@@ -64,6 +64,9 @@ int current_device() {
 // A pinned host buffer that only grows (allocates only for a larger shape).
 class HostBuffer {
  public:
+  HostBuffer() = default;
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
   ~HostBuffer() {
     if (data_ != nullptr) {
       cudaFreeHost(data_);
