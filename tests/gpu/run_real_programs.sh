@@ -38,6 +38,9 @@ fail() { say "FAIL: $*"; FAILED=1; }
 tail_log() { echo "---- last lines of $1 ----"; tail -n "${2:-30}" "$1"; echo "----"; }
 
 GPUS=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+if [ "$GPUS" -eq 0 ]; then # no nvidia-smi: ask CUDA through torch
+  GPUS=$("$PYTHON" -c "import torch; print(torch.cuda.device_count())" 2>/dev/null || echo 0)
+fi
 if [ "$GPUS" -eq 0 ]; then
   say "SKIP: real programs through the ONNX Runtime stand-in: no GPU"
   exit 77
