@@ -370,8 +370,9 @@ Error Session::output_shape(
     }
     if (!why.empty()) {
       message = "output '" + desc.name + "' dim " + std::to_string(d) +
-          " depends on data, not on the input shapes (" + why + ")";
-      return Error::InvalidArgument;
+          " depends on data, not on the input shapes (" + why +
+          "); data-dependent output shapes are not supported";
+      return Error::NotSupported; // as the TensorRT adapter answers
     }
     out.dims[d] = value;
   }

@@ -88,8 +88,8 @@ class Session {
   ::executorch::runtime::Error
   check_input_shape(size_t i, const Shape& shape, std::string& message) const;
   // The shape of output `j` given every input's shape (inputs() order). A
-  // symbol given two values by the inputs, or a dim no input determines, is
-  // InvalidArgument with the reason in `message`.
+  // symbol given two values by the inputs is InvalidArgument, a dim no input
+  // determines (data-dependent) NotSupported, with the reason in `message`.
   ::executorch::runtime::Error output_shape(
       const Shape* input_shapes,
       size_t j,

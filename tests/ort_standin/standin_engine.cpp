@@ -158,10 +158,11 @@ class StandinContext final : public ExecutionContext {
     ET_CHECK_OK_OR_RETURN_ERROR(all_shapes_set());
     Shape shape;
     std::string message;
-    if (session_.output_shape(input_shapes_.data(), static_cast<size_t>(j), shape,
-                              message) != Error::Ok) {
+    const Error err =
+        session_.output_shape(input_shapes_.data(), static_cast<size_t>(j), shape, message);
+    if (err != Error::Ok) {
       ET_LOG(Error, "ort_standin: %s", message.c_str());
-      return Error::InvalidArgument;
+      return err;
     }
     return shape;
   }
@@ -193,10 +194,10 @@ class StandinContext final : public ExecutionContext {
     const auto& outputs = session_.outputs();
     std::string message;
     for (size_t j = 0; j < outputs.size(); ++j) {
-      if (session_.output_shape(input_shapes_.data(), j, output_shapes_[j], message) !=
-          Error::Ok) {
+      const Error err = session_.output_shape(input_shapes_.data(), j, output_shapes_[j], message);
+      if (err != Error::Ok) {
         ET_LOG(Error, "ort_standin: %s", message.c_str());
-        return Error::InvalidArgument;
+        return err;
       }
     }
     for (size_t k = 0; k < inputs.size() + outputs.size(); ++k) {
