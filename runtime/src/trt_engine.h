@@ -4,7 +4,9 @@
 //   * runtime/src/tensorrt_adapter.cpp: TensorRT 10+/TensorRT-RTX (the only file
 //     that includes NvInfer.h);
 //   * tests/trt_double/: a test double that executes a tiny elementwise program
-//     with real CUDA kernels on real streams (never installed).
+//     with real CUDA kernels on real streams (never installed);
+//   * tests/ort_standin/: a stand-in that runs the blob's ONNX model with ONNX
+//     Runtime on the CPU between copies on the call's stream (never installed).
 // Everything else in runtime/ compiles and is tested without TensorRT headers.
 //
 // Conventions: no exceptions, errors are ExecuTorch Errors and are logged by the

@@ -3,8 +3,10 @@
 # and the torch-free Python runtime's extension (nanobind, against PYTHON and the
 # executorch wheel it has), runs the C++ unit tests (GPU ones included), the .pte files
 # through the Python runtime (tests/gpu/test_pte_gpu.py, torch only as a DLPack
-# producer) and through the C++ runner, prebuild, and the runtime benchmarks. Prints one PASS/FAIL/SKIP line per check and a summary; exits
-# non-zero when anything failed.
+# producer) and through the C++ runner, prebuild, and the runtime benchmarks; then real
+# programs through the runtime built with the ONNX Runtime stand-in engine
+# (tests/gpu/run_real_programs.sh). Prints one PASS/FAIL/SKIP line per check and a
+# summary; exits non-zero when anything failed.
 #
 #   tests/gpu/run_gpu_tests.sh
 #
@@ -13,6 +15,9 @@
 #   BUILD_DIR                build directory (default: build/gpu)
 #   ETRT_GPU_PTES            .pte files from tests/gpu/make_ptes.py (default: out/gpu_ptes;
 #                            generated here when missing and the AOT stack is importable)
+#   REAL_PTES                tests/gpu/make_real_ptes.py's programs, a folder or its .tar.xz
+#                            (default: out/real_ptes, else real_ptes.tar.xz; see
+#                            tests/gpu/run_real_programs.sh)
 #   FLATBUFFERS_INCLUDE_DIR  directory holding flatbuffers/flatbuffers.h
 #   EXECUTORCH_ROOT          the executorch package directory (default: asked from PYTHON)
 #   WHEEL_DIR                wheels to install pytest from when it is missing (no index)
@@ -469,6 +474,25 @@ if [ -f "$PTES/manifest.json" ]; then
     77) record SKIP "bench/runtime python row" "no GPU" ;;
     *) record FAIL "bench/runtime python row" "exit $BP_RC, see $LOGS/bench_python.log"; show_log "$LOGS/bench_python.log" 20 ;;
   esac
+fi
+
+# --- real programs through the runtime with the ONNX Runtime stand-in (its own build) ------
+# tests/gpu/run_real_programs.sh: make_real_ptes.py's programs (REAL_PTES, or
+# real_ptes.tar.xz), each device- and host-planned, against eager; one summary line each.
+PYTHON="$PYTHON" BUILD_DIR="$BUILD_DIR-standin" JOBS="$JOBS" bash "$REPO/tests/gpu/run_real_programs.sh" \
+  >"$LOGS/real_programs.log" 2>&1
+REAL_RC=$?
+REAL_LINES=0
+while IFS= read -r line; do
+  status="${line%%:*}"
+  record "$status" "${line#*: }"
+  REAL_LINES=$((REAL_LINES + 1))
+done < <(grep -E '^==> (PASS|FAIL|SKIP): ' "$LOGS/real_programs.log" | sed 's/^==> //')
+if [ "$REAL_RC" -ne 0 ] && [ "$REAL_RC" -ne 77 ] && ! grep -q '^==> FAIL: ' "$LOGS/real_programs.log"; then
+  record FAIL "real programs (run_real_programs.sh)" "exit $REAL_RC, see $LOGS/real_programs.log"
+  show_log "$LOGS/real_programs.log" 30
+elif [ "$REAL_LINES" -eq 0 ]; then
+  record FAIL "real programs (run_real_programs.sh)" "no result lines, see $LOGS/real_programs.log"
 fi
 
 # --- the real standard-flavor runtime on TensorRT's lean runtime (its own build) ----------
