@@ -10,20 +10,25 @@
 // This program links libexecutorch.so (so it comes first in the global scope),
 // dlopens the backend library given as argv[1] and drives TensorRTBackend::init
 // through ExecuTorch's registry. Needs no GPU: the blobs are refused by checks
-// that come after verification and before any CUDA call.
+// that come after verification and before any CUDA call; with a GPU, a valid
+// blob also loads and runs (the test double's engine), its output checked.
 //
 //   test_library_coload <path to libexecutorch_tensorrt_backend.so>
 #include <dlfcn.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
+#include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/backend/interface.h>
 
 #include "backend_harness.h"
 #include "blob_writer.h"
+#include "relu_program.h"
 #include "test_support.h"
 
 using executorch::runtime::Error;
@@ -105,6 +110,42 @@ ETRT_TEST(valid_blob_passes_verification_with_executorch_loaded_first) {
   ETRT_CHECK_EQ(count_logs({"fails flatbuffers verification"}), 0);
   ETRT_CHECK_EQ(result.error(), Error::NotFound);
   ETRT_CHECK_EQ(count_logs({"baked for CUDA device 64"}), 1);
+}
+
+// The whole path with the library's flatbuffers: a valid blob on device 0 loads
+// exactly when a GPU exists, and then computes relu(x + y) * 2 - x on host tensors.
+ETRT_TEST(valid_blob_loads_and_runs_exactly_when_a_gpu_exists) {
+  BackendHarness h;
+  ETRT_REQUIRE(h.backend() != nullptr);
+  const int rows = 4, cols = 256;
+  auto result = h.init(write_blob(etrt_test::relu_program_blob(static_dims({rows, cols}))));
+  ETRT_CHECK_EQ(count_logs({"fails flatbuffers verification"}), 0);
+  if (etrt_test::gpu_count() == 0) {
+    ETRT_REQUIRE(!result.ok());
+    ETRT_CHECK_EQ(result.error(), Error::NotFound);
+    ETRT_CHECK_EQ(count_logs({"sees 0 CUDA device(s)"}), 1);
+    return;
+  }
+  ETRT_REQUIRE(result.ok());
+  const size_t n = static_cast<size_t>(rows) * cols;
+  std::vector<float> x(n), y(n), out(n, NAN);
+  for (size_t i = 0; i < n; ++i) { // sums of both signs
+    x[i] = std::sin(static_cast<float>(i) * 0.37f) * 3.f;
+    y[i] = std::cos(static_cast<float>(i) * 0.11f) * 2.f - 0.5f;
+  }
+  auto tx = executorch::extension::from_blob(x.data(), {rows, cols});
+  auto ty = executorch::extension::from_blob(y.data(), {rows, cols});
+  auto tout = executorch::extension::from_blob(out.data(), {rows, cols});
+  executorch::runtime::EValue ex(*tx), ey(*ty), eo(*tout);
+  executorch::runtime::EValue* args[] = {&ex, &ey, &eo};
+  ETRT_CHECK_EQ(h.execute(result.get(), args, 3), Error::Ok);
+  size_t wrong = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const float want = etrt_test::relu_program_expected(x[i], y[i]);
+    wrong += std::fabs(out[i] - want) <= 1e-5f + 1e-5f * std::fabs(want) ? 0 : 1;
+  }
+  ETRT_CHECK_EQ(wrong, size_t{0});
+  h.destroy(result.get());
 }
 
 int main(int argc, char** argv) {
