@@ -121,8 +121,8 @@ def load():
         # pybindings: libexecutorch.so exports many inline and template functions
         # (those of its own flatbuffers among them); in the process's global scope
         # they would take the place of same-named ones of any library loaded later
-        # that exports its own. The backend library no longer needs this (it exports
-        # only its API, CMakeLists.txt's version script); other extensions may.
+        # that exports its own. The backend library does not rely on this (it exports
+        # only its API, CMakeLists.txt's version script); other libraries may.
         lib = et_dir / "lib" / "libexecutorch.so"
         try:
             ctypes.CDLL(str(lib), mode=ctypes.RTLD_LOCAL)
