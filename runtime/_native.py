@@ -118,10 +118,11 @@ def load():
         # first makes that the one it binds to (same SONAME), wherever it is, so
         # ExecuTorch's pybindings, our backend library and this module share one
         # runtime and one backend registry. WHY RTLD_LOCAL, as Python loads the
-        # pybindings: libexecutorch.so exports the inline flatbuffers functions of
-        # its own (newer) flatbuffers; in the global scope they would take the place
-        # of the backend library's same-named 2.0.8 ones, and its blob verification
-        # then fails ("corrupted blob").
+        # pybindings: libexecutorch.so exports many inline and template functions
+        # (those of its own flatbuffers among them); in the process's global scope
+        # they would take the place of same-named ones of any library loaded later
+        # that exports its own. The backend library does not rely on this (it exports
+        # only its API, CMakeLists.txt's version script); other libraries may.
         lib = et_dir / "lib" / "libexecutorch.so"
         try:
             ctypes.CDLL(str(lib), mode=ctypes.RTLD_LOCAL)

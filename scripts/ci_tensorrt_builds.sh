@@ -57,6 +57,11 @@ configure "$ROOT/rtx" -DTensorRT_INCLUDE_DIR="$HEADERS/tensorrt-rtx-1.6.1/includ
 grep -q "with the ONNX parser" "$ROOT/rtx.configure.log" || { echo "the RTX build has no ONNX parser"; exit 1; }
 cmake --build "$ROOT/rtx" -j "$JOBS" >"$ROOT/rtx.build.log" 2>&1 \
   || { grep -E "error|warning|undefined" -A3 "$ROOT/rtx.build.log" | head -60; exit 1; }
+check_exports() { # library: exports exactly streams.h's API, no flatbuffers:: (version script)
+  "$PY" tests/unit/cpp/check_exports.py --exact \
+    --api runtime/include/executorch_tensorrt/streams.h "$1" | sed 's/^/  /'
+}
+check_exports "$ROOT/rtx/libexecutorch_tensorrt_backend.so"
 
 step "refusal: TensorRT-RTX headers with standard TensorRT's library"
 if [ -n "$LEAN_LIBS" ]; then
@@ -74,6 +79,7 @@ if [ -n "$LEAN_LIBS" ]; then
     -DEXECUTORCH_TENSORRT_BUILD_RUNNER=ON -DEXECUTORCH_TENSORRT_BUILD_LEAN_CHECK=ON
   cmake --build "$ROOT/lean" -j "$JOBS" >"$ROOT/lean.build.log" 2>&1 \
     || { grep -E "error|warning|undefined" -A3 "$ROOT/lean.build.log" | head -60; exit 1; }
+  check_exports "$ROOT/lean/libexecutorch_tensorrt_backend.so"
   # The GPU check (tests/gpu/lean_runtime_check.sh) builds here; it needs a GPU to run.
   rc=0; "$ROOT/lean/lean_runtime_check" --loads 1 >/dev/null 2>&1 || rc=$?
   [ "$rc" -eq 77 ] || { echo "lean_runtime_check without a GPU: exit $rc, expected 77 (skip)"; exit 1; }

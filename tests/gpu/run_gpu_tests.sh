@@ -112,6 +112,15 @@ ctest_line test_stream_controls_gpu "streams + CUDA graphs + runtime cache"
 # The delegate's profiling events through BackendInterface with an ETDumpGen
 # (synchronized, staged, CUDA graph and unsynchronized calls).
 ctest_line test_profiling_gpu "profiling events per engine call"
+# The backend library exports only its API (nm), and dlopened after libexecutorch.so
+# it verifies blobs with its own flatbuffers: on a GPU the valid blob loads and runs.
+for t in backend_library_exports python_extension_exports test_library_coload; do
+  if grep -qE "$t .*Passed" "$LOGS/ctest.log"; then
+    record PASS "library symbols ($t)"
+  else
+    record FAIL "library symbols ($t)" "see $LOGS/ctest.log"
+  fi
+done
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then
