@@ -91,7 +91,8 @@ def test_backend_options_are_checked_by_name_and_type(monkeypatch):
 
 def test_no_tracked_build_file_reads_a_folder_beside_the_clone():
     """A fresh clone builds and tests from the project alone: no script, CMake file or
-    test names ../shared (the TensorRT and ONNX Runtime headers are in third_party/)."""
+    test names the shared folder beside the checkout (the TensorRT and ONNX Runtime
+    headers are in third_party/)."""
     files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
                            check=True).stdout.split()
     build_files = [f for f in files if f.endswith((".sh", ".cmake", "CMakeLists.txt", ".py", ".toml"))
