@@ -30,13 +30,15 @@ except ImportError:  # pragma: no cover
 
 _KEY_PREFIX = "tensorrt."
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 # The options a blob records take their values from the wire codes that carry them.
+PRECISIONS = tuple(wire.PRECISIONS)
 CUDA_GRAPH_STRATEGIES = tuple(wire.CUDA_GRAPH_STRATEGIES)
 KERNEL_SPECIALIZATIONS = tuple(wire.KERNEL_SPECIALIZATIONS)
 # prebuilt: an engine; portable: the ONNX model + build settings, built on the target at
 # first load; both: an engine and the ONNX fallback.
 ENGINE_MODES = tuple(wire.ENGINE_MODES)
+# How payloads are stored: 'auto' compresses where that saves enough (blob.compress).
+COMPRESSIONS = (*wire.COMPRESSIONS, "auto")
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 # What a partition TensorRT's builder (or verification) refuses does: fall back to
