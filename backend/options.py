@@ -17,6 +17,7 @@ from executorch.exir.backend.compile_spec_schema import CompileSpec
 from executorch_tensorrt.serialization import blob as wire
 
 from .engine import registered_engine_builders
+from .profile_spec import normalize_profiles
 
 # ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
 # propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
@@ -215,6 +216,21 @@ class TensorRTOptions:
             first load with its own TensorRT; support decisions are still made at export
             with the TensorRT installed there, and the target's parser may accept less),
             or 'both' (an engine plus the ONNX fallback for targets it does not fit).
+        profiles: optimization profiles per engine, keyed by the user's Dim names, e.g.
+            [{'seq': 1}, {'seq': (1, 64)}] (see backend/profile_spec.py); empty: one
+            profile, the export's ranges. Each call runs on the first profile holding its
+            shapes.
+        compression: how engines and ONNX models are stored: 'auto' (zlib where it saves
+            at least 10%: a TensorRT-RTX engine's generated kernel sources), 'zlib', or
+            'stored'. Compressed ones are inflated at load.
+        external_data: None (payloads in the .pte) or a name: engines and ONNX models go
+            to ``<name>.ptd`` (ExecuTorch's external data, written by the program
+            manager's ``write_tensor_data_to_file``), loaded with the .pte.
+        share_engines: let partitions of several methods (or one) that compute the same
+            function on the same weights run one engine: a partition whose shapes one of
+            another's profiles holds, and which that partition's ONNX model computes on
+            its own inputs (checked like ``verify``), references that engine instead of
+            its own (stored once, loaded once per process).
     """
 
     min_block_size: int = 1
@@ -234,6 +250,10 @@ class TensorRTOptions:
     engine_builder: str = "tensorrt"
     engine_mode: str = "prebuilt"
     on_failure: str = "fallback"
+    profiles: tuple = ()
+    compression: str = "auto"
+    external_data: Optional[str] = None
+    share_engines: bool = True
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -278,6 +298,18 @@ class TensorRTOptions:
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
         s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
         s("on_failure", _choice("on_failure", self.on_failure, ON_FAILURE))
+        s("profiles", normalize_profiles(self.profiles))
+        s("compression", _choice("compression", self.compression, COMPRESSIONS))
+        if self.external_data is not None and (
+            not isinstance(self.external_data, str)
+            or not self.external_data
+            or any(c in self.external_data for c in "/\\\0")
+        ):
+            raise ValueError(
+                f"Option 'external_data' must be None or a file name without a directory "
+                f"(the .ptd is '<name>.ptd'), got {self.external_data!r}"
+            )
+        s("share_engines", _bool("share_engines", self.share_engines))
 
     def excludes(self, op: Any) -> bool:
         """Is ``op`` (an OpOverload, edge op, or its name) excluded by exclude_ops?"""

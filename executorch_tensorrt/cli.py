@@ -131,12 +131,29 @@ def _ops_text(counts: dict) -> str:
     return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
+def _range_text(dims: list) -> str:
+    return ", ".join(
+        str(x["min"]) if x["min"] == x["max"] else f"{x['min']}..{x['max']} (opt {x['opt']})" for x in dims
+    )
+
+
+def _payload_text(p: dict | None) -> str:
+    if p is None:
+        return "none"
+    where = "in the blob" if p["named_data_key"] is None else f"named data {p['named_data_key']}"
+    stored = f"{p['stored_bytes']:,} bytes" + (
+        f" {p['compression']} ({p['bytes']:,} inflated)" if p["compression"] != "stored" else ""
+    )
+    missing = "" if p["present"] else " [not loaded: pass its .ptd with --data]"
+    return f"{where}, {stored}{missing}"
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from executorch_tensorrt.pte import inspect_json
 
     with open(args.file, "rb") as f:
         data = f.read()
-    info = inspect_json(data)
+    info = inspect_json(data, args.data or ())
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         print()
@@ -176,6 +193,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                         print(f"    {k[:-1]} {t['name']}: {t['dtype']}[{_dims_text(t)}]")
                 elif k == "compute_capabilities":
                     print(f"    {k}: {', '.join(v) if v else 'builder default'}")
+                elif k == "profiles":
+                    for n, profile in enumerate(v):
+                        shown = "; ".join(f"{name} [{_range_text(dims)}]" for name, dims in profile.items())
+                        print(f"    optimization profile {n}: {shown}")
+                elif k in ("engine_payload", "onnx_payload"):
+                    print(f"    {k}: {_payload_text(v)}")
                 else:
                     print(f"    {k}: {v if isinstance(v, str) else json.dumps(v)}")
     return 0
@@ -230,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
     i.add_argument("file")
     i.add_argument("--json", action="store_true")
+    i.add_argument(
+        "--data", action="append", metavar="PTD",
+        help="an external data file (.ptd) of the program, to read payloads kept there",
+    )
     i.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     i.set_defaults(func=cmd_inspect)
     p = sub.add_parser(

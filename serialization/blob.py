@@ -340,6 +340,23 @@ def pack(
     return Packed(blob, named_data)
 
 
+def referencing(info: BlobInfo, other: Blob) -> bytes:
+    """A blob described by ``info`` whose payloads are ``other``'s, which keeps them in
+    named data: a delegate running another's engine (the engine, its checksum, its ONNX
+    model and digest are ``other``'s; nothing is copied)."""
+    if other.engine_payload.key is None and other.info.engine_mode != "portable":
+        raise ValueError("only a blob keeping its engine in named data can be referenced")
+    if other.onnx_payload is not None and other.onnx_payload.key is None:
+        raise ValueError("only a blob keeping its ONNX model in named data can be referenced")
+    if info.engine_mode != other.info.engine_mode:
+        raise ValueError(f"engine mode {info.engine_mode} cannot reference a {other.info.engine_mode} blob")
+    _check_profiles(info)
+    engine_payload = other.engine_payload if other.engine_payload.key is not None else None
+    return _write(
+        info, b"", None, other.engine_crc32, other.onnx_sha256 or None, engine_payload, other.onnx_payload
+    )
+
+
 def _check_profiles(info: BlobInfo) -> None:
     for k, profile in enumerate(info.profiles):
         if len(profile) != len(info.inputs) or any(

@@ -18,6 +18,55 @@ using ::executorch::runtime::FreeableBuffer;
 using ::executorch::runtime::NamedDataMap;
 using ::executorch::runtime::Result;
 
+namespace {
+
+Error missing(const BlobView& view, const char* what, const char* key, Error cause) {
+  // WHY one message for both causes: whether the map has no such key (no .ptd,
+  // or another export's) or cannot read it, the fix is the same.
+  ET_LOG(Error,
+         "TensorRTBackend: the %s of blob %s is kept in the program's named data "
+         "under '%s', which the loaded program does not hold (error 0x%x): load the "
+         "program with the external data file (.ptd) it was exported with "
+         "(ExecuTorch's Module(pte, ptd) / Runtime.load_program(..., data_path=...)); "
+         "a .ptd of another export does not hold it",
+         what, view.name(), key, static_cast<unsigned>(cause));
+  return Error::NotFound;
+}
+
+bool holds_key(const NamedDataMap* map, const char* key) {
+  if (map == nullptr) {
+    return false;
+  }
+  Result<uint32_t> n = map->get_num_keys();
+  for (uint32_t i = 0; n.ok() && i < n.get(); ++i) {
+    Result<const char*> k = map->get_key(i);
+    if (k.ok() && k.get() != nullptr && std::strcmp(k.get(), key) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+} // namespace
+
+Error check_named_payloads(const BlobView& view, const NamedDataMap* named_data) {
+  const struct {
+    const blob::Payload* payload;
+    bool read;
+    const char* what;
+  } payloads[] = {
+      {view.engine_payload(), view.has_engine(), "engine"},
+      {view.onnx_payload(), view.has_onnx(), "ONNX model"},
+  };
+  for (const auto& p : payloads) {
+    const char* key = payload_key(p.payload);
+    if (p.read && key != nullptr && !holds_key(named_data, key)) {
+      return missing(view, p.what, key, Error::NotFound);
+    }
+  }
+  return Error::Ok;
+}
+
 Error fetch_payload(
     BlobView& view,
     bool engine,
@@ -29,20 +78,11 @@ Error fetch_payload(
     return Error::Ok; // inside the blob: parse_blob located it
   }
   const char* what = engine ? "engine" : "ONNX model";
-  // WHY one message for both causes: whether the map has no such key (no .ptd,
-  // or another export's) or holds other bytes under it, the fix is the same.
   Result<FreeableBuffer> found = named_data == nullptr
       ? Result<FreeableBuffer>(Error::NotFound)
       : named_data->get_data(std::string_view(key));
   if (!found.ok()) {
-    ET_LOG(Error,
-           "TensorRTBackend: the %s of blob %s is kept in the program's named data "
-           "under '%s', which the loaded program does not hold (error 0x%x): load the "
-           "program with the external data file (.ptd) it was exported with "
-           "(ExecuTorch's Module(pte, ptd) / Runtime.load_program(..., data_path=...)); "
-           "a .ptd of another export does not hold it",
-           what, view.name(), key, static_cast<unsigned>(found.error()));
-    return Error::NotFound;
+    return missing(view, what, key, found.error());
   }
   holder.reset();
   holder.emplace(std::move(found.get()));

@@ -63,6 +63,13 @@ class PayloadBytes final {
   std::unique_ptr<uint8_t, Free> inflated_;
 };
 
+// Whether `named_data` holds every payload the blob keeps there and a load may
+// read (checked at init before anything else needs a GPU, by key only: nothing
+// is read). A missing key is the same one error as in fetch_payload.
+::executorch::runtime::Error check_named_payloads(
+    const BlobView& view,
+    const ::executorch::runtime::NamedDataMap* named_data);
+
 // Fetches the stored bytes of the blob's engine (`engine` true) or ONNX model
 // from `named_data` when the blob keeps them there, and points the view's
 // engine/engine_size (onnx/onnx_size) at them; `holder` keeps them alive. A

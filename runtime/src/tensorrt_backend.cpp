@@ -3,6 +3,7 @@
 // engine_source.cpp, the delegate and its execution in delegate.cpp, its streams
 // and CUDA graphs in stream_control.cpp; this file only orders the steps and
 // registers the backend when the library loads.
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "delegate.h"
 #include "delegate_registry.h"
 #include "engine_source.h"
+#include "payload.h"
 #include "runtime_settings.h"
 #include "shape_check.h"
 #include "trt_engine.h"
@@ -65,6 +67,10 @@ class TensorRTBackend final : public BackendInterface {
     BlobView blob = ET_UNWRAP(parse_blob(processed->data(), processed->size()));
     EngineFactory& factory = *ET_UNWRAP(engine_factory());
     ET_CHECK_OK_OR_RETURN_ERROR(check_blob_engine(blob, factory));
+    // A payload in an external data file (.ptd) that was not loaded with the
+    // program is named before anything needs a GPU.
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        check_named_payloads(blob, context.get_named_data_map()));
     // The engine may be kept in the program's named data (the .pte's or a .ptd's),
     // and may already be loaded for another delegate (engine_source.h).
     std::shared_ptr<SharedEngine> engine = ET_UNWRAP(acquire_engine(
