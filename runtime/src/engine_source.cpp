@@ -433,7 +433,8 @@ Error check_blob_engine(const BlobView& blob, const EngineFactory& factory) {
   }
   // An engine in named data is checked once fetched (load_payloads), and only
   // when this delegate is the one to deserialize it.
-  return blob.engine == nullptr ? Error::Ok : check_engine_crc(blob);
+  return payload_key(blob.engine_payload()) != nullptr ? Error::Ok
+                                                        : check_engine_crc(blob);
 }
 
 Error load_payloads(

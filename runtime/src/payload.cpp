@@ -22,14 +22,13 @@ namespace {
 
 Error missing(const BlobView& view, const char* what, const char* key, Error cause) {
   // WHY one message for both causes: whether the map has no such key (no .ptd,
-  // or another export's) or cannot read it, the fix is the same.
+  // or another export's) or cannot read it, the fix is the same. Short: ET_LOG
+  // keeps 256 characters.
   ET_LOG(Error,
-         "TensorRTBackend: the %s of blob %s is kept in the program's named data "
-         "under '%s', which the loaded program does not hold (error 0x%x): load the "
-         "program with the external data file (.ptd) it was exported with "
-         "(ExecuTorch's Module(pte, ptd) / Runtime.load_program(..., data_path=...)); "
-         "a .ptd of another export does not hold it",
-         what, view.name(), key, static_cast<unsigned>(cause));
+         "TensorRTBackend: blob %s: its %s (named data %.40s...) is not in the loaded "
+         "program (0x%x): load the .pte with the .ptd it was exported with, not "
+         "another export's",
+         view.name(), what, key, static_cast<unsigned>(cause));
   return Error::NotFound;
 }
 
@@ -88,10 +87,10 @@ Error fetch_payload(
   holder.emplace(std::move(found.get()));
   if (holder->size() != payload->stored_size() || holder->data() == nullptr) {
     ET_LOG(Error,
-           "TensorRTBackend: the program's named data '%s' holds %zu bytes, blob %s's "
-           "%s is %llu: the external data file (.ptd) belongs to another export; load "
-           "the one this .pte was exported with",
-           key, holder->size(), view.name(), what,
+           "TensorRTBackend: blob %s: its %s (named data %.40s...) has %zu bytes in "
+           "the loaded program, not %llu: the .ptd is another export's; load the one "
+           "the .pte was exported with",
+           view.name(), what, key, holder->size(),
            static_cast<unsigned long long>(payload->stored_size()));
     holder.reset();
     return Error::InvalidExternalData;
