@@ -12,8 +12,8 @@ partition runs another's engine instead of its own when
   * one optimization profile of the other's engine holds all of its input ranges;
   * the other's ONNX model -- what that engine computes -- computes, on this
     partition's own inputs (at each of its profiles' shapes), what this partition
-    computes eagerly, within the verification tolerances (with ``verify=False``, only
-    a byte-identical ONNX model counts).
+    computes eagerly, within the verification tolerances (onnxruntime, as ``verify``;
+    run whatever ``verify`` says: it is the proof that sharing is sound).
 
 Its blob then describes its own inputs' ranges under the engine's tensor names, lists the
 engine's profiles, and references the engine (and ONNX model) the other keeps in named
@@ -130,8 +130,6 @@ def _serving_profile(leader: _Entry, member: _Entry) -> Optional[int]:
 def _computes_the_same(leader: _Entry, member: _Entry) -> Optional[Any]:
     """The verification result of the leader's ONNX model on the member's partition (at
     the member's profiles' opt shapes), or None when it does not compute the same."""
-    if not member.options.verify:
-        return True if leader.shareable.onnx_bytes == member.shareable.onnx_bytes else None
     import onnx
 
     from .aten import to_aten

@@ -221,7 +221,7 @@ class TensorRTOptions:
             profile, the export's ranges. Each call runs on the first profile holding its
             shapes.
         compression: how engines and ONNX models are stored: 'auto' (zlib where it saves
-            at least 10%: a TensorRT-RTX engine's generated kernel sources), 'zlib', or
+            at least 20%: an engine whose TensorRT-RTX kernel sources are a large share), 'zlib', or
             'stored'. Compressed ones are inflated at load.
         external_data: None (payloads in the .pte) or a name: engines and ONNX models go
             to ``<name>.ptd`` (ExecuTorch's external data, written by the program
@@ -229,8 +229,9 @@ class TensorRTOptions:
         share_engines: let partitions of several methods (or one) that compute the same
             function on the same weights run one engine: a partition whose shapes one of
             another's profiles holds, and which that partition's ONNX model computes on
-            its own inputs (checked like ``verify``), references that engine instead of
-            its own (stored once, loaded once per process).
+            its own inputs (checked with onnxruntime as ``verify`` checks, whatever
+            ``verify`` says), references that engine instead of its own (stored once,
+            loaded once per process).
     """
 
     min_block_size: int = 1

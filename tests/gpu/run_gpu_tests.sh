@@ -73,7 +73,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input|profiling)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input|profiling|profiles)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -105,6 +105,15 @@ ctest_line test_stream_controls_gpu "streams + CUDA graphs + runtime cache"
 # The delegate's profiling events through BackendInterface with an ETDumpGen
 # (synchronized, staged, CUDA graph and unsynchronized calls).
 ctest_line test_profiling_gpu "profiling events per engine call"
+# Optimization profiles (calls alternating 1 and 7 tokens pick their profile, one
+# CUDA graph each, shapes no profile holds refused) and engines shared by two
+# methods (deserialized once, the second method's memory, 1,000 load/destroy cycles).
+ctest_line test_profiles_gpu "optimization profiles + shared engines"
+if grep -qE "test_profiles_gpu .*Passed" "$LOGS/ctest.log"; then
+  "$REPO/$BUILD_DIR/tests/gpu/test_profiles_gpu" 2>&1 | grep -E "device memory|1000 cycles" | sed 's/^ */    /'
+fi
+# Engines in a .ptd (ExecuTorch's external data), two methods loading one engine.
+ctest_line test_named_data "engines in a .ptd, two methods, one engine"
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then
