@@ -136,7 +136,7 @@ def _dim(
             hints = dict(_hints(env))
             for sym in overridden:
                 if overrides[str(sym)][1] >= 0:  # the profile's own opt
-                    hints[sym] = overrides[str(sym)][1]
+                    hints[sym] = sympy.Integer(overrides[str(sym)][1])
             hint = expr.xreplace(hints)
         except Exception:  # noqa: BLE001 - a missing hint only changes opt
             hint = None

@@ -138,8 +138,12 @@ Error check_payload(const blob::Payload* p, const char* what, const char* blob_n
     return Error::DelegateInvalidCompatibility;
   }
   const bool stored = p->compression() == blob::Compression::Stored;
+  // WHY the bound: zlib inflates at most 1032 bytes per byte; a larger size can
+  // only be damage, and would be allocated before inflating.
+  constexpr uint64_t kMaxZlibRatio = 1032;
   if (p->stored_size() == 0 || p->size() == 0 ||
-      (stored && p->stored_size() != p->size())) {
+      (stored && p->stored_size() != p->size()) ||
+      (!stored && p->size() / kMaxZlibRatio > p->stored_size())) {
     ET_LOG(Error,
            "TensorRTBackend: blob %s: the %s's sizes are inconsistent (%llu stored, "
            "%llu in all, %s)",
