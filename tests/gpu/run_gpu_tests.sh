@@ -254,6 +254,41 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   check_etdump large --zero-copy layers 0.80
 fi
 
+# --- two methods, one engine, in a .ptd ----------------------------------------------------
+# two_methods.pte (make_ptes.py): prefill and decode of one model, the engine (two
+# optimization profiles, 64 MiB of "weights") kept once in two_methods_weights.ptd. One
+# process loads both methods (ExecuTorch's Module with the .ptd): the engine is
+# deserialized once (the second method logs that it shares it) and decode's outputs
+# match; without the .ptd the load fails with the backend's one line naming it.
+two_methods() {
+  local log="$LOGS/runner_two_methods.log" ptd="$PTES/two_methods_weights.ptd"
+  if [ ! -f "$PTES/two_methods.pte" ] || [ ! -f "$ptd" ]; then
+    record FAIL "two methods, one engine (.ptd)" "two_methods.pte / its .ptd missing: re-run make_ptes.py"
+    return
+  fi
+  "$RUNNER" "$PTES/two_methods.pte" --data "$ptd" --preload prefill --method decode --iters 5 \
+    --inputs "$PTES/two_methods.decode.inputs.bin" --expected "$PTES/two_methods.decode.expected.bin" \
+    >"$log" 2>&1
+  local rc=$? shared
+  shared=$(grep -c "already loaded for another delegate" "$log" || true)
+  if [ $rc -eq 0 ] && grep -q "^MATCH" "$log" && [ "$shared" -eq 1 ]; then
+    record PASS "two methods, one engine (.ptd)" "decode after prefill: engine deserialized once, outputs match"
+  else
+    record FAIL "two methods, one engine (.ptd)" "exit $rc, $shared sharing line(s), see $log"; show_log "$log" 30
+  fi
+  "$RUNNER" "$PTES/two_methods.pte" --method decode --iters 1 >"$LOGS/runner_two_methods_no_ptd.log" 2>&1
+  if [ $? -ne 0 ] && [ "$(grep -c "is not in the loaded program" "$LOGS/runner_two_methods_no_ptd.log")" -ge 1 ]; then
+    record PASS "two methods without their .ptd" "refused, naming the missing named data"
+  else
+    record FAIL "two methods without their .ptd" "see $LOGS/runner_two_methods_no_ptd.log"
+  fi
+}
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "two methods, one engine (.ptd)" "no GPU"
+elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
+  two_methods
+fi
+
 # --- portable blobs: engines built at load, the engine cache --------------------------------
 # Through the C++ runner on portable.pte / both_stale.pte (make_ptes.py). The double "builds"
 # by reading its program out of the blob's ONNX model; TRT_DOUBLE_BUILD_DELAY_MS stands in for
