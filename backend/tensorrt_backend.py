@@ -337,7 +337,8 @@ def build_partition(
         name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
         verify_max_abs_diff=getattr(verify_diff, "max_abs", None),
         verify_max_rel_diff=getattr(verify_diff, "max_rel", None),
-        onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
+        # As exported, with the node metadata the stored payload drops (provenance).
+        onnx_model=model.SerializeToString() if handoff is not None and handoff.keep_onnx else None,
         onnx_handed_off=handed_off,
         profiles=len(signature.profiles),
         stored_bytes=stored_bytes(named),

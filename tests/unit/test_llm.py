@@ -470,3 +470,33 @@ def test_engines_in_a_ptd_are_written_and_read(tmp_path):
     Lowered({"forward": _export(other, 8, dynamic=True)}, external_data="other").edge.to_executorch(
     ).write_tensor_data_to_file(str(tmp_path))
     assert not keys & set(named_data(et.buffer, [tmp_path / "other.ptd"]))
+
+
+def test_export_llm_from_a_checkpoint_through_executorchs_llm_config(tmp_path):
+    """A user's own checkpoint (here: a tiny random Llama saved as ExecuTorch's
+    checkpoint + params.json) through ExecuTorch's LlmConfig, with --max-seq-len."""
+    import json
+    import subprocess
+    import sys
+
+    model = tiny_llama(n_layers=1)
+    torch.save(model.state_dict(), tmp_path / "model.pth")
+    (tmp_path / "params.json").write_text(
+        json.dumps({"dim": 256, "n_layers": 1, "n_heads": 8, "n_kv_heads": 2, "vocab_size": VOCAB, "norm_eps": 1e-5})
+    )
+    config = tmp_path / "llm.yaml"
+    config.write_text(
+        f"base:\n  checkpoint: {tmp_path / 'model.pth'}\n  params: {tmp_path / 'params.json'}\n"
+        "model:\n  use_kv_cache: true\n  enable_dynamic_shape: true\n"
+    )
+    out = tmp_path / "llm.pte"
+    proc = subprocess.run(
+        [sys.executable, "-m", "executorch_tensorrt", "export", "llm", "--llm-config", str(config),
+         "--max-seq-len", "64", "--no-verify", "-o", str(out)],
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "get_max_seq_len=64" in proc.stdout and "enable_dynamic_shape=True" in proc.stdout
+    (d,) = [d for d in read_delegates(out.read_bytes()) if d.blob is not None]
+    tokens = d.blob.info.inputs[0]
+    assert tokens.dims[1].max == 63  # ExecuTorch's token_dim: max_seq_len - 1
