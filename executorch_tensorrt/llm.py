@@ -99,5 +99,7 @@ def from_llm_config(config: Any) -> LlmExport:
     from executorch.examples.models.llama.export_llama_lib import _prepare_for_llama_export
 
     manager = _prepare_for_llama_export(config)
-    module = manager.model.eval()
+    # Inference only: ExecuTorch's own export traces under no_grad; parameters that
+    # require grad would make the KV-cache updates fail when the program is emitted.
+    module = manager.model.eval().requires_grad_(False)
     return LlmExport(module, tuple(manager.example_inputs), manager._get_dynamic_shape(), dict(manager.metadata))

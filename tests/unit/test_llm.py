@@ -417,15 +417,18 @@ def test_two_profile_engine_is_built_verified_and_inspected(tmp_path):
 
 
 class _TwoBlocks(torch.nn.Module):
-    """One block applied twice around an op TensorRT does not get: two partitions holding
-    the same weights and computing the same function."""
+    """Two blocks with equal weights (by value: copies) around an op TensorRT does not get:
+    two partitions holding the same weights and computing the same function. (One module
+    applied twice would put one parameter in two partitions, which ExecuTorch's constant
+    duplication cannot copy out of the partitioner's fake program.)"""
 
     def __init__(self) -> None:
         super().__init__()
-        self.block = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+        self.a = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+        self.b = copy.deepcopy(self.a)
 
     def forward(self, x):
-        return self.block(torch.sin(self.block(x)))
+        return self.b(torch.sin(self.a(x)))
 
 
 def test_partitions_of_one_method_holding_the_same_weights_share_one_engine():
@@ -458,7 +461,7 @@ def test_engines_in_a_ptd_are_written_and_read(tmp_path):
     ptd = tmp_path / "llama.ptd"
     assert ptd.is_file()
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    assert len(et.buffer) < 0.01 * weights  # the .pte holds no engine
+    assert len(et.buffer) < 0.05 * weights  # the .pte holds the program, no engine
     alone = [d.blob for d in read_delegates(et.buffer) if d.blob is not None]
     assert all(len(b.engine) == 0 and b.engine_payload.key for b in alone)
     keys = {b.engine_payload.key for b in alone}
