@@ -598,6 +598,10 @@ std::vector<std::vector<InputRanges>> profiles_from(const BlobView& blob) {
   }
   for (const blob::Profile* p : *profiles) {
     std::vector<InputRanges> ranges;
+    if (p->inputs() == nullptr) { // a blob without inputs (check_profiles allows it)
+      out.push_back(std::move(ranges));
+      continue;
+    }
     for (const blob::ProfileInput* in : *p->inputs()) {
       InputRanges r;
       r.rank = in->dims() == nullptr ? 0 : static_cast<int32_t>(in->dims()->size());
