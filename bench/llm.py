@@ -17,7 +17,11 @@ For each config (dim 256 x 4 layers, dim 512 x 8 layers) it lowers, one program 
 and prints one table of sizes against the fp32 weights (all lowerings default options,
 verification off, compression 'auto'). Ratios are within the run.
 
-    .venv/bin/python bench/llm.py [--configs small,large] [--skip-xnnpack]
+``--per-layer``: instead, the overhead per decoder layer of the payloads over the weights
+(dim 256, 2 and 4 layers, stored uncompressed): the portable blob's ONNX model (what a
+standard-TensorRT target builds from) and the TensorRT-RTX engine.
+
+    .venv/bin/python bench/llm.py [--configs small,large] [--skip-xnnpack] [--per-layer]
 """
 
 from __future__ import annotations
@@ -72,11 +76,35 @@ def _xnnpack():
     return XnnpackPartitioner()
 
 
+def per_layer() -> None:
+    from executorch_tensorrt.pte import read_delegates
+
+    sizes = {}
+    for layers in (2, 4):
+        model = tiny_llama(n_layers=layers)
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        for mode in ("portable", "prebuilt"):
+            p = TensorRTPartitioner(verify=False, engine_mode=mode, compression="stored")
+            et = to_edge_transform_and_lower(_programs(model, False), partitioner=[p]).to_executorch()
+            (b,) = [d.blob for d in read_delegates(et.buffer) if d.blob is not None]
+            payload = (b.onnx_payload if mode == "portable" else b.engine_payload).size
+            sizes[(layers, mode)] = (weights, payload)
+            print(f"{layers} layers, {mode}: weights {weights:,} B, payload {payload:,} B ({payload / weights:.4f}x)")
+    for mode, what in (("portable", "ONNX model (portable)"), ("prebuilt", "TensorRT-RTX engine")):
+        (w2, s2), (w4, s4) = sizes[(2, mode)], sizes[(4, mode)]
+        layer = ((s4 - s2) - (w4 - w2)) / 2
+        print(f"{what}: {layer / 1e6:.4f} MB per decoder layer over the weights, {(s2 - w2 - 2 * layer) / 1e6:.4f} MB fixed")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--configs", default="small,large")
     ap.add_argument("--skip-xnnpack", action="store_true")
+    ap.add_argument("--per-layer", action="store_true")
     args = ap.parse_args()
+    if args.per_layer:
+        per_layer()
+        return
     rows = []
     for name in args.configs.split(","):
         model = tiny_llama(**CONFIGS[name])
