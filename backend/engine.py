@@ -1,8 +1,8 @@
 """ONNX -> TensorRT engine bytes, behind a small injectable interface.
 
 ``TensorRTEngineBuilder`` is the real one: TensorRT's OnnxParser fills a strongly typed
-INetworkDefinition, the builder serializes an engine with one optimization profile built
-from the blob's dims. Tests register other builders (a test double whose "engine" the C++
+INetworkDefinition, the builder serializes an engine with the request's optimization
+profiles (one, from the blob's dims, unless the ``profiles`` option asks for more). Tests register other builders (a test double whose "engine" the C++
 test runtime executes on a GPU) under their own names and pick them with the
 ``engine_builder`` option, so whole ``.pte`` files go through the normal
 ``to_edge_transform_and_lower`` flow either way.
@@ -45,6 +45,13 @@ class BuildRequest:
     outputs: Sequence[TensorInfo]
     ops: Sequence[str]  # the partition's ops, for messages
     options: "TensorRTOptions"  # noqa: F821
+    # The engine's optimization profiles, each (inputs, outputs) TensorInfos, in order;
+    # empty: one, ``inputs`` / ``outputs``.
+    profiles: tuple = ()
+
+    @property
+    def engine_profiles(self) -> tuple:
+        return self.profiles or ((tuple(self.inputs), tuple(self.outputs)),)
 
 
 @dataclass(frozen=True)
@@ -182,14 +189,16 @@ def _network_shape(tensor) -> str:
 
 
 def check_network_signature(
-    network, name: str, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo]
+    network, name: str, inputs: Sequence[TensorInfo], outputs: Sequence[TensorInfo], profiles: Sequence = ()
 ) -> None:
     """Raise NetworkSignatureError unless the parsed ``network`` has the partition's
     signature: the same input and output names, dtypes and ranks, the same static dims,
     and, for dynamic dims, output dims equal to the declared ones with every input at the
     profile's opt shape and within the declared range at its min and max shapes (the
     network's shape inference runs on each input shape set; the shapes are put back).
-    About 30 us for a static ResNet, 1.5 ms for a dynamic transformer block."""
+    ``profiles``: each optimization profile's (inputs, outputs), whose points are checked
+    the same way (a profile may pin a dim the network keeps dynamic). About 30 us for a
+    static ResNet, 1.5 ms for a dynamic transformer block."""
 
     def mismatch(what: str, info: TensorInfo, got: str, point: str = "") -> NetworkSignatureError:
         at = f" with inputs at the profile's {point} shapes" if point else ""
@@ -227,18 +236,21 @@ def check_network_signature(
     ):
         return
     saved = [(t, tuple(t.shape)) for t, _ in ins]
+    by_name = {i.name: k for k, i in enumerate(inputs)}, {o.name: k for k, o in enumerate(outputs)}
     try:
-        for point in ("opt", "min", "max"):
-            for tensor, info in ins:
-                tensor.shape = [getattr(d, point) for d in info.dims]
-            for tensor, info in outs:
-                shape = tuple(tensor.shape)
-                if point == "opt":
-                    ok = shape == tuple(d.opt for d in info.dims)
-                else:
-                    ok = len(shape) == info.rank and all(d.min <= g <= d.max for g, d in zip(shape, info.dims))
-                if not ok:
-                    raise mismatch("output", info, _network_shape(tensor), point)
+        for p_ins, p_outs in profiles or ((inputs, outputs),):
+            for point in ("opt", "min", "max"):
+                for tensor, _ in ins:
+                    tensor.shape = [getattr(d, point) for d in p_ins[by_name[0][tensor.name]].dims]
+                for tensor, _ in outs:
+                    info = p_outs[by_name[1][tensor.name]]
+                    shape = tuple(tensor.shape)
+                    if point == "opt":
+                        ok = shape == tuple(d.opt for d in info.dims)
+                    else:
+                        ok = len(shape) == info.rank and all(d.min <= g <= d.max for g, d in zip(shape, info.dims))
+                    if not ok:
+                        raise mismatch("output", info, _network_shape(tensor), point)
     finally:
         for tensor, shape in saved:
             tensor.shape = shape
@@ -296,7 +308,7 @@ class TensorRTEngineBuilder:
 
         if not ok:
             raise fail("parse the ONNX model", errors, _parser_error_node(parser))
-        check_network_signature(network, req.name, req.inputs, req.outputs)
+        check_network_signature(network, req.name, req.inputs, req.outputs, req.profiles)
         config = builder.create_builder_config()
         if opts.workspace_size is not None:
             config.set_memory_pool_limit(m.MemoryPoolType.WORKSPACE, opts.workspace_size)
@@ -314,19 +326,22 @@ class TensorRTEngineBuilder:
                 config.set_compute_capability(_cc_enum(trt, cc), i)
             caps = requested_compute_capabilities(opts)
         if any(not d.is_static for t in req.inputs for d in t.dims):
-            profile = builder.create_optimization_profile()
-            for i in range(network.num_inputs):
-                tensor = network.get_input(i)
-                info = next((t for t in req.inputs if t.name == tensor.name), None)
-                if info is None:
-                    raise fail("match network inputs", [f"network input {tensor.name!r} is not a partition input"])
-                profile.set_shape(
-                    tensor.name,
-                    [d.min for d in info.dims],
-                    [d.opt for d in info.dims],
-                    [d.max for d in info.dims],
-                )
-            config.add_optimization_profile(profile)
+            # One TensorRT profile per entry, in order: the blob's profile indices.
+            for ins, _ in req.engine_profiles:
+                profile = builder.create_optimization_profile()
+                for i in range(network.num_inputs):
+                    tensor = network.get_input(i)
+                    info = next((t for t in ins if t.name == tensor.name), None)
+                    if info is None:
+                        raise fail("match network inputs", [f"network input {tensor.name!r} is not a partition input"])
+                    profile.set_shape(
+                        tensor.name,
+                        [d.min for d in info.dims],
+                        [d.opt for d in info.dims],
+                        [d.max for d in info.dims],
+                    )
+                if config.add_optimization_profile(profile) < 0:
+                    raise fail("add an optimization profile", [])
         serialized = builder.build_serialized_network(network, config)
         if serialized is None:
             raise fail("build an engine", [])
@@ -344,7 +359,7 @@ class TensorRTEngineBuilder:
                 f"partition {req.name}:\n  " + "\n  ".join(errors or logger.errors),
                 _parser_error_node(parser),
             )
-        check_network_signature(network, req.name, req.inputs, req.outputs)
+        check_network_signature(network, req.name, req.inputs, req.outputs, req.profiles)
 
 
 register_engine_builder("tensorrt", TensorRTEngineBuilder)

@@ -17,6 +17,7 @@ from executorch.exir.backend.compile_spec_schema import CompileSpec
 from executorch_tensorrt.serialization import blob as wire
 
 from .engine import registered_engine_builders
+from .profile_spec import normalize_profiles
 
 # ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
 # propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
@@ -30,13 +31,15 @@ except ImportError:  # pragma: no cover
 
 _KEY_PREFIX = "tensorrt."
 
-PRECISIONS = ("fp32", "fp16", "bf16")
 # The options a blob records take their values from the wire codes that carry them.
+PRECISIONS = tuple(wire.PRECISIONS)
 CUDA_GRAPH_STRATEGIES = tuple(wire.CUDA_GRAPH_STRATEGIES)
 KERNEL_SPECIALIZATIONS = tuple(wire.KERNEL_SPECIALIZATIONS)
 # prebuilt: an engine; portable: the ONNX model + build settings, built on the target at
 # first load; both: an engine and the ONNX fallback.
 ENGINE_MODES = tuple(wire.ENGINE_MODES)
+# How payloads are stored: 'auto' compresses where that saves enough (blob.compress).
+COMPRESSIONS = (*wire.COMPRESSIONS, "auto")
 # Compute capabilities a TensorRT-RTX engine can be built for ahead of time.
 COMPUTE_CAPABILITIES = ("7.5", "8.0", "8.6", "8.9", "12.0", "12.1")
 # What a partition TensorRT's builder (or verification) refuses does: fall back to
@@ -213,6 +216,22 @@ class TensorRTOptions:
             first load with its own TensorRT; support decisions are still made at export
             with the TensorRT installed there, and the target's parser may accept less),
             or 'both' (an engine plus the ONNX fallback for targets it does not fit).
+        profiles: optimization profiles per engine, keyed by the user's Dim names, e.g.
+            [{'seq': 1}, {'seq': (1, 64)}] (see backend/profile_spec.py); empty: one
+            profile, the export's ranges. Each call runs on the first profile holding its
+            shapes.
+        compression: how engines and ONNX models are stored: 'auto' (zlib where it saves
+            at least 20%: an engine whose TensorRT-RTX kernel sources are a large share), 'zlib', or
+            'stored'. Compressed ones are inflated at load.
+        external_data: None (payloads in the .pte) or a name: engines and ONNX models go
+            to ``<name>.ptd`` (ExecuTorch's external data, written by the program
+            manager's ``write_tensor_data_to_file``), loaded with the .pte.
+        share_engines: let partitions of several methods (or one) that compute the same
+            function on the same weights run one engine: a partition whose shapes one of
+            another's profiles holds, and which that partition's ONNX model computes on
+            its own inputs (checked with onnxruntime as ``verify`` checks, whatever
+            ``verify`` says), references that engine instead of its own (stored once,
+            loaded once per process).
     """
 
     min_block_size: int = 1
@@ -232,6 +251,10 @@ class TensorRTOptions:
     engine_builder: str = "tensorrt"
     engine_mode: str = "prebuilt"
     on_failure: str = "fallback"
+    profiles: tuple = ()
+    compression: str = "auto"
+    external_data: Optional[str] = None
+    share_engines: bool = True
 
     def __post_init__(self) -> None:
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -276,6 +299,18 @@ class TensorRTOptions:
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
         s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
         s("on_failure", _choice("on_failure", self.on_failure, ON_FAILURE))
+        s("profiles", normalize_profiles(self.profiles))
+        s("compression", _choice("compression", self.compression, COMPRESSIONS))
+        if self.external_data is not None and (
+            not isinstance(self.external_data, str)
+            or not self.external_data
+            or any(c in self.external_data for c in "/\\\0")
+        ):
+            raise ValueError(
+                f"Option 'external_data' must be None or a file name without a directory "
+                f"(the .ptd is '<name>.ptd'), got {self.external_data!r}"
+            )
+        s("share_engines", _bool("share_engines", self.share_engines))
 
     def excludes(self, op: Any) -> bool:
         """Is ``op`` (an OpOverload, edge op, or its name) excluded by exclude_ops?"""

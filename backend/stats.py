@@ -29,6 +29,10 @@ class PartitionStats:
     onnx_model: bytes | None = None
     onnx_handed_off: bool = False  # the partitioner's ONNX export served this partition
     prebuilt: bool = False  # the partitioner built this blob (to fall back from failures)
+    profiles: int = 1  # optimization profiles of its engine
+    stored_bytes: int = 0  # its payloads as stored (named data, compressed where it pays)
+    # The partition whose engine this one runs (engine_sharing.py), or None: its own.
+    shares_engine_of: str | None = None
 
 
 @dataclass

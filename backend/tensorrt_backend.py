@@ -18,7 +18,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -35,8 +35,10 @@ from .engine import BuildRequest, BuiltEngine, EngineBuildError, get_engine_buil
 from .lowering import LoweringError, lower_to_onnx
 from .options import PARTITION_NAME_KEY, TensorRTOptions, dim_names_from_specs, dim_ranges_from_specs
 from .options import partition_name_from_specs
-from .profiles import io_infos
+from .payloads import onnx_payload_bytes, pack_blob, stored_bytes
+from .profiles import partition_profiles
 from .provenance import mark_origins, onnx_node_fx_name
+from .engine_sharing import remember_for_sharing, share_engines
 from .stats import PartitionStats
 from .symbolic_inputs import recompute_size_inputs
 
@@ -148,6 +150,18 @@ class TensorRTBackend(BackendDetails):
         }
         return copy.deepcopy(edge_program, shared)
 
+    @classmethod
+    def preprocess_multimethod(
+        cls,
+        edge_programs: Dict[str, List[ExportedProgram]],
+        compile_specs: Dict[str, List[List[CompileSpec]]],
+    ) -> Dict[str, List[PreprocessResult]]:
+        """Every partition of every method, as ``preprocess``; then partitions that compute
+        the same function on the same weights run one engine (engine_sharing.py)."""
+        results = super().preprocess_multimethod(edge_programs, compile_specs)
+        share_engines(edge_programs, compile_specs, results, ENGINE_EVENTS)
+        return results
+
     @staticmethod
     def preprocess(edge_program: ExportedProgram, compile_specs: List[CompileSpec]) -> PreprocessResult:
         handoff = find_handoff(edge_program)
@@ -248,10 +262,12 @@ def build_partition(
     t1 = time.perf_counter()
     in_names = [i.name for i in model.graph.input]
     out_names = [o.name for o in model.graph.output]
-    inputs, outputs = io_infos(
-        edge_program, in_names, out_names, dim_ranges_from_specs(compile_specs), dim_names_from_specs(compile_specs)
+    signature = partition_profiles(
+        edge_program, in_names, out_names, options.profiles,
+        dim_ranges_from_specs(compile_specs), dim_names_from_specs(compile_specs),
     )
-    onnx_bytes = model.SerializeToString()
+    inputs, outputs = signature.inputs, signature.outputs
+    onnx_bytes = onnx_payload_bytes(model)
     verify_diff = None
     if options.verify:
         from .verify import VerificationError, verify_partition
@@ -259,16 +275,24 @@ def build_partition(
         reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
         tolerances = (options.verify_rtol, options.verify_atol)
         try:
-            verify_diff = verify_partition(
-                name, reference, model, inputs, options.precision, tolerances, onnx_bytes
-            )
+            # Each profile's shapes (its opt point): a profile is a separate set of
+            # TensorRT kernels, so each is checked.
+            for profile_inputs, _ in signature.profiles:
+                diff = verify_partition(
+                    name, reference, model, profile_inputs, options.precision, tolerances, onnx_bytes
+                )
+                if diff is not None and (verify_diff is None or diff.max_rel > verify_diff.max_rel):
+                    verify_diff = diff
         except Exception as e:
             if not isinstance(e, VerificationError) and not _is_onnxruntime_error(e):
                 raise
             raise PartitionFailure(name, "verify", e, _blamed_nodes(e, model, fx_names)) from e
     t2 = time.perf_counter()
     builder = get_engine_builder(options.engine_builder)
-    request = BuildRequest(name, onnx_bytes, inputs, outputs, ops, options)
+    request = BuildRequest(
+        name, onnx_bytes, inputs, outputs, ops, options,
+        signature.profiles if len(signature.profiles) > 1 else (),
+    )
     onnx_payload = None
     if options.engine_mode != "prebuilt":
         # What a target builds from: the model TensorRT parsed here (a builder may
@@ -304,17 +328,30 @@ def build_partition(
         ),
         engine_mode=options.engine_mode,
         build_settings=blob_mod.BuildSettings(options.workspace_size, options.optimization_level),
+        profiles=signature.blob_profiles,
     )
-    data = blob_mod.serialize(info, built.engine, onnx_payload)
+    data, named_output, named = pack_blob(
+        info, built.engine, onnx_payload, options.compression, options.external_data
+    )
     stats = PartitionStats(
         name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
         verify_max_abs_diff=getattr(verify_diff, "max_abs", None),
         verify_max_rel_diff=getattr(verify_diff, "max_rel", None),
-        onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
+        # As exported, with the node metadata the stored payload drops (provenance).
+        onnx_model=model.SerializeToString() if handoff is not None and handoff.keep_onnx else None,
         onnx_handed_off=handed_off,
+        profiles=len(signature.profiles),
+        stored_bytes=stored_bytes(named),
     )
     debug_map = debug_handle_map(computes, model, built.layers)
-    return PreprocessResult(processed_bytes=data, debug_handle_map=debug_map, _delegate_info_meta=stats)
+    result = PreprocessResult(
+        processed_bytes=data, debug_handle_map=debug_map, data_store_output=named_output,
+        _delegate_info_meta=stats,
+    )
+    # What preprocess_multimethod needs to let other partitions run this engine
+    # (engine_sharing.py); dropped once it has run.
+    remember_for_sharing(result, onnx_bytes, named)
+    return result
 
 
 # The runtime's per-call delegate events (their string identifiers): each spans the whole

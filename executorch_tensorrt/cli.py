@@ -28,7 +28,7 @@ def _quiet_import_logs() -> Iterator[None]:
 
 
 with _quiet_import_logs():
-    from executorch_tensorrt.backend.options import ENGINE_MODES, PRECISIONS
+    from executorch_tensorrt.backend.options import COMPRESSIONS, ENGINE_MODES, PRECISIONS
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
@@ -62,16 +62,21 @@ def _diff(v: float | None) -> str:
 def cmd_export(args: argparse.Namespace) -> int:
     from executorch_tensorrt.backend.options import TensorRTOptions
     from executorch_tensorrt.backend.trt import load
-    from executorch_tensorrt.examples import load_example
     from executorch_tensorrt.pipeline import export_to_pte
 
-    options = TensorRTOptions.create(
-        precision=args.precision,
-        device_id=args.device_id,
-        min_block_size=args.min_block_size,
-        verify=args.verify,
-        engine_mode=args.engine_mode,
-    )
+    def make_options(profiles=None):
+        return TensorRTOptions.create(
+            precision=args.precision,
+            device_id=args.device_id,
+            min_block_size=args.min_block_size,
+            verify=args.verify,
+            engine_mode=args.engine_mode,
+            profiles=profiles,
+            compression=args.compression,
+            external_data=args.external_data,
+        )
+
+    options = make_options(_profiles_arg(args))
     check_output_path(args.output)
     if args.etrecord is not None:
         check_output_path(args.etrecord, "model.etrecord")
@@ -81,13 +86,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     say = lambda s: print(f"[{time.perf_counter() - t0:7.1f}s] {s}", flush=True)  # noqa: E731
     t0 = time.perf_counter()
     say(f"{trt.flavor.label} {trt.version}; model {args.model}{' (dynamic)' if args.dynamic else ''}")
-    ex = load_example(args.model, dynamic=args.dynamic)
+    ex = _example(args)
+    if args.decode_profile:
+        options = make_options(_decode_profiles(ex))
     et, report = export_to_pte(
-        {"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say, etrecord=args.etrecord is not None
+        {"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say,
+        etrecord=args.etrecord is not None, constant_methods=ex.metadata,
     )
     with open(args.output, "wb") as f:
         et.write_to_file(f)
     say(f"wrote {args.output}")
+    if args.external_data is not None:
+        et.write_tensor_data_to_file(os.path.dirname(os.path.abspath(args.output)))
+        say(f"wrote {os.path.join(os.path.dirname(args.output), args.external_data + '.ptd')} "
+            "(load it with the .pte: ExecuTorch's Module(pte, ptd) / load_program(..., data_path=...))")
+    if ex.metadata:
+        say("metadata methods for ExecuTorch's LLM runner: " + ", ".join(f"{k}={v}" for k, v in ex.metadata.items()))
     if args.etrecord is not None:
         et.get_etrecord().save(args.etrecord)
         say(f"wrote {args.etrecord} (ETRecord: python -m executorch_tensorrt profile --etdump FILE --etrecord {args.etrecord})")
@@ -112,6 +126,50 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _profiles_arg(args: argparse.Namespace):
+    """--profiles JSON, or --decode-profile's two profiles (one token; any chunk)."""
+    if args.profiles is not None and args.decode_profile:
+        raise ValueError("give --profiles or --decode-profile, not both")
+    if args.profiles is not None:
+        try:
+            return json.loads(args.profiles)
+        except ValueError as e:
+            raise ValueError(f"--profiles must be JSON, e.g. '[{{\"seq\": 1}}, {{\"seq\": [1, 64]}}]': {e}") from None
+    return None
+
+
+def _decode_profiles(ex) -> list:
+    """One token, then any chunk: the tokens' sequence Dim (the first input's dim 1)."""
+    try:
+        dim = ex.dynamic_shapes[0][1]
+        name, lo, hi = dim.__name__, int(dim.min), int(dim.max)
+    except (TypeError, KeyError, IndexError, AttributeError):
+        raise ValueError(
+            "--decode-profile needs an LLM exported with a dynamic sequence (--dynamic): "
+            "the tokens' dim 1 as a torch.export.Dim"
+        ) from None
+    return [{name: 1}, {name: [lo, hi]}]
+
+
+def _example(args: argparse.Namespace):
+    from executorch_tensorrt.examples import Example, llama_tiny_example, load_example
+
+    if args.model == "llm":
+        from executorch_tensorrt.llm import from_llm_config, load_llm_config
+
+        if args.llm_config is None and not args.set:
+            raise ValueError("export llm needs --llm-config FILE.yaml (ExecuTorch's LlmConfig) and/or --set KEY=VALUE")
+        made = from_llm_config(load_llm_config(args.llm_config, args.set or (), args.max_seq_len))
+        return Example("llm", made.module, made.args, made.dynamic_shapes, made.metadata)
+    if args.llm_config is not None or args.set:
+        raise ValueError("--llm-config and --set are for 'export llm'")
+    if args.model == "llama_tiny":
+        return llama_tiny_example(args.dynamic, args.max_seq_len)
+    if args.max_seq_len is not None:
+        raise ValueError("--max-seq-len is for LLMs: llama_tiny or llm")
+    return load_example(args.model, dynamic=args.dynamic)
+
+
 def _nothing_delegated(report) -> str:
     if report.ops_total == 0:
         return "no TensorRT delegate: the program has no compute ops, so nothing runs in TensorRT"
@@ -131,12 +189,29 @@ def _ops_text(counts: dict) -> str:
     return ", ".join(f"{k} x{v}" for k, v in sorted(counts.items()))
 
 
+def _range_text(dims: list) -> str:
+    return ", ".join(
+        str(x["min"]) if x["min"] == x["max"] else f"{x['min']}..{x['max']} (opt {x['opt']})" for x in dims
+    )
+
+
+def _payload_text(p: dict | None) -> str:
+    if p is None:
+        return "none"
+    where = "in the blob" if p["named_data_key"] is None else f"named data {p['named_data_key']}"
+    stored = f"{p['stored_bytes']:,} bytes" + (
+        f" {p['compression']} ({p['bytes']:,} inflated)" if p["compression"] != "stored" else ""
+    )
+    missing = "" if p["present"] else " [not loaded: pass its .ptd with --data]"
+    return f"{where}, {stored}{missing}"
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     from executorch_tensorrt.pte import inspect_json
 
     with open(args.file, "rb") as f:
         data = f.read()
-    info = inspect_json(data)
+    info = inspect_json(data, args.data or ())
     if args.json:
         json.dump(info, sys.stdout, indent=2)
         print()
@@ -176,6 +251,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
                         print(f"    {k[:-1]} {t['name']}: {t['dtype']}[{_dims_text(t)}]")
                 elif k == "compute_capabilities":
                     print(f"    {k}: {', '.join(v) if v else 'builder default'}")
+                elif k == "profiles":
+                    for n, profile in enumerate(v):
+                        shown = "; ".join(f"{name} [{_range_text(dims)}]" for name, dims in profile.items())
+                        print(f"    optimization profile {n}: {shown}")
+                elif k in ("engine_payload", "onnx_payload"):
+                    print(f"    {k}: {_payload_text(v)}")
                 else:
                     print(f"    {k}: {v if isinstance(v, str) else json.dumps(v)}")
     return 0
@@ -214,7 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--traceback", action="store_true", help="print the full Python trace of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("export", help="export a model to a .pte with TensorRT delegates")
-    e.add_argument("model", help="built-in example (mlp, cnn, transformer_block), a torchvision model name, or package.module:factory")
+    e.add_argument(
+        "model",
+        help="built-in example (mlp, cnn, transformer_block, llama_tiny), a torchvision model name, "
+        "package.module:factory, or llm (a Llama-family checkpoint through --llm-config)",
+    )
     e.add_argument("-o", "--output", required=True)
     e.add_argument("--dynamic", action="store_true", help="export with the example's dynamic dims")
     e.add_argument("--precision", default="fp32", choices=PRECISIONS)
@@ -234,11 +319,37 @@ def main(argv: list[str] | None = None) -> int:
         "--etrecord", metavar="FILE", default=None,
         help="also write ExecuTorch's ETRecord, which maps profiling events to the ops (see profile)",
     )
+    e.add_argument(
+        "--profiles", metavar="JSON", default=None,
+        help="optimization profiles by Dim name, e.g. '[{\"seq\": 1}, {\"seq\": [1, 64]}]'",
+    )
+    e.add_argument(
+        "--decode-profile", action="store_true",
+        help="LLMs: a one-token profile before the prefill one (faster decode kernels, a larger engine)",
+    )
+    e.add_argument("--compression", default="auto", choices=COMPRESSIONS, help="how engines are stored")
+    e.add_argument(
+        "--external-data", metavar="NAME", default=None,
+        help="keep engines in NAME.ptd beside the .pte (ExecuTorch's external data)",
+    )
+    e.add_argument("--max-seq-len", type=int, default=None, help="LLMs: the KV cache's length (llama_tiny, llm)")
+    e.add_argument(
+        "--llm-config", metavar="FILE", default=None,
+        help="model 'llm': ExecuTorch's LLM export config (YAML: base.model_class, base.checkpoint, base.params, ...)",
+    )
+    e.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="model 'llm': an LlmConfig field, e.g. base.checkpoint=model.pth (repeatable)",
+    )
     e.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     e.set_defaults(func=cmd_export)
     i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
     i.add_argument("file")
     i.add_argument("--json", action="store_true")
+    i.add_argument(
+        "--data", action="append", metavar="PTD",
+        help="an external data file (.ptd) of the program, to read payloads kept there",
+    )
     i.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     i.set_defaults(func=cmd_inspect)
     p = sub.add_parser(

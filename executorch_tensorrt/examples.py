@@ -21,6 +21,8 @@ class Example:
     module: torch.nn.Module
     args: tuple
     dynamic_shapes: Optional[Any] = None
+    # Constant methods of the program (an LLM's metadata for ExecuTorch's LLM runner).
+    metadata: Optional[dict] = None
 
 
 class MLP(torch.nn.Module):
@@ -121,12 +123,25 @@ def llama_dynamic_shapes() -> tuple:
     return ({1: LLAMA_SEQ}, {"input_pos": None})
 
 
-def _llama_tiny(dynamic: bool) -> Example:
-    # Static: the decode shape (one token); dynamic: prefill, sequence 1..64.
+def llama_tiny_example(dynamic: bool, max_seq_len: Optional[int] = None) -> Example:
+    """``llama_tiny`` with the metadata ExecuTorch's LLM runner reads. Static: the decode
+    shape (one token, the runner feeds a prompt token by token); dynamic: any chunk of
+    1..64 tokens, or with ``max_seq_len`` (the KV cache's length, default 128) of
+    1..max_seq_len - 1, as ExecuTorch's export_llama bounds it."""
+    from .llm import llm_metadata, token_dim
+
+    model = tiny_llama(**({} if max_seq_len is None else dict(max_seq_len=max_seq_len, max_context_len=max_seq_len)))
     tokens = torch.arange(2, 10)[None] if dynamic else torch.tensor([[2]])
-    return Example(
-        "llama_tiny", tiny_llama(), llama_inputs(tokens, 0), llama_dynamic_shapes() if dynamic else None
-    )
+    dynamic_shapes = None
+    if dynamic:
+        seq = LLAMA_SEQ if max_seq_len is None else token_dim(max_seq_len)
+        dynamic_shapes = ({1: seq}, {"input_pos": None})
+    metadata = llm_metadata(model.params, enable_dynamic_shape=dynamic)
+    return Example("llama_tiny", model, llama_inputs(tokens, 0), dynamic_shapes, metadata)
+
+
+def _llama_tiny(dynamic: bool) -> Example:
+    return llama_tiny_example(dynamic)
 
 
 BUILTIN: dict[str, Callable[[bool], Example]] = {

@@ -48,10 +48,14 @@ def export_to_pte(
     options: Optional[TensorRTOptions] = None,
     progress: Callable[[str], None] = lambda s: None,
     etrecord: bool = False,
+    constant_methods: Optional[dict] = None,
 ) -> tuple[ExecutorchProgramManager, ExportReport]:
     """``programs`` maps method name -> (module, example args, dynamic_shapes or None).
     ``etrecord``: also make ExecuTorch's ETRecord (the returned manager's
-    ``get_etrecord()``), which maps the delegates' profiling events to the ops."""
+    ``get_etrecord()``), which maps the delegates' profiling events to the ops.
+    ``constant_methods``: methods returning constants (an LLM's metadata, llm.py).
+    Payloads kept outside the .pte (the ``external_data`` option) are written by the
+    returned manager's ``write_tensor_data_to_file(directory)``."""
     options = options or TensorRTOptions()
     report = ExportReport()
 
@@ -66,7 +70,9 @@ def export_to_pte(
     t = time.perf_counter()
     progress("to_edge_transform_and_lower (partition, ONNX, TensorRT build) ...")
     partitioner = TensorRTPartitioner(options)
-    edge = to_edge_transform_and_lower(eps, partitioner=[partitioner], generate_etrecord=etrecord)
+    edge = to_edge_transform_and_lower(
+        eps, partitioner=[partitioner], generate_etrecord=etrecord, constant_methods=constant_methods
+    )
     report.stages["lower"] = time.perf_counter() - t
     report.partitions = partition_stats(edge)
     report.lowering = partitioner.stats

@@ -6,7 +6,8 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Sequence, Union
 
 from executorch.exir._serialize._program import deserialize_pte_binary
 from executorch.exir.schema import DataLocation, KernelCall
@@ -61,8 +62,41 @@ def _program(data: bytes):
     return program
 
 
-def read_delegates(data: bytes) -> list[DelegateEntry]:
+DataFile = Union[str, Path, bytes]
+
+
+def named_data(data: bytes, data_files: Sequence[DataFile] = ()) -> dict[str, bytes]:
+    """The program's named data, {key: bytes}: the .pte's own and that of the external
+    data files (.ptd) given (paths or bytes)."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    from executorch.extension.flat_tensor.serialize.serialize import FlatTensorSerializer
+
+    out: dict[str, bytes] = {}
+    try:
+        pte = deserialize_pte_binary(data)
+    except Exception as e:  # the deserializer raises whatever its parser hits
+        raise ValueError(f"malformed .pte file: {type(e).__name__}: {e}") from e
+    stores = [pte.named_data] if pte.named_data is not None else []
+    for f in data_files:
+        raw = f if isinstance(f, bytes) else Path(f).read_bytes()
+        try:
+            stores.append(FlatTensorSerializer().deserialize_to_named_data_store_output(raw, "ptd"))
+        except Exception as e:  # noqa: BLE001 - its reader raises whatever it hits
+            raise ValueError(f"not an ExecuTorch data file (.ptd): {type(e).__name__}: {e}") from e
+    for store in stores:
+        for entries in (store.pte_data, *store.external_data.values()):
+            for key, entry in entries.items():
+                out[key] = bytes(store.buffers[entry.buffer_index])
+    return out
+
+
+def read_delegates(data: bytes, data_files: Sequence[DataFile] = ()) -> list[DelegateEntry]:
+    """Every delegate of every method; TensorRT blobs parsed, their payloads read from the
+    program's named data (and ``data_files``, the .ptd files beside it) where they are
+    kept there (a payload whose data is not at hand is left empty: its Payload says
+    where it is)."""
     program = _program(data)
+    named = named_data(data, data_files)
     out = []
     for plan in program.execution_plan:
         for i, d in enumerate(plan.delegates):
@@ -70,7 +104,7 @@ def read_delegates(data: bytes) -> list[DelegateEntry]:
                 raise ValueError(f"{plan.name} delegate {i}: unexpected data location {d.processed.location}")
             raw = bytes(program.backend_delegate_data[d.processed.index].data)
             specs = {c.key: bytes(c.value).decode(errors="replace") for c in d.compile_specs}
-            parsed = blob_mod.deserialize(raw) if d.id == BACKEND_ID else None
+            parsed = blob_mod.deserialize(raw, named_data=named) if d.id == BACKEND_ID else None
             out.append(DelegateEntry(plan.name, i, d.id, specs, parsed, len(raw)))
     return out
 
@@ -141,6 +175,19 @@ def _tensor_json(t: blob_mod.TensorInfo) -> dict:
     }
 
 
+def _payload_json(p: "blob_mod.Payload | None", present: bool) -> Any:
+    if p is None:
+        return None
+    return {
+        "named_data_key": p.key,  # None: inside the blob
+        "compression": p.compression,
+        "stored_bytes": p.stored_size,
+        "bytes": p.size,
+        # False: kept in an external data file (.ptd) that was not given.
+        "present": present,
+    }
+
+
 def blob_json(b: blob_mod.Blob) -> dict:
     i = b.info
     return {
@@ -160,8 +207,16 @@ def blob_json(b: blob_mod.Blob) -> dict:
         "onnx_bytes": len(b.onnx) if b.onnx is not None else 0,
         "engine_offset": b.engine_offset,
         "engine_alignment": blob_mod.ENGINE_ALIGNMENT,
-        "engine_bytes": len(b.engine),
+        "engine_bytes": b.engine_payload.size,
         "engine_crc32": f"{b.engine_crc32:#010x}",
+        "engine_payload": _payload_json(b.engine_payload if b.engine_payload.size else None, len(b.engine) > 0),
+        "onnx_payload": _payload_json(b.onnx_payload, b.onnx is not None),
+        # The engine's optimization profiles (each call runs on the first holding its
+        # shapes): per input, per dim.
+        "profiles": [
+            {t.name: [{"min": d.min, "opt": d.opt, "max": d.max} for d in dims] for t, dims in zip(i.inputs, p)}
+            for p in i.engine_profiles
+        ],
     }
 
 
@@ -174,8 +229,8 @@ def _dynamic_dims(specs: dict) -> dict:
     return {named(sym): {"min": r[0], "max": r[1]} for sym, r in sorted(ranges.items())}
 
 
-def inspect_json(data: bytes) -> dict:
-    delegates = read_delegates(data)
+def inspect_json(data: bytes, data_files: Sequence[DataFile] = ()) -> dict:
+    delegates = read_delegates(data, data_files)
     ops = method_ops(data)
     out: dict = {"pte_bytes": len(data), "methods": {}}
     for m in methods(data):

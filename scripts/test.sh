@@ -12,8 +12,10 @@ cmake -S . -B build/cpu -DEXECUTORCH_TENSORRT_TEST_DOUBLE=ON \
   || { cat build/cmake-configure.log; exit 1; }
 cmake --build build/cpu -j2
 ctest --test-dir build/cpu --output-on-failure
-# executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
-ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_runtime_only_venv.py
+# executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s);
+# ExecuTorch's LLM runner on export llama_tiny's .pte (~2 min).
+ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_runtime_only_venv.py \
+  tests/unit/test_llm_runner.py
 # The wheel with the Python runtime, in a clean venv without torch (~1 min).
 bash scripts/wheel_check.sh
 # Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh).

@@ -2,6 +2,7 @@
 
 #include <cstring>
 #include <cstdlib>
+#include <string_view>
 
 #include <executorch/runtime/platform/log.h>
 
@@ -123,9 +124,53 @@ bool is_hex_digest(const char* text, size_t size) {
   return true;
 }
 
+// A payload table's own consistency: a known compression, sizes that say
+// something, and a key that is a printable, NUL-free string. WHY the key check
+// (as is_hex_digest): it is handed to the NamedDataMap and printed in messages.
+Error check_payload(const blob::Payload* p, const char* what, const char* blob_name) {
+  if (p == nullptr) {
+    return Error::Ok;
+  }
+  if (flatbuffers::IsOutRange(
+          p->compression(), blob::Compression::MIN, blob::Compression::MAX)) {
+    ET_LOG(Error, "TensorRTBackend: blob %s: the %s has unknown compression code %d",
+           blob_name, what, static_cast<int>(p->compression()));
+    return Error::DelegateInvalidCompatibility;
+  }
+  const bool stored = p->compression() == blob::Compression::Stored;
+  // WHY the bound: zlib inflates at most 1032 bytes per byte; a larger size can
+  // only be damage, and would be allocated before inflating.
+  constexpr uint64_t kMaxZlibRatio = 1032;
+  if (p->stored_size() == 0 || p->size() == 0 ||
+      (stored && p->stored_size() != p->size()) ||
+      (!stored && p->size() / kMaxZlibRatio > p->stored_size())) {
+    ET_LOG(Error,
+           "TensorRTBackend: blob %s: the %s's sizes are inconsistent (%llu stored, "
+           "%llu in all, %s)",
+           blob_name, what, static_cast<unsigned long long>(p->stored_size()),
+           static_cast<unsigned long long>(p->size()),
+           blob::EnumNameCompression(p->compression()));
+    return Error::InvalidProgram;
+  }
+  if (const auto* key = p->key()) {
+    bool printable = key->size() > 0 && key->size() <= 256;
+    for (flatbuffers::uoffset_t i = 0; printable && i < key->size(); ++i) {
+      const char c = key->c_str()[i];
+      printable = c > ' ' && c < 127;
+    }
+    if (!printable) {
+      ET_LOG(Error, "TensorRTBackend: blob %s: the %s's named-data key is malformed",
+             blob_name, what);
+      return Error::InvalidProgram;
+    }
+  }
+  return Error::Ok;
+}
+
 // What the engine mode promises is there: an engine unless Portable; an ONNX
-// model (inside the blob, after the engine, 256-aligned) unless Prebuilt. Fills
-// view.onnx/onnx_size.
+// model unless Prebuilt, each inside the blob (the engine at the prefix's span,
+// the ONNX model after it, 256-aligned) or, from format 1.2, in named data.
+// Fills view.onnx/onnx_size for an ONNX model inside the blob.
 Error check_payloads(BlobView& view, const uint8_t* bytes, size_t size) {
   const blob::BlobHeader& h = *view.header;
   const blob::EngineMode mode = h.engine_mode();
@@ -134,7 +179,32 @@ Error check_payloads(BlobView& view, const uint8_t* bytes, size_t size) {
            view.name(), static_cast<int>(mode));
     return Error::DelegateInvalidCompatibility;
   }
-  if (mode != blob::EngineMode::Portable && view.engine_size == 0) {
+  const blob::Payload* engine_payload = h.engine_payload();
+  const blob::Payload* onnx_payload = h.onnx_payload();
+  ET_CHECK_OK_OR_RETURN_ERROR(check_payload(engine_payload, "engine", view.name()));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_payload(onnx_payload, "ONNX model", view.name()));
+  const bool engine_named = payload_key(engine_payload) != nullptr;
+  if (engine_named && view.engine_size != 0) {
+    ET_LOG(Error,
+           "TensorRTBackend: blob %s holds %zu engine bytes although its engine is "
+           "in named data",
+           view.name(), view.engine_size);
+    return Error::InvalidProgram;
+  }
+  if (engine_payload != nullptr && mode == blob::EngineMode::Portable) {
+    ET_LOG(Error, "TensorRTBackend: portable blob %s describes an engine",
+           view.name());
+    return Error::InvalidProgram;
+  }
+  if (engine_payload != nullptr && !engine_named &&
+      engine_payload->stored_size() != view.engine_size) {
+    ET_LOG(Error,
+           "TensorRTBackend: blob %s holds %zu engine bytes, its header says %llu",
+           view.name(), view.engine_size,
+           static_cast<unsigned long long>(engine_payload->stored_size()));
+    return Error::InvalidProgram;
+  }
+  if (mode != blob::EngineMode::Portable && view.engine_size == 0 && !engine_named) {
     ET_LOG(Error, "TensorRTBackend: blob %s holds no engine bytes", view.name());
     return Error::InvalidProgram;
   }
@@ -146,15 +216,37 @@ Error check_payloads(BlobView& view, const uint8_t* bytes, size_t size) {
     return Error::InvalidProgram;
   }
   if (mode == blob::EngineMode::Prebuilt) {
+    if (onnx_payload != nullptr) {
+      ET_LOG(Error, "TensorRTBackend: prebuilt blob %s describes an ONNX model",
+             view.name());
+      return Error::InvalidProgram;
+    }
     return Error::Ok;
+  }
+  const auto* digest = h.onnx_sha256();
+  if (digest == nullptr || !is_hex_digest(digest->c_str(), digest->size())) {
+    ET_LOG(Error, "TensorRTBackend: blob %s has no SHA-256 digest of its ONNX model",
+           view.name());
+    return Error::InvalidProgram;
   }
   const uint64_t offset = h.onnx_offset();
   const uint64_t onnx_size = h.onnx_size();
+  if (payload_key(onnx_payload) != nullptr) {
+    if (offset != 0 || onnx_size != 0) {
+      ET_LOG(Error,
+             "TensorRTBackend: blob %s holds ONNX bytes although its ONNX model is in "
+             "named data",
+             view.name());
+      return Error::InvalidProgram;
+    }
+    return Error::Ok;
+  }
   const uint64_t engine_end =
       static_cast<uint64_t>(view.engine - bytes) + view.engine_size;
   // Written so that none of the sums can overflow with hostile values.
   if (onnx_size == 0 || offset < engine_end || offset > size ||
-      onnx_size > size - offset || offset % kEngineAlignment != 0) {
+      onnx_size > size - offset || offset % kEngineAlignment != 0 ||
+      (onnx_payload != nullptr && onnx_payload->stored_size() != onnx_size)) {
     ET_LOG(Error,
            "TensorRTBackend: blob %s (engine mode %s) has no valid ONNX model: it "
            "spans [%llu, +%llu) of a %zu-byte blob whose engine ends at %llu",
@@ -164,14 +256,110 @@ Error check_payloads(BlobView& view, const uint8_t* bytes, size_t size) {
            static_cast<unsigned long long>(engine_end));
     return Error::InvalidProgram;
   }
-  const auto* digest = h.onnx_sha256();
-  if (digest == nullptr || !is_hex_digest(digest->c_str(), digest->size())) {
-    ET_LOG(Error, "TensorRTBackend: blob %s has no SHA-256 digest of its ONNX model",
-           view.name());
-    return Error::InvalidProgram;
-  }
   view.onnx = bytes + offset;
   view.onnx_size = static_cast<size_t>(onnx_size);
+  return Error::Ok;
+}
+
+// Dims whose bounds hold: 0 <= min <= opt <= max, and an int64 array read
+// aligned (see check_tensors).
+Error check_dims(
+    const flatbuffers::Vector<const blob::Dim*>* dims,
+    const char* blob_name,
+    const char* what,
+    const char* tensor,
+    uint32_t profile) {
+  if (dims == nullptr || dims->size() == 0) {
+    return Error::Ok;
+  }
+  if (reinterpret_cast<uintptr_t>(dims->Data()) % alignof(blob::Dim) != 0) {
+    ET_LOG(Error, "TensorRTBackend: blob %s: %s '%s' has misaligned dims: corrupted blob",
+           blob_name, what, tensor);
+    return Error::InvalidProgram;
+  }
+  for (flatbuffers::uoffset_t d = 0; d < dims->size(); ++d) {
+    const blob::Dim* dim = dims->Get(d);
+    if (dim->min() < 0 || dim->min() > dim->opt() || dim->opt() > dim->max()) {
+      ET_LOG(Error,
+             "TensorRTBackend: blob %s: %s '%s' (profile %u) dim %u has inconsistent "
+             "bounds min=%lld opt=%lld max=%lld",
+             blob_name, what, tensor, profile, d, static_cast<long long>(dim->min()),
+             static_cast<long long>(dim->opt()), static_cast<long long>(dim->max()));
+      return Error::InvalidProgram;
+    }
+  }
+  return Error::Ok;
+}
+
+// Every profile gives each input (blob order) a range per dim.
+Error check_profiles(const BlobView& view) {
+  const blob::BlobHeader& h = *view.header;
+  const auto* profiles = h.profiles();
+  if (profiles == nullptr) {
+    return Error::Ok;
+  }
+  const auto* inputs = h.inputs();
+  for (flatbuffers::uoffset_t k = 0; k < profiles->size(); ++k) {
+    const auto* per_input = profiles->Get(k)->inputs();
+    const uint32_t n = per_input == nullptr ? 0 : per_input->size();
+    if (n != inputs->size()) {
+      ET_LOG(Error,
+             "TensorRTBackend: blob %s: optimization profile %u covers %u inputs, the "
+             "blob has %u",
+             view.name(), k, n, inputs->size());
+      return Error::InvalidProgram;
+    }
+    for (flatbuffers::uoffset_t i = 0; i < n; ++i) {
+      const blob::TensorSpec* t = inputs->Get(i);
+      const auto* dims = per_input->Get(i)->dims();
+      const uint32_t rank = t->dims() == nullptr ? 0 : t->dims()->size();
+      if ((dims == nullptr ? 0 : dims->size()) != rank) {
+        ET_LOG(Error,
+               "TensorRTBackend: blob %s: optimization profile %u gives input '%s' "
+               "%u dims, its rank is %u",
+               view.name(), k, t->name()->c_str(), dims == nullptr ? 0 : dims->size(),
+               rank);
+        return Error::InvalidProgram;
+      }
+      ET_CHECK_OK_OR_RETURN_ERROR(
+          check_dims(dims, view.name(), "input", t->name()->c_str(), k));
+    }
+  }
+  return Error::Ok;
+}
+
+bool legacy_precision(const flatbuffers::String* text, Precision* out) {
+  const std::string_view value =
+      text == nullptr ? std::string_view() : std::string_view(text->c_str(), text->size());
+  if (value.empty() || value == "fp32") {
+    *out = Precision::kFp32;
+  } else if (value == "fp16") {
+    *out = Precision::kFp16;
+  } else if (value == "bf16") {
+    *out = Precision::kBf16;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+Error check_precision(const BlobView& view) {
+  const blob::BlobHeader& h = *view.header;
+  const flatbuffers::Optional<blob::Precision> code = h.precision_type();
+  if (code.has_value()) {
+    if (flatbuffers::IsOutRange(*code, blob::Precision::MIN, blob::Precision::MAX)) {
+      ET_LOG(Error, "TensorRTBackend: blob %s has unknown precision code %d",
+             view.name(), static_cast<int>(*code));
+      return Error::DelegateInvalidCompatibility;
+    }
+    return Error::Ok;
+  }
+  Precision legacy = Precision::kFp32;
+  if (!legacy_precision(h.precision(), &legacy)) {
+    ET_LOG(Error, "TensorRTBackend: blob %s has unknown precision '%.16s'",
+           view.name(), h.precision()->c_str());
+    return Error::DelegateInvalidCompatibility;
+  }
   return Error::Ok;
 }
 
@@ -189,6 +377,32 @@ blob::EngineMode BlobView::engine_mode() const {
 const char* BlobView::onnx_sha256() const {
   const auto* d = header == nullptr ? nullptr : header->onnx_sha256();
   return d == nullptr ? "" : d->c_str();
+}
+
+const blob::Payload* BlobView::engine_payload() const {
+  return header == nullptr ? nullptr : header->engine_payload();
+}
+
+const blob::Payload* BlobView::onnx_payload() const {
+  return header == nullptr ? nullptr : header->onnx_payload();
+}
+
+Precision BlobView::precision() const {
+  if (header == nullptr) {
+    return Precision::kFp32;
+  }
+  const flatbuffers::Optional<blob::Precision> code = header->precision_type();
+  if (code.has_value()) {
+    return static_cast<Precision>(*code);
+  }
+  Precision legacy = Precision::kFp32;
+  (void)legacy_precision(header->precision(), &legacy);
+  return legacy;
+}
+
+const char* payload_key(const blob::Payload* payload) {
+  return payload == nullptr || payload->key() == nullptr ? nullptr
+                                                         : payload->key()->c_str();
 }
 
 Result<BlobView> parse_blob(const void* data, size_t size) {
@@ -278,6 +492,8 @@ Result<BlobView> parse_blob(const void* data, size_t size) {
   ET_CHECK_OK_OR_RETURN_ERROR(check_payloads(view, bytes, size));
   ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.inputs(), "inputs", view.name()));
   ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.outputs(), "outputs", view.name()));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_profiles(view));
+  ET_CHECK_OK_OR_RETURN_ERROR(check_precision(view));
   return view;
 }
 
@@ -360,6 +576,44 @@ Error check_device(const BlobView& blob, int device_count) {
     return Error::NotFound;
   }
   return Error::Ok;
+}
+
+std::vector<std::vector<InputRanges>> profiles_from(const BlobView& blob) {
+  const blob::BlobHeader& h = *blob.header;
+  std::vector<std::vector<InputRanges>> out;
+  const auto* profiles = h.profiles();
+  if (profiles == nullptr || profiles->size() == 0) {
+    std::vector<InputRanges> only;
+    for (const blob::TensorSpec* t : *h.inputs()) {
+      const IOSpec io = io_spec_from(*t);
+      InputRanges r;
+      r.rank = io.rank;
+      for (int32_t d = 0; d < io.rank; ++d) {
+        r.dims[d] = io.dims[d];
+      }
+      only.push_back(r);
+    }
+    out.push_back(std::move(only));
+    return out;
+  }
+  for (const blob::Profile* p : *profiles) {
+    std::vector<InputRanges> ranges;
+    if (p->inputs() == nullptr) { // a blob without inputs (check_profiles allows it)
+      out.push_back(std::move(ranges));
+      continue;
+    }
+    for (const blob::ProfileInput* in : *p->inputs()) {
+      InputRanges r;
+      r.rank = in->dims() == nullptr ? 0 : static_cast<int32_t>(in->dims()->size());
+      for (int32_t d = 0; d < r.rank; ++d) {
+        const blob::Dim* dim = in->dims()->Get(static_cast<flatbuffers::uoffset_t>(d));
+        r.dims[d] = DimRange{dim->min(), dim->opt(), dim->max()};
+      }
+      ranges.push_back(r);
+    }
+    out.push_back(std::move(ranges));
+  }
+  return out;
 }
 
 IOSpec io_spec_from(const blob::TensorSpec& spec) {

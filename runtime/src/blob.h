@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/result.h>
@@ -31,15 +32,22 @@ constexpr size_t kBlobPrefixSize = 32;
 constexpr size_t kEngineAlignment = 256;
 // The newest format this reader reads; a blob with a newer major is refused.
 constexpr uint16_t kFormatMajor = 1;
-constexpr uint16_t kFormatMinor = 1; // 1.1: engine_mode, ONNX payload
+// 1.1: engine_mode, ONNX payload; 1.2: precision_type, profiles, payloads in
+// named data and compressed.
+constexpr uint16_t kFormatMinor = 2;
 
 // A verified view into blob bytes (nothing copied; valid while the bytes are).
+//
+// `engine` / `onnx` are a payload's bytes as stored (possibly compressed: see
+// engine_payload()/onnx_payload()). parse_blob sets them for payloads inside the
+// blob; a payload in the program's named data (format >= 1.2) is left null until
+// fetched (payload.h).
 struct BlobView {
   const blob::BlobHeader* header = nullptr;
   const uint8_t* engine = nullptr;
-  size_t engine_size = 0; // 0 in a portable blob
+  size_t engine_size = 0; // 0 in a portable blob, or until fetched
   // The ONNX model of a portable/both blob (format >= 1.1), bounds-checked by
-  // parse_blob; nullptr/0 in a prebuilt blob.
+  // parse_blob; nullptr/0 in a prebuilt blob, or until fetched.
   const uint8_t* onnx = nullptr;
   size_t onnx_size = 0;
 
@@ -48,14 +56,24 @@ struct BlobView {
   const char* name() const;
   blob::EngineMode engine_mode() const;
   bool has_engine() const {
-    return engine_size > 0;
+    return engine_mode() != blob::EngineMode::Portable;
   }
   bool has_onnx() const {
-    return onnx_size > 0;
+    return engine_mode() != blob::EngineMode::Prebuilt;
   }
   // The header's hex SHA-256 of the ONNX model ("" when absent).
   const char* onnx_sha256() const;
+  // How the engine / the ONNX model is stored; nullptr: inside the blob, as is
+  // (format < 1.2 layout).
+  const blob::Payload* engine_payload() const;
+  const blob::Payload* onnx_payload() const;
+  // The precision the network computes in (precision_type, else the format 1.1
+  // string; parse_blob refuses an unknown one).
+  Precision precision() const;
 };
+
+// A payload's named-data key, or nullptr when it is inside the blob.
+const char* payload_key(const blob::Payload* payload);
 
 ::executorch::runtime::Result<BlobView> parse_blob(const void* data, size_t size);
 
@@ -93,5 +111,16 @@ struct IOSpec {
 };
 
 IOSpec io_spec_from(const blob::TensorSpec& spec);
+
+// One input's ranges in one optimization profile.
+struct InputRanges {
+  int32_t rank = 0;
+  DimRange dims[kMaxRank] = {};
+};
+
+// The engine's optimization profiles in engine order, each one InputRanges per
+// input (blob order): the blob's `profiles`, or, when it has none, one profile
+// made of the inputs' dims.
+std::vector<std::vector<InputRanges>> profiles_from(const BlobView& blob);
 
 } // namespace executorch_tensorrt

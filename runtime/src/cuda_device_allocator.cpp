@@ -53,7 +53,14 @@ CudaDeviceAllocator::allocate(size_t nbytes, DeviceIndex index, size_t alignment
     return Error::NotSupported;
   }
   Result<DeviceGuard> guard = DeviceGuard::enter(index);
-  ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
+  // WHY said here: a program planned on the GPU (target_device) needs one before any
+  // delegate loads, and ExecuTorch's own line does not say why it failed.
+  ET_CHECK_OR_RETURN_ERROR(
+      guard.ok(), MemoryAllocationFailed,
+      "TensorRTBackend: the program's memory is planned on CUDA device %d, and this "
+      "process cannot use it (no usable CUDA device or driver, see above): run it on "
+      "a machine with an NVIDIA GPU",
+      static_cast<int>(index));
   void* ptr = nullptr;
   const size_t n = nbytes == 0 ? 1 : nbytes;
   ET_CHECK_OK_OR_RETURN_ERROR(cuda_error(

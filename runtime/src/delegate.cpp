@@ -1,5 +1,6 @@
 #include "delegate.h"
 
+#include <cstdio>
 #include <new>
 #include <utility>
 
@@ -47,7 +48,6 @@ TensorRTDelegate::TensorRTDelegate(
       inputs_(std::move(inputs)),
       outputs_(std::move(outputs)),
       policy_(name_, traits, inputs_.size() + outputs_.size()),
-      bindings_(inputs_.size() + outputs_.size()),
       control_(name_.c_str(), traits_.device) {}
 
 namespace {
@@ -67,14 +67,14 @@ Result<DeviceGuard> enter_engine_device(int device, const char* engine) {
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
-    std::unique_ptr<Engine> engine,
+    std::shared_ptr<SharedEngine> engine,
     Flavor flavor,
     Span<const BackendOption> runtime_specs,
     MemoryAllocator* allocator) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   // Declared after the guard: an engine not handed over is freed on its device.
-  std::unique_ptr<Engine> owned = std::move(engine);
+  std::shared_ptr<SharedEngine> owned = std::move(engine);
   ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
   const DeviceTraits traits = ET_UNWRAP(query_device_traits(device));
   return create(blob, std::move(owned), flavor, traits, runtime_specs, allocator);
@@ -93,7 +93,7 @@ void TensorRTDelegate::destroy(TensorRTDelegate* delegate) {
 
 Result<TensorRTDelegate*> TensorRTDelegate::create(
     const BlobView& blob,
-    std::unique_ptr<Engine> engine,
+    std::shared_ptr<SharedEngine> engine,
     Flavor flavor,
     const DeviceTraits& traits,
     Span<const BackendOption> runtime_specs,
@@ -102,7 +102,10 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   const int device = h.device_id();
   Result<DeviceGuard> guard = enter_engine_device(device, blob.name());
   // Declared after the guard: an engine not handed over is freed on its device.
-  std::unique_ptr<Engine> owned = std::move(engine);
+  std::shared_ptr<SharedEngine> owned = std::move(engine);
+  ET_CHECK_OR_RETURN_ERROR(
+      owned != nullptr, InvalidArgument,
+      "TensorRTBackend: no engine given for the delegate of %s", blob.name());
   if (traits.device != device) {
     ET_LOG(
         Error,
@@ -143,18 +146,78 @@ Result<TensorRTDelegate*> TensorRTDelegate::create(
   // The linked TensorRT's: an engine built at load is of its flavor whatever the
   // blob recorded, and a blob's own engine runs only when they agree.
   self->flavor_ = flavor;
-  self->staging_.reset(new (std::nothrow)
-                           StagingArea(self->name_, self->bindings_.size()));
+  self->staging_.reset(new (std::nothrow) StagingArea(
+      self->name_, self->inputs_.size() + self->outputs_.size()));
   if (self->staging_ == nullptr) {
     return Error::MemoryAllocationFailed;
   }
   self->engine_ = std::move(owned);
-  ET_CHECK_OK_OR_RETURN_ERROR(self->create_context_with_settings());
+  // The stream first: selecting a context's profile enqueues work on it.
   ET_CHECK_OK_OR_RETURN_ERROR(self->control_.create());
+  ET_CHECK_OK_OR_RETURN_ERROR(self->create_contexts(blob));
   return self.release();
 }
 
-Error TensorRTDelegate::create_context_with_settings() {
+namespace {
+
+// Whether profile `ranges` and the delegate's input `specs` overlap in every dim
+// (a call within the inputs' ranges may then run on it).
+bool reachable(const std::vector<InputRanges>& ranges, const std::vector<IOSpec>& specs) {
+  for (size_t i = 0; i < specs.size() && i < ranges.size(); ++i) {
+    for (int32_t d = 0; d < specs[i].rank && d < ranges[i].rank; ++d) {
+      if (ranges[i].dims[d].max < specs[i].dims[d].min ||
+          ranges[i].dims[d].min > specs[i].dims[d].max) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+std::vector<int32_t> TensorRTDelegate::profile_indices() const {
+  std::vector<int32_t> out;
+  for (const ProfileState& p : profiles_) {
+    out.push_back(p.index);
+  }
+  return out;
+}
+
+Error TensorRTDelegate::create_contexts(const BlobView& blob) {
+  Engine& engine = engine_->engine();
+  const std::vector<std::vector<InputRanges>> profiles = profiles_from(blob);
+  ET_CHECK_OR_RETURN_ERROR(
+      static_cast<int32_t>(profiles.size()) == engine.num_profiles(),
+      DelegateInvalidCompatibility,
+      "TensorRTBackend: blob %s describes %zu optimization profiles, its engine has %d",
+      name(), profiles.size(), engine.num_profiles());
+  for (size_t k = 0; k < profiles.size(); ++k) {
+    if (!reachable(profiles[k], inputs_)) {
+      continue; // no call within the inputs' ranges can run on it
+    }
+    ProfileState p;
+    p.index = static_cast<int32_t>(k);
+    p.ranges = profiles[k];
+    p.bindings.resize(inputs_.size() + outputs_.size());
+    profiles_.push_back(std::move(p));
+  }
+  ET_CHECK_OR_RETURN_ERROR(
+      !profiles_.empty(), InvalidProgram,
+      "TensorRTBackend: blob %s: none of its engine's optimization profiles holds "
+      "its inputs' ranges",
+      name());
+  // WHY one buffer: the contexts never run at once (execute holds the control
+  // mutex and orders each call after the previous one), so the activations of
+  // the largest profile are all they need.
+  size_t activation_size = 0;
+  if (profiles_.size() > 1) {
+    Result<size_t> size = engine.context_memory_size();
+    if (size.ok() && size.get() > 0) {
+      activation_size = size.get();
+      ETRT_CUDA_RETURN_IF_ERROR(cudaMalloc(&activation_, activation_size));
+    }
+  }
   ContextOptions options;
   options.kernel_specialization = settings_.kernel_specialization;
   // WHY per-layer profiling wins over CUDA graphs: a replayed graph reports no
@@ -183,10 +246,23 @@ Error TensorRTDelegate::create_context_with_settings() {
       options.runtime_cache_size = cache.size();
     }
   }
-  context_ = ET_UNWRAP(
-      engine_->create_context(options),
-      "TensorRTBackend: could not create an execution context for engine %s",
-      name());
+  options.stream = control_.own_stream();
+  options.device_memory = activation_;
+  options.device_memory_size = activation_size;
+  std::vector<ExecutionContext*> contexts;
+  for (ProfileState& p : profiles_) {
+    options.profile = p.index;
+    p.context = ET_UNWRAP(
+        engine.create_context(options),
+        "TensorRTBackend: could not create an execution context for engine %s "
+        "(optimization profile %d)",
+        name(), p.index);
+    contexts.push_back(p.context.get());
+  }
+  // The profile selections were enqueued on the own stream.
+  ETRT_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(control_.own_stream()));
+  context_ = profiles_.front().context.get();
+  bindings_ = &profiles_.front().bindings;
   GraphPolicyInput policy;
   policy.flavor = flavor_;
   policy.kernel_specialization = settings_.kernel_specialization;
@@ -196,10 +272,9 @@ Error TensorRTDelegate::create_context_with_settings() {
           policy.dynamic_inputs || spec.dims[d].min != spec.dims[d].max;
     }
   }
-  control_.start(
-      *context_, policy,
+  return control_.start(
+      contexts, policy,
       settings_.cuda_graphs == CudaGraphStrategy::kWholeGraphCapture);
-  return Error::Ok;
 }
 
 void TensorRTDelegate::save_runtime_cache() const {
@@ -224,7 +299,12 @@ TensorRTDelegate::~TensorRTDelegate() {
   control_.drain();
   profiler_.release();
   save_runtime_cache();
-  context_.reset();
+  context_ = nullptr;
+  profiles_.clear();
+  if (activation_ != nullptr) {
+    (void)cuda_error(cudaFree(activation_), "cudaFree");
+  }
+  // The last delegate holding a shared engine frees it (shared_engine.h).
   engine_.reset();
   staging_.reset();
   control_.release();
@@ -235,7 +315,7 @@ Error TensorRTDelegate::bind(
     const IOSpec& spec,
     void* data,
     size_t nbytes) {
-  Binding& b = bindings_[slot];
+  Binding& b = (*bindings_)[slot];
   const Placement placement =
       ET_UNWRAP(policy_.place(slot, data, spec.name.c_str(), slot < inputs_.size()));
   b.kind = placement.kind;
@@ -258,9 +338,11 @@ Error TensorRTDelegate::bind(
 }
 
 void TensorRTDelegate::forget_bindings() {
-  for (Binding& b : bindings_) {
-    b.shape_set = false;
-    b.address = nullptr;
+  for (ProfileState& p : profiles_) {
+    for (Binding& b : p.bindings) {
+      b.shape_set = false;
+      b.address = nullptr;
+    }
   }
 }
 
@@ -268,7 +350,7 @@ Error TensorRTDelegate::bind_inputs(Span<EValue*> args) {
   for (size_t i = 0; i < inputs_.size(); ++i) {
     Tensor t = args[i]->toTensor();
     const Shape shape = shape_of(t);
-    Binding& b = bindings_[i];
+    Binding& b = (*bindings_)[i];
     if (!b.shape_set || shape != b.shape) {
       bindings_changed_ = true;
       const Error err = context_->set_input_shape(inputs_[i].name.c_str(), shape);
@@ -312,12 +394,13 @@ Error TensorRTDelegate::bind_outputs(Span<EValue*> args) {
 Error TensorRTDelegate::stage_inputs(Span<EValue*> args, cudaStream_t stream) {
   ET_CHECK_OK_OR_RETURN_ERROR(staging_->begin_call());
   for (size_t i = 0; i < inputs_.size(); ++i) {
-    if (!bindings_[i].staged) {
+    const Binding& b = (*bindings_)[i];
+    if (!b.staged) {
       continue;
     }
     Tensor t = args[i]->toTensor();
-    ET_CHECK_OK_OR_RETURN_ERROR(staging_->copy_in(
-        i, t.const_data_ptr(), t.nbytes(), bindings_[i].kind, stream));
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        staging_->copy_in(i, t.const_data_ptr(), t.nbytes(), b.kind, stream));
   }
   return Error::Ok;
 }
@@ -329,7 +412,7 @@ Error TensorRTDelegate::stage_outputs(
   const size_t num_inputs = inputs_.size();
   for (size_t j = 0; j < outputs_.size(); ++j) {
     const size_t slot = num_inputs + j;
-    const Binding& b = bindings_[slot];
+    const Binding& b = (*bindings_)[slot];
     if (b.kind != MemoryKind::kDevice) {
       *host_visible_outputs = true;
     }
@@ -349,6 +432,7 @@ Error TensorRTDelegate::stage_outputs(
 Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
   ET_CHECK_OK_OR_RETURN_ERROR(check_arguments(
       name(), inputs_.data(), inputs_.size(), outputs_.data(), outputs_.size(), args));
+  const size_t profile = ET_UNWRAP(select_profile(args));
   // The caller owns the current device (device_guard.h).
   Result<DeviceGuard> guard = DeviceGuard::enter(traits_.device);
   ET_CHECK_OK_OR_RETURN_ERROR(guard.error());
@@ -359,6 +443,10 @@ Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
     forget_bindings();
   }
   ET_CHECK_OK_OR_RETURN_ERROR(begun);
+  active_ = profile;
+  context_ = profiles_[profile].context.get();
+  bindings_ = &profiles_[profile].bindings;
+  last_profile_ = profiles_[profile].index;
   bindings_changed_ = false;
   ET_CHECK_OK_OR_RETURN_ERROR(bind_inputs(args));
   ET_CHECK_OK_OR_RETURN_ERROR(bind_outputs(args));
@@ -368,13 +456,18 @@ Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
   const bool profiled = tracer != nullptr && !call.outer_capture &&
       profiler_.begin(tracer, stream) == Error::Ok;
   ET_CHECK_OK_OR_RETURN_ERROR(stage_inputs(args, stream));
+  // Another delegate running the same engine goes first (shared_engine.h).
+  ET_CHECK_OK_OR_RETURN_ERROR(engine_->begin_use(this, stream, call.outer_capture));
   if (profiled) {
     profiler_.mark(kMarkEngineStart, stream);
   }
-  ET_CHECK_OK_OR_RETURN_ERROR(control_.enqueue(*context_, call, bindings_changed_));
-  if (profiled) {
+  const Error enqueued = control_.enqueue(*context_, call, bindings_changed_, active_);
+  if (profiled && enqueued == Error::Ok) {
     profiler_.mark(kMarkEngineEnd, stream);
   }
+  const Error used = engine_->end_use(this, stream, call.outer_capture);
+  ET_CHECK_OK_OR_RETURN_ERROR(enqueued);
+  ET_CHECK_OK_OR_RETURN_ERROR(used);
   bool host_visible_outputs = false;
   ET_CHECK_OK_OR_RETURN_ERROR(stage_outputs(args, stream, &host_visible_outputs));
   if (profiled) {
@@ -390,7 +483,7 @@ Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
       synchronized = true;
     }
     profiler_.end(tracer, any_staged(0, inputs_.size()),
-                  any_staged(inputs_.size(), bindings_.size()), synchronized);
+                  any_staged(inputs_.size(), bindings_->size()), synchronized);
     if (settings_.profile_layers) {
       LayerEventLogger layers(
           tracer, profiler_.last_engine_start(), et_pal_ticks_to_ns_multiplier());
@@ -401,6 +494,46 @@ Error TensorRTDelegate::execute(Span<EValue*> args, EventTracer* tracer) {
     }
   }
   return ended;
+}
+
+Result<size_t> TensorRTDelegate::select_profile(Span<EValue*> args) const {
+  for (size_t k = 0; k < profiles_.size(); ++k) {
+    const std::vector<InputRanges>& ranges = profiles_[k].ranges;
+    bool holds = true;
+    for (size_t i = 0; holds && i < inputs_.size(); ++i) {
+      const Tensor& t = args[i]->toTensor();
+      for (int32_t d = 0; holds && d < ranges[i].rank; ++d) {
+        const int64_t size = t.size(d);
+        holds = size >= ranges[i].dims[d].min && size <= ranges[i].dims[d].max;
+      }
+    }
+    if (holds) {
+      return k;
+    }
+  }
+  // Only reached when the inputs are within the blob's ranges but no single
+  // profile holds them all (ranges of two dims in different profiles).
+  char shapes[512] = {};
+  size_t used = 0;
+  for (size_t i = 0; i < inputs_.size() && used < sizeof(shapes) - 64; ++i) {
+    const Tensor& t = args[i]->toTensor();
+    used += static_cast<size_t>(std::snprintf(
+        shapes + used, sizeof(shapes) - used, "%s'%s' [", i ? ", " : "",
+        inputs_[i].name.c_str()));
+    for (ssize_t d = 0; d < t.dim() && used < sizeof(shapes) - 24; ++d) {
+      used += static_cast<size_t>(std::snprintf(
+          shapes + used, sizeof(shapes) - used, d ? ", %lld" : "%lld",
+          static_cast<long long>(t.size(d))));
+    }
+    used += static_cast<size_t>(std::snprintf(shapes + used, sizeof(shapes) - used, "]"));
+  }
+  ET_LOG(Error,
+         "TensorRTBackend: engine %s: no optimization profile holds the call's input "
+         "shapes %s; its %zu profile(s) each bound every dynamic dim (inspect the .pte "
+         "to see them); export with a profile holding these shapes "
+         "(TensorRTPartitioner(profiles=...))",
+         name(), shapes, profiles_.size());
+  return Error::InvalidArgument;
 }
 
 Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
@@ -415,7 +548,7 @@ Error TensorRTDelegate::set_cuda_graphs(bool enabled) {
 
 bool TensorRTDelegate::any_staged(size_t begin, size_t end) const {
   for (size_t slot = begin; slot < end; ++slot) {
-    if (bindings_[slot].staged) {
+    if ((*bindings_)[slot].staged) {
       return true;
     }
   }

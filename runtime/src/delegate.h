@@ -1,6 +1,16 @@
-// One loaded TensorRT delegate: the engine, its execution context, its stream and
-// the per-I/O binding state. Created by TensorRTBackend::init, run by execute,
-// deleted by destroy.
+// One loaded TensorRT delegate: the engine (possibly shared with other delegates,
+// shared_engine.h), its execution contexts, its stream and the per-I/O binding
+// state. Created by TensorRTBackend::init, run by execute, deleted by destroy.
+//
+// Optimization profiles: the delegate keeps one execution context per engine
+// profile its inputs' ranges reach (each with its own bindings and CUDA graph;
+// they share one activation buffer where the engine says how large, since they
+// never run at once), and runs each call on the first profile whose ranges hold
+// the call's input shapes. WHY a context per profile rather than switching one
+// context's profile: TensorRT documents that a switch enqueues work and updates
+// layer resources on the next enqueue, and a captured CUDA graph belongs to the
+// profile it was captured with; per-profile contexts make the switch a choice
+// of pointer and keep every profile's graph.
 #pragma once
 
 #include <cstddef>
@@ -22,6 +32,7 @@
 #include "graph_policy.h"
 #include "pointer_classifier.h"
 #include "runtime_settings.h"
+#include "shared_engine.h"
 #include "staging.h"
 #include "stream_control.h"
 #include "trt_engine.h"
@@ -38,7 +49,7 @@ class TensorRTDelegate final {
   // The caller's current device is unchanged on return. Ended by destroy().
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      std::unique_ptr<Engine> engine,
+      std::shared_ptr<SharedEngine> engine,
       Flavor flavor,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
           runtime_specs = {},
@@ -48,7 +59,7 @@ class TensorRTDelegate final {
   // integrated GPU's traits this way.
   static ::executorch::runtime::Result<TensorRTDelegate*> create(
       const BlobView& blob,
-      std::unique_ptr<Engine> engine,
+      std::shared_ptr<SharedEngine> engine,
       Flavor flavor,
       const DeviceTraits& traits,
       ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
@@ -105,11 +116,21 @@ class TensorRTDelegate final {
     return control_.graph_mode();
   }
   // Observability for tests and benchmarks (call between executes).
-  const CudaGraphRunner& graphs() const {
-    return control_.graphs();
+  const CudaGraphRunner& graphs(size_t profile_slot = 0) const {
+    return control_.graphs(profile_slot);
   }
   const EngineSettings& settings() const {
     return settings_;
+  }
+  // The engine's profile indices this delegate keeps a context for, in order
+  // (a call runs on the first that holds its shapes), and the index the last
+  // call ran on (-1 before the first).
+  std::vector<int32_t> profile_indices() const;
+  int32_t last_profile() const {
+    return last_profile_;
+  }
+  const SharedEngine& shared_engine() const {
+    return *engine_;
   }
 
  private:
@@ -129,7 +150,8 @@ class TensorRTDelegate final {
       std::vector<IOSpec> inputs,
       std::vector<IOSpec> outputs);
 
-  ::executorch::runtime::Error create_context_with_settings();
+  // The contexts, one per reachable profile, with the settings applied.
+  ::executorch::runtime::Error create_contexts(const BlobView& blob);
   void save_runtime_cache() const;
   // The steps of execute, in order.
   ::executorch::runtime::Error bind_inputs(
@@ -150,16 +172,34 @@ class TensorRTDelegate final {
   void forget_bindings();
   // Whether a slot in [begin, end) is staged in this call.
   bool any_staged(size_t begin, size_t end) const;
+  // The first of profiles_ holding the input shapes of `args`; InvalidArgument,
+  // logged with the shapes and the profiles, when none does.
+  ::executorch::runtime::Result<size_t> select_profile(
+      ::executorch::runtime::Span<::executorch::runtime::EValue*> args) const;
+
+  // One engine profile's context and what is bound in it.
+  struct ProfileState {
+    int32_t index = 0; // the engine's profile index
+    std::vector<InputRanges> ranges; // per input
+    std::unique_ptr<ExecutionContext> context;
+    std::vector<Binding> bindings; // per I/O slot
+  };
 
   std::string name_;
   DeviceTraits traits_;
   std::vector<IOSpec> inputs_;
   std::vector<IOSpec> outputs_;
-  std::unique_ptr<Engine> engine_;
-  std::unique_ptr<ExecutionContext> context_;
+  std::shared_ptr<SharedEngine> engine_;
+  std::vector<ProfileState> profiles_;
+  // The active profile's (set at the start of each execute).
+  ExecutionContext* context_ = nullptr;
+  std::vector<Binding>* bindings_ = nullptr;
+  size_t active_ = 0;
+  int32_t last_profile_ = -1;
+  // Activation memory shared by the profile contexts (nullptr: each owns its own).
+  void* activation_ = nullptr;
   BindingPolicy policy_;
   std::unique_ptr<StagingArea> staging_;
-  std::vector<Binding> bindings_;
   EngineSettings settings_;
   Flavor flavor_ = Flavor::kStandard;
   StreamControl control_;

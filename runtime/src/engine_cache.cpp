@@ -144,7 +144,7 @@ std::string engine_cache_key_text(const EngineCacheKeyInputs& in) {
         std::to_string(in.cc_major) + "." + std::to_string(in.cc_minor));
   if (in.spec != nullptr) {
     const BuildSpec& s = *in.spec;
-    field("precision", s.precision);
+    field("precision", precision_name(s.precision));
     field("strongly_typed", s.strongly_typed ? "1" : "0");
     field("workspace_size", std::to_string(s.workspace_size));
     field("optimization_level", std::to_string(s.optimization_level));
@@ -155,6 +155,16 @@ std::string engine_cache_key_text(const EngineCacheKeyInputs& in) {
       append_dims(dims, "max", p.max, p.rank);
       field("input", p.name);
       field("profile", dims);
+    }
+    for (size_t k = 0; k < s.more_profiles.size(); ++k) {
+      for (const InputProfile& p : s.more_profiles[k]) {
+        std::string dims = std::to_string(p.rank);
+        append_dims(dims, "min", p.min, p.rank);
+        append_dims(dims, "opt", p.opt, p.rank);
+        append_dims(dims, "max", p.max, p.rank);
+        field("input", p.name);
+        field(("profile " + std::to_string(k + 1)).c_str(), dims);
+      }
     }
   }
   return t;

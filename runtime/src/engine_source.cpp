@@ -12,11 +12,13 @@
 #include "cuda_check.h"
 #include "device_guard.h"
 #include "engine_cache.h"
+#include "payload.h"
 
 namespace executorch_tensorrt {
 
 using ::executorch::runtime::BackendOption;
 using ::executorch::runtime::Error;
+using ::executorch::runtime::NamedDataMap;
 using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
 
@@ -86,9 +88,7 @@ BuildSpec build_spec_from(const BlobView& blob) {
   const blob::BlobHeader& h = *blob.header;
   BuildSpec spec;
   spec.partition = blob.name();
-  if (h.precision() != nullptr && h.precision()->size() > 0) {
-    spec.precision = h.precision()->str();
-  }
+  spec.precision = blob.precision();
   if (const blob::BuildSettings* bs = h.build_settings()) {
     spec.strongly_typed = bs->strongly_typed();
     spec.workspace_size = bs->workspace_size();
@@ -99,17 +99,28 @@ BuildSpec build_spec_from(const BlobView& blob) {
       spec.compute_capabilities.push_back({cc->major(), cc->minor()});
     }
   }
-  for (const blob::TensorSpec* t : *h.inputs()) {
-    const IOSpec io = io_spec_from(*t);
-    InputProfile p;
-    p.name = io.name;
-    p.rank = io.rank;
-    for (int32_t d = 0; d < io.rank; ++d) {
-      p.min[d] = io.dims[d].min;
-      p.opt[d] = io.dims[d].opt;
-      p.max[d] = io.dims[d].max;
+  // The engine's profiles, not this delegate's input ranges: delegates sharing an
+  // engine (and its cache entry) accept different ranges of it.
+  const std::vector<std::vector<InputRanges>> profiles = profiles_from(blob);
+  for (size_t k = 0; k < profiles.size(); ++k) {
+    std::vector<InputProfile> one;
+    for (size_t i = 0; i < profiles[k].size(); ++i) {
+      const InputRanges& r = profiles[k][i];
+      InputProfile p;
+      p.name = h.inputs()->Get(static_cast<flatbuffers::uoffset_t>(i))->name()->str();
+      p.rank = r.rank;
+      for (int32_t d = 0; d < r.rank; ++d) {
+        p.min[d] = r.dims[d].min;
+        p.opt[d] = r.dims[d].opt;
+        p.max[d] = r.dims[d].max;
+      }
+      one.push_back(std::move(p));
     }
-    spec.inputs.push_back(std::move(p));
+    if (k == 0) {
+      spec.inputs = std::move(one);
+    } else {
+      spec.more_profiles.push_back(std::move(one));
+    }
   }
   return spec;
 }
@@ -424,37 +435,139 @@ Error check_blob_engine(const BlobView& blob, const EngineFactory& factory) {
     ET_CHECK_OK_OR_RETURN_ERROR(
         check_engine_build(blob, factory.flavor(), factory.version()));
   }
-  return check_engine_crc(blob);
+  // An engine in named data is checked once fetched (load_payloads), and only
+  // when this delegate is the one to deserialize it.
+  return payload_key(blob.engine_payload()) != nullptr ? Error::Ok
+                                                        : check_engine_crc(blob);
 }
 
-Result<std::unique_ptr<Engine>> acquire_engine(
-    const BlobView& blob,
-    EngineFactory& factory,
-    Span<const BackendOption> runtime_specs,
-    int visible_devices) {
-  Result<EngineCacheSettings> cache =
-      resolve_engine_cache_settings(runtime_specs, blob.name());
-  if (visible_devices == 0 && cache.ok() && !blob.has_engine() &&
-      can_build_without_gpu(blob, factory)) {
-    return build_without_gpu(blob, factory, cache.get());
+Error load_payloads(
+    BlobView& blob,
+    const NamedDataMap* named_data,
+    bool engine,
+    bool onnx,
+    LoadedPayloads& out) {
+  if (engine && blob.has_engine()) {
+    ET_CHECK_OK_OR_RETURN_ERROR(fetch_payload(blob, true, named_data, out.engine_buffer));
+    ET_CHECK_OK_OR_RETURN_ERROR(check_engine_crc(blob));
+    out.engine = ET_UNWRAP(decompressed(
+        blob.engine, blob.engine_size, blob.engine_payload(), "engine", blob.name()));
+    blob.engine = out.engine.data();
+    blob.engine_size = out.engine.size();
   }
-  ET_CHECK_OK_OR_RETURN_ERROR(check_device(blob, visible_devices));
-  ET_CHECK_OK_OR_RETURN_ERROR(cache.error());
+  if (onnx && blob.has_onnx()) {
+    ET_CHECK_OK_OR_RETURN_ERROR(fetch_payload(blob, false, named_data, out.onnx_buffer));
+    out.onnx = ET_UNWRAP(decompressed(
+        blob.onnx, blob.onnx_size, blob.onnx_payload(), "ONNX model", blob.name()));
+    blob.onnx = out.onnx.data();
+    blob.onnx_size = out.onnx.size();
+  }
+  return Error::Ok;
+}
 
+namespace {
+
+// The engine for `blob` as acquire_engine decides it, the payloads fetched here.
+Result<std::unique_ptr<Engine>> load_for(
+    BlobView blob,
+    EngineFactory& factory,
+    const EngineCacheSettings& cache,
+    int visible_devices,
+    const NamedDataMap* named_data,
+    bool use_blob_engine) {
+  LoadedPayloads payloads;
+  // WHY only what this load reads: a blob whose engine runs here never reads
+  // its ONNX model (the fallback below fetches it when TensorRT refuses).
+  ET_CHECK_OK_OR_RETURN_ERROR(
+      load_payloads(blob, named_data, use_blob_engine, !use_blob_engine, payloads));
   const EngineBytes bytes =
-      ET_UNWRAP(select_engine(blob, factory, cache.get(), visible_devices));
+      ET_UNWRAP(select_engine(blob, factory, cache, visible_devices));
   Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes);
   if (engine.ok() || engine.error() != Error::DelegateInvalidCompatibility ||
       bytes.origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
     return engine;
   }
+  ET_CHECK_OK_OR_RETURN_ERROR(load_payloads(blob, named_data, false, true, payloads));
   const bool cached = bytes.origin == EngineOrigin::kCache;
   const EngineBytes rebuilt = ET_UNWRAP(engine_from_onnx(
-      blob, factory, cache.get(), visible_devices,
+      blob, factory, cache, visible_devices,
       cached ? "TensorRT refused the cached engine"
              : "TensorRT refused the blob's engine",
       /*discard_cached=*/cached));
   return load_engine(blob, factory, rebuilt);
+}
+
+} // namespace
+
+std::string shared_engine_key(
+    const BlobView& blob,
+    const EngineFactory& factory,
+    bool use_blob_engine,
+    int cc_major,
+    int cc_minor) {
+  if (use_blob_engine) {
+    const char* key = payload_key(blob.engine_payload());
+    // An engine inside the blob is that delegate's own: nothing names it.
+    return key == nullptr ? std::string()
+                          : std::string("engine ") + key + " crc " +
+            std::to_string(blob.header->engine_crc32());
+  }
+  // The engine built from the ONNX model: what the engine cache keys it by.
+  const BuildSpec spec = build_spec_from(blob);
+  EngineCacheKeyInputs in;
+  in.onnx_sha256 = blob.onnx_sha256();
+  in.flavor = factory.flavor();
+  in.trt_version = factory.version();
+  in.cc_major = cc_major;
+  in.cc_minor = cc_minor;
+  in.spec = &spec;
+  return "built " + engine_cache_key(in);
+}
+
+Result<std::shared_ptr<SharedEngine>> acquire_engine(
+    BlobView& blob,
+    EngineFactory& factory,
+    Span<const BackendOption> runtime_specs,
+    int visible_devices,
+    const NamedDataMap* named_data) {
+  Result<EngineCacheSettings> cache =
+      resolve_engine_cache_settings(runtime_specs, blob.name());
+  if (visible_devices == 0 && cache.ok() && !blob.has_engine() &&
+      can_build_without_gpu(blob, factory)) {
+    LoadedPayloads payloads;
+    ET_CHECK_OK_OR_RETURN_ERROR(load_payloads(blob, named_data, false, true, payloads));
+    return build_without_gpu(blob, factory, cache.get());
+  }
+  ET_CHECK_OK_OR_RETURN_ERROR(check_device(blob, visible_devices));
+  ET_CHECK_OK_OR_RETURN_ERROR(cache.error());
+  const int device = blob.header->device_id();
+  int cc_major = 0;
+  int cc_minor = 0;
+  ET_CHECK_OK_OR_RETURN_ERROR(compute_capability(device, &cc_major, &cc_minor));
+  const bool use_blob_engine = blob.has_engine() &&
+      engine_mismatch(blob, factory.flavor(), factory.version(), cc_major, cc_minor)
+          .empty();
+  const std::string key =
+      shared_engine_key(blob, factory, use_blob_engine, cc_major, cc_minor);
+  auto load = [&]() {
+    return load_for(blob, factory, cache.get(), visible_devices, named_data,
+                    use_blob_engine);
+  };
+  if (key.empty()) {
+    return sole_engine(ET_UNWRAP(load()), device);
+  }
+  bool shared = false;
+  std::shared_ptr<SharedEngine> engine =
+      ET_UNWRAP(acquire_shared_engine(key, device, load, &shared));
+  if (shared) {
+    // Nothing fetched, checked or deserialized: the engine is in memory.
+    ET_CHECK_OK_OR_RETURN_ERROR(check_engine_io(blob, engine->engine()));
+    ET_LOG(Info,
+           "TensorRTBackend: engine %s runs the engine already loaded for another "
+           "delegate (%s): deserialized once, shared",
+           blob.name(), key.c_str());
+  }
+  return engine;
 }
 
 Error build_without_gpu(

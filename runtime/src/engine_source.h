@@ -14,20 +14,30 @@
 // driver an engine suits); when it refuses the blob's or a cached engine and the
 // ONNX model is there, the engine is built once more.
 // One Info line says which ("engine cache hit ..." / "built and cached ...").
+// The engine is shared (shared_engine.h) with every delegate that names the same
+// one: an engine in named data by its content key, an engine built at load by
+// its engine cache key; the first delegate loads it, later ones find it (one Info
+// line). Payloads in named data are fetched (payload.h) only by the delegate that
+// loads.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <executorch/runtime/backend/options.h>
+#include <executorch/runtime/core/freeable_buffer.h>
+#include <executorch/runtime/core/named_data_map.h>
 #include <executorch/runtime/core/result.h>
 #include <executorch/runtime/core/span.h>
 
 #include "blob.h"
+#include "payload.h"
 #include "runtime_settings.h"
+#include "shared_engine.h"
 #include "trt_engine.h"
 
 namespace executorch_tensorrt {
@@ -54,7 +64,8 @@ std::string engine_mismatch(
     int cc_major,
     int cc_minor);
 
-// The blob's build settings, precision and input profiles.
+// The blob's build settings, precision and optimization profiles (the engine's:
+// the blob's profiles, else its inputs' dims).
 BuildSpec build_spec_from(const BlobView& blob);
 
 // How many CUDA devices this process sees; 0, logged as Info, when there is no
@@ -62,24 +73,56 @@ BuildSpec build_spec_from(const BlobView& blob);
 int visible_device_count();
 
 // The checks that need no GPU: a prebuilt blob for another TensorRT is refused
-// (a blob with its ONNX model is rebuilt instead), and a corrupted engine
-// whichever engine would run.
+// (a blob with its ONNX model is rebuilt instead), and a corrupted engine inside
+// the blob whichever engine would run (one in named data: when fetched).
 ::executorch::runtime::Error check_blob_engine(
     const BlobView& blob,
     const EngineFactory& factory);
 
+// The payloads a load reads, decompressed, and what holds them.
+struct LoadedPayloads {
+  std::optional<::executorch::runtime::FreeableBuffer> engine_buffer;
+  std::optional<::executorch::runtime::FreeableBuffer> onnx_buffer;
+  PayloadBytes engine;
+  PayloadBytes onnx;
+};
+
+// Fetches the engine (`engine`) and/or the ONNX model (`onnx`) that `blob` keeps
+// in named data, checks the engine's CRC-32 as stored, and points the view at the
+// decompressed bytes, held by `out`.
+::executorch::runtime::Error load_payloads(
+    BlobView& blob,
+    const ::executorch::runtime::NamedDataMap* named_data,
+    bool engine,
+    bool onnx,
+    LoadedPayloads& out);
+
+// The key under which `blob`'s engine is shared (shared_engine.h): its content
+// key when it runs the engine it keeps in named data (`use_blob_engine`), its
+// engine cache key when it runs an engine built from its ONNX model, "" when the
+// engine is inside the blob (no other delegate names it).
+std::string shared_engine_key(
+    const BlobView& blob,
+    const EngineFactory& factory,
+    bool use_blob_engine,
+    int cc_major,
+    int cc_minor);
+
 // The engine for `blob`, as described above. The caller has run
 // check_blob_engine. `runtime_specs`: the load-time backend options (the engine
-// cache's directory and size); `visible_devices`: visible_device_count(). With
-// no GPU visible, a blob that can be built without one is built and cached
-// (build_without_gpu) and the load fails. A failed build is an error naming the
-// partition and TensorRT's message.
-::executorch::runtime::Result<std::unique_ptr<Engine>> acquire_engine(
-    const BlobView& blob,
+// cache's directory and size); `visible_devices`: visible_device_count();
+// `named_data`: the program's (BackendInitContext; may be null when the blob
+// keeps nothing there). With no GPU visible, a blob that can be built without
+// one is built and cached (build_without_gpu) and the load fails. A failed build
+// is an error naming the partition and TensorRT's message. The view's payload
+// pointers may be changed (fetched, decompressed) for the duration of the call.
+::executorch::runtime::Result<std::shared_ptr<SharedEngine>> acquire_engine(
+    BlobView& blob,
     EngineFactory& factory,
     ::executorch::runtime::Span<const ::executorch::runtime::BackendOption>
         runtime_specs,
-    int visible_devices);
+    int visible_devices,
+    const ::executorch::runtime::NamedDataMap* named_data = nullptr);
 
 // The engine built from the blob's ONNX model (from the cache when it holds
 // it), for the blob's device, or for the blob's compute capabilities when

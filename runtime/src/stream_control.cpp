@@ -1,5 +1,7 @@
 #include "stream_control.h"
 
+#include <new>
+
 #include <executorch/runtime/platform/log.h>
 
 #include "cuda_check.h"
@@ -18,11 +20,18 @@ Error StreamControl::create() {
   return Error::Ok;
 }
 
-void StreamControl::start(
-    ExecutionContext& context,
+Error StreamControl::start(
+    const std::vector<ExecutionContext*>& contexts,
     const GraphPolicyInput& policy,
     bool requested) {
-  context_ = &context;
+  contexts_ = contexts;
+  graphs_.clear();
+  for (size_t k = 0; k < contexts_.size(); ++k) {
+    graphs_.emplace_back(new (std::nothrow) CudaGraphRunner(engine_));
+    ET_CHECK_OR_RETURN_ERROR(
+        graphs_.back() != nullptr, MemoryAllocationFailed,
+        "TensorRTBackend: out of memory for the CUDA graphs of engine %s", engine_);
+  }
   policy_ = policy;
   const char* why_off = nullptr;
   graph_mode_ = decide_mode(requested, &why_off);
@@ -38,6 +47,13 @@ void StreamControl::start(
            "passthrough is on",
            engine_);
   }
+  return Error::Ok;
+}
+
+void StreamControl::invalidate_graphs() {
+  for (auto& g : graphs_) {
+    g->invalidate();
+  }
 }
 
 void StreamControl::drain() {
@@ -48,7 +64,7 @@ void StreamControl::drain() {
   if (streams_.own != nullptr) {
     (void)cuda_error(cudaStreamSynchronize(streams_.own), "cudaStreamSynchronize");
   }
-  graphs_.invalidate();
+  invalidate_graphs();
 }
 
 void StreamControl::release() {
@@ -65,7 +81,9 @@ void StreamControl::release() {
 GraphMode StreamControl::decide_mode(bool requested, const char** why_off) const {
   GraphPolicyInput in = policy_;
   in.requested = requested;
-  in.native_active = !native_disabled_ && context_->native_cuda_graphs();
+  // Every context was created with the same options.
+  in.native_active = !native_disabled_ && !contexts_.empty() &&
+      contexts_.front()->native_cuda_graphs();
   return decide_graph_mode(in, why_off);
 }
 
@@ -94,7 +112,9 @@ Error StreamControl::disable_native_graphs(CallStream& call) {
   // WHY for good: a caller that captures this engine once will replay its own
   // graph; TensorRT-RTX capturing inside that capture would fail, and flipping
   // per call would recreate the context each time.
-  ET_CHECK_OK_OR_RETURN_ERROR(context_->disable_native_cuda_graphs());
+  for (ExecutionContext* context : contexts_) {
+    ET_CHECK_OK_OR_RETURN_ERROR(context->disable_native_cuda_graphs());
+  }
   native_disabled_ = true;
   graph_mode_ = GraphMode::kOff;
   call.context_recreated = true;
@@ -127,9 +147,10 @@ Error StreamControl::order_after_previous_call(const CallStream& call) {
 Error StreamControl::enqueue(
     ExecutionContext& context,
     const CallStream& call,
-    bool bindings_changed) {
+    bool bindings_changed,
+    size_t profile) {
   const Error err = graph_mode_ == GraphMode::kManual
-      ? graphs_.run(context, call.choice.stream, bindings_changed)
+      ? graphs_[profile]->run(context, call.choice.stream, bindings_changed)
       : context.enqueue(call.choice.stream);
   ET_CHECK_OK_OR_RETURN_ERROR(
       err, "TensorRTBackend: enqueue of engine %s failed", engine_);
@@ -167,7 +188,7 @@ Error StreamControl::bind_stream(cudaStream_t stream) {
       engine_);
   streams_.bound = stream;
   Result<DeviceGuard> guard = DeviceGuard::enter(device_);
-  graphs_.invalidate();
+  invalidate_graphs();
   return Error::Ok;
 }
 
@@ -175,7 +196,7 @@ void StreamControl::clear_stream() {
   std::lock_guard<std::mutex> lock(mutex_);
   streams_.bound = nullptr;
   Result<DeviceGuard> guard = DeviceGuard::enter(device_);
-  graphs_.invalidate();
+  invalidate_graphs();
 }
 
 cudaStream_t StreamControl::bound_stream() const {
@@ -193,7 +214,7 @@ Error StreamControl::set_cuda_graphs(bool enabled) {
   Result<DeviceGuard> guard = DeviceGuard::enter(device_);
   if (!enabled) {
     graph_mode_ = GraphMode::kOff;
-    graphs_.invalidate();
+    invalidate_graphs();
     return Error::Ok;
   }
   const char* why_off = nullptr;

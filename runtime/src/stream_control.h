@@ -5,7 +5,9 @@
 // the next execute.
 #pragma once
 
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include <cuda_runtime_api.h>
 
@@ -33,17 +35,22 @@ struct CallStream {
 class StreamControl final {
  public:
   // `engine`: the engine's name, for messages; must outlive this object.
-  StreamControl(const char* engine, int device)
-      : engine_(engine), device_(device), graphs_(engine) {}
+  StreamControl(const char* engine, int device) : engine_(engine), device_(device) {}
   StreamControl(const StreamControl&) = delete;
   StreamControl& operator=(const StreamControl&) = delete;
 
   // The engine's own stream and the event that marks a call's end.
   ::executorch::runtime::Error create();
-  // The graph mode at load. `policy`: the engine's traits (requested is
+  // The graph mode at load. `contexts`: the delegate's execution contexts, one
+  // per optimization profile it may run (each gets its own CUDA graph; they are
+  // created with the same options); `policy`: the engine's traits (requested is
   // ignored); `requested`: graphs asked for by the settings. A load does not
-  // fail over graphs: a mode that cannot be is off, and said so.
-  void start(ExecutionContext& context, const GraphPolicyInput& policy, bool requested);
+  // fail over graphs: a mode that cannot be is off, and said so. Fails only when
+  // out of memory.
+  ::executorch::runtime::Error start(
+      const std::vector<ExecutionContext*>& contexts,
+      const GraphPolicyInput& policy,
+      bool requested);
   // Waits for the last call and drops the graph (destruction, first half).
   void drain();
   // Destroys the stream and the event (destruction, after the context).
@@ -57,10 +64,15 @@ class StreamControl final {
   // InvalidState when manual graphs would run on a caller's stream; native
   // capture off under the caller's capture; ordered after the previous call.
   ::executorch::runtime::Error begin_call(CallStream& call);
-  // Under mutex(): the engine's enqueue, through the manual graph when on.
-  // `bindings_changed`: a shape or address was set since the previous call.
-  ::executorch::runtime::Error
-  enqueue(ExecutionContext& context, const CallStream& call, bool bindings_changed);
+  // Under mutex(): the enqueue of the context of `profile` (its index in
+  // start's contexts), through that profile's manual graph when on.
+  // `bindings_changed`: a shape or address of that context was set since its
+  // previous call.
+  ::executorch::runtime::Error enqueue(
+      ExecutionContext& context,
+      const CallStream& call,
+      bool bindings_changed,
+      size_t profile = 0);
   // Under mutex(): synchronizes when the outputs must be visible on return,
   // else records the call's end for the next call and for destruction.
   ::executorch::runtime::Error end_call(CallStream& call, bool host_visible_outputs);
@@ -79,8 +91,8 @@ class StreamControl final {
   cudaStream_t own_stream() const {
     return streams_.own;
   }
-  const CudaGraphRunner& graphs() const {
-    return graphs_;
+  const CudaGraphRunner& graphs(size_t profile = 0) const {
+    return *graphs_[profile];
   }
 
  private:
@@ -90,7 +102,9 @@ class StreamControl final {
 
   const char* engine_;
   int device_;
-  ExecutionContext* context_ = nullptr;
+  void invalidate_graphs();
+
+  std::vector<ExecutionContext*> contexts_;
   GraphPolicyInput policy_;
   EngineStreams streams_;
   // WHY a mutex on the execute path: control calls must not change the stream
@@ -100,7 +114,7 @@ class StreamControl final {
   mutable std::mutex mutex_;
   GraphMode graph_mode_ = GraphMode::kOff;
   bool native_disabled_ = false;
-  CudaGraphRunner graphs_;
+  std::vector<std::unique_ptr<CudaGraphRunner>> graphs_; // one per context
   // Completion of the last call that returned without synchronizing, and its
   // stream (order_after_previous_call).
   cudaEvent_t done_ = nullptr;

@@ -11,6 +11,10 @@
 // setCudaGraphStrategy/createRuntimeCache/setRuntimeCache,
 // ICudaEngine::createExecutionContext(IRuntimeConfig*), IRuntimeCache::serialize/
 // deserialize, IExecutionContext::isStreamCapturable.
+// Optimization profiles: ICudaEngine::getNbOptimizationProfiles/
+// getDeviceMemorySizeV2, IExecutionContext::setOptimizationProfileAsync/
+// setDeviceMemoryV2 with ExecutionContextAllocationStrategy::kUSER_MANAGED (all
+// since TensorRT 10.1 and in every TensorRT-RTX).
 // Engines built at load from a blob's ONNX model: createInferBuilder,
 // IBuilder::createNetworkV2(kSTRONGLY_TYPED)/createBuilderConfig/
 // createOptimizationProfile/buildSerializedNetwork, nvonnxparser::createParser,
@@ -142,8 +146,8 @@ class Logger final : public nvinfer1::ILogger {
 };
 
 #if defined(ETRT_HAVE_ONNX_PARSER)
-bool has_dynamic_dims(const BuildSpec& spec) {
-  for (const InputProfile& p : spec.inputs) {
+bool has_dynamic_dims(const std::vector<InputProfile>& profile) {
+  for (const InputProfile& p : profile) {
     for (int32_t d = 0; d < p.rank; ++d) {
       if (p.min[d] != p.max[d]) {
         return true;
@@ -225,6 +229,13 @@ void log_settings_unavailable(const ContextOptions& options) {
 }
 #endif
 
+nvinfer1::ExecutionContextAllocationStrategy allocation_strategy(
+    const ContextOptions& options) {
+  return options.device_memory != nullptr
+      ? nvinfer1::ExecutionContextAllocationStrategy::kUSER_MANAGED
+      : nvinfer1::ExecutionContextAllocationStrategy::kSTATIC;
+}
+
 // Everything an execution context needs from TensorRT, created together so the
 // runtime config and its cache outlive the context that uses them.
 struct ContextParts {
@@ -255,9 +266,9 @@ Result<ContextParts> make_context(
     return Error::MemoryAllocationFailed;
   }
   // kSTATIC: the context owns device memory for the largest profile shape, so
-  // execute never allocates (TensorRT's default, spelled out for that reason).
-  parts.config->setExecutionContextAllocationStrategy(
-      nvinfer1::ExecutionContextAllocationStrategy::kSTATIC);
+  // execute never allocates (TensorRT's default, spelled out for that reason);
+  // kUSER_MANAGED: the runtime's buffer, shared by a delegate's contexts.
+  parts.config->setExecutionContextAllocationStrategy(allocation_strategy(options));
   parts.config->setDynamicShapesKernelSpecializationStrategy(
       to_trt(options.kernel_specialization));
   if (native_graphs) {
@@ -291,11 +302,29 @@ Result<ContextParts> make_context(
 #else
   (void)native_graphs;
   log_settings_unavailable(options);
-  parts.context.reset(engine.createExecutionContext(
-      nvinfer1::ExecutionContextAllocationStrategy::kSTATIC));
+  parts.context.reset(engine.createExecutionContext(allocation_strategy(options)));
 #endif
   if (parts.context == nullptr) {
     return Error::MemoryAllocationFailed;
+  }
+  if (options.device_memory != nullptr) {
+    parts.context->setDeviceMemoryV2(
+        options.device_memory, static_cast<int64_t>(options.device_memory_size));
+  }
+  if (engine.getNbOptimizationProfiles() > 1) {
+    // WHY synchronized: the selection's work must be done before a call on
+    // another stream (a caller's) uses the context.
+    if (!parts.context->setOptimizationProfileAsync(options.profile, options.stream) ||
+        cudaStreamSynchronize(options.stream) != cudaSuccess) {
+      (void)cudaGetLastError();
+      ET_LOG(Error, "TensorRT could not select optimization profile %d of %d",
+             options.profile, engine.getNbOptimizationProfiles());
+      return Error::InvalidArgument;
+    }
+  } else if (options.profile != 0) {
+    ET_LOG(Error, "TensorRT: the engine has one optimization profile, not %d",
+           options.profile + 1);
+    return Error::InvalidArgument;
   }
   return parts;
 }
@@ -460,6 +489,18 @@ class TrtEngine final : public Engine {
 
   int32_t num_io_tensors() const override {
     return engine_->getNbIOTensors();
+  }
+
+  int32_t num_profiles() const override {
+    return engine_->getNbOptimizationProfiles();
+  }
+
+  Result<size_t> context_memory_size() const override {
+    const int64_t size = engine_->getDeviceMemorySizeV2();
+    if (size < 0) {
+      return Error::NotSupported;
+    }
+    return static_cast<size_t>(size);
   }
 
   Result<IOTensorInfo> io_tensor(const char* name) const override {
@@ -711,9 +752,9 @@ class TrtFactory final : public EngineFactory {
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 #endif
-      if (spec.precision == "fp16") {
+      if (spec.precision == Precision::kFp16) {
         config->setFlag(nvinfer1::BuilderFlag::kFP16);
-      } else if (spec.precision == "bf16") {
+      } else if (spec.precision == Precision::kBf16) {
         config->setFlag(nvinfer1::BuilderFlag::kBF16);
       }
 #if ETRT_WEAK_TYPING_FLAGS_DEPRECATED
@@ -721,7 +762,14 @@ class TrtFactory final : public EngineFactory {
 #endif
     }
 #endif
-    if (has_dynamic_dims(spec)) {
+    // One optimization profile per entry, in order (the blob's profile indices).
+    std::vector<const std::vector<InputProfile>*> profiles{&spec.inputs};
+    bool dynamic = has_dynamic_dims(spec.inputs);
+    for (const std::vector<InputProfile>& more : spec.more_profiles) {
+      profiles.push_back(&more);
+      dynamic = dynamic || has_dynamic_dims(more);
+    }
+    for (size_t k = 0; dynamic && k < profiles.size(); ++k) {
       nvinfer1::IOptimizationProfile* profile = builder->createOptimizationProfile();
       if (profile == nullptr) {
         message = "could not create an optimization profile";
@@ -730,7 +778,7 @@ class TrtFactory final : public EngineFactory {
       for (int32_t i = 0; i < network->getNbInputs(); ++i) {
         const char* name = network->getInput(i)->getName();
         const InputProfile* p = nullptr;
-        for (const InputProfile& candidate : spec.inputs) {
+        for (const InputProfile& candidate : *profiles[k]) {
           if (candidate.name == name) {
             p = &candidate;
           }
@@ -747,12 +795,12 @@ class TrtFactory final : public EngineFactory {
             !profile->setDimensions(name, nvinfer1::OptProfileSelector::kMAX,
                                     dims_of(p->max, p->rank))) {
           message = std::string("TensorRT refused the min/opt/max shapes of input '") +
-              name + "'";
+              name + "' in optimization profile " + std::to_string(k);
           return Error::DelegateInvalidCompatibility;
         }
       }
       if (config->addOptimizationProfile(profile) < 0) {
-        message = "TensorRT refused the optimization profile";
+        message = "TensorRT refused optimization profile " + std::to_string(k);
         return Error::DelegateInvalidCompatibility;
       }
     }

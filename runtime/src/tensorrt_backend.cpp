@@ -3,6 +3,7 @@
 // engine_source.cpp, the delegate and its execution in delegate.cpp, its streams
 // and CUDA graphs in stream_control.cpp; this file only orders the steps and
 // registers the backend when the library loads.
+#include <atomic>
 #include <cstring>
 #include <memory>
 #include <utility>
@@ -16,6 +17,7 @@
 #include "delegate.h"
 #include "delegate_registry.h"
 #include "engine_source.h"
+#include "payload.h"
 #include "runtime_settings.h"
 #include "shape_check.h"
 #include "trt_engine.h"
@@ -62,11 +64,18 @@ class TensorRTBackend final : public BackendInterface {
       FreeableBuffer* processed,
       ArrayRef<CompileSpec> compile_specs) const override {
     (void)compile_specs; // everything the runtime needs is in the blob
-    const BlobView blob = ET_UNWRAP(parse_blob(processed->data(), processed->size()));
+    BlobView blob = ET_UNWRAP(parse_blob(processed->data(), processed->size()));
     EngineFactory& factory = *ET_UNWRAP(engine_factory());
     ET_CHECK_OK_OR_RETURN_ERROR(check_blob_engine(blob, factory));
-    std::unique_ptr<Engine> engine = ET_UNWRAP(acquire_engine(
-        blob, factory, context.runtime_specs(), visible_device_count()));
+    // A payload in an external data file (.ptd) that was not loaded with the
+    // program is named before anything needs a GPU.
+    ET_CHECK_OK_OR_RETURN_ERROR(
+        check_named_payloads(blob, context.get_named_data_map()));
+    // The engine may be kept in the program's named data (the .pte's or a .ptd's),
+    // and may already be loaded for another delegate (engine_source.h).
+    std::shared_ptr<SharedEngine> engine = ET_UNWRAP(acquire_engine(
+        blob, factory, context.runtime_specs(), visible_device_count(),
+        context.get_named_data_map()));
     // The library registered it at load unless another CUDA backend had; if that
     // one was unloaded since, register ours now (cheap when already there).
     (void)ensure_cuda_device_allocator();
@@ -77,8 +86,9 @@ class TensorRTBackend final : public BackendInterface {
     // (delegate_registry.h), the only identity init is given.
     (void)register_delegate(
         delegate, context.get_method_name(), context.get_runtime_allocator());
-    // The engine now lives in TensorRT's (device) memory; the blob bytes are no
-    // longer needed, so give them back now rather than at program teardown.
+    // The engine now lives in TensorRT's (device) memory; the blob bytes (and any
+    // named data fetched) are no longer needed, so give them back now rather
+    // than at program teardown.
     processed->Free();
     return delegate;
   }

@@ -18,6 +18,18 @@ const char* kernel_specialization_name(KernelSpecialization k) {
   return "?";
 }
 
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::kFp32:
+      return "fp32";
+    case Precision::kFp16:
+      return "fp16";
+    case Precision::kBf16:
+      return "bf16";
+  }
+  return "?";
+}
+
 bool operator==(const Shape& a, const Shape& b) {
   if (a.rank != b.rank) {
     return false;

@@ -68,6 +68,14 @@ enum class CudaGraphStrategy : uint8_t { kDisabled = 0, kWholeGraphCapture = 1 }
 
 const char* kernel_specialization_name(KernelSpecialization k);
 
+// Numbered as the blob schema's Precision enum: the precision a network computes
+// in (a strongly typed network's types say it; a weakly typed build takes it as
+// builder flags).
+enum class Precision : uint8_t { kFp32 = 0, kFp16 = 1, kBf16 = 2 };
+
+// "fp32" / "fp16" / "bf16", as the export option spells it.
+const char* precision_name(Precision p);
+
 // What create_context applies through TensorRT-RTX's IRuntimeConfig. Builds without
 // IRuntimeConfig (JetPack-era TensorRT, standard TensorRT) ignore all of it.
 struct ContextOptions {
@@ -84,6 +92,17 @@ struct ContextOptions {
   // Measure each layer of every enqueue (TensorRT's IProfiler, reported on
   // demand: report_layer_times).
   bool profile_layers = false;
+  // The optimization profile the context runs, selected at creation with work
+  // enqueued on `stream` (which the caller synchronizes); a context never switches
+  // profiles (the runtime keeps one context per profile). Engines with one profile
+  // ignore both.
+  int32_t profile = 0;
+  cudaStream_t stream = nullptr;
+  // Activation memory the runtime supplies, at least Engine::context_memory_size()
+  // bytes, which the contexts of one delegate share (they never run at once);
+  // nullptr: the context allocates its own.
+  void* device_memory = nullptr;
+  size_t device_memory_size = 0;
 };
 
 // Receives the layers' times of one execution, in execution order.
@@ -164,6 +183,19 @@ class Engine {
   create_context() {
     return create_context(ContextOptions{});
   }
+
+  // --- optimization profiles (defaults: one profile, contexts own their memory) --
+  // How many optimization profiles the engine holds (TensorRT:
+  // getNbOptimizationProfiles); ContextOptions::profile is below it.
+  virtual int32_t num_profiles() const {
+    return 1;
+  }
+  // The activation memory a context needs whatever its profile (the largest
+  // profile's), for ContextOptions::device_memory. NotSupported: contexts
+  // allocate their own.
+  virtual ::executorch::runtime::Result<size_t> context_memory_size() const {
+    return ::executorch::runtime::Error::NotSupported;
+  }
 };
 
 // --- building an engine on the target from the blob's ONNX model --------------
@@ -196,17 +228,22 @@ class BuildProgress {
 };
 
 // Everything a build needs besides the ONNX bytes: the blob's BuildSettings,
-// precision and input profiles. The engine is built for the current device (the
-// runtime makes the blob's device current, and leaves compute_capabilities
-// empty); only where no GPU is visible does a TensorRT-RTX build target the
-// compute capabilities listed here (the blob's, the export's targets).
+// precision and optimization profiles. The engine is built for the current
+// device (the runtime makes the blob's device current, and leaves
+// compute_capabilities empty); only where no GPU is visible does a TensorRT-RTX
+// build target the compute capabilities listed here (the blob's, the export's
+// targets).
 struct BuildSpec {
   std::string partition; // for messages
-  std::string precision = "fp32"; // "fp32" | "fp16" | "bf16"
+  Precision precision = Precision::kFp32;
   bool strongly_typed = true;
   uint64_t workspace_size = 0; // 0: TensorRT's default
   int32_t optimization_level = -1; // -1: TensorRT's default
-  std::vector<InputProfile> inputs; // blob order
+  // The first optimization profile, one entry per input in blob order (the
+  // inputs' names and ranks).
+  std::vector<InputProfile> inputs;
+  // The engine's further optimization profiles, each laid out as `inputs`.
+  std::vector<std::vector<InputProfile>> more_profiles;
   std::vector<ComputeCapabilityTarget> compute_capabilities; // empty: current GPU
   BuildProgress* progress = nullptr; // null: nobody listens
 };

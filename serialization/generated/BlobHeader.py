@@ -208,7 +208,61 @@ class BlobHeader(object):
             return obj
         return None
 
-def BlobHeaderStart(builder): builder.StartObject(17)
+    # BlobHeader
+    def PrecisionType(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(38))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int8Flags, o + self._tab.Pos)
+        return None
+
+    # BlobHeader
+    def Profiles(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(40))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            from executorch_tensorrt.serialization.generated.Profile import Profile
+            obj = Profile()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # BlobHeader
+    def ProfilesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(40))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # BlobHeader
+    def ProfilesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(40))
+        return o == 0
+
+    # BlobHeader
+    def EnginePayload(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(42))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            from executorch_tensorrt.serialization.generated.Payload import Payload
+            obj = Payload()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # BlobHeader
+    def OnnxPayload(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(44))
+        if o != 0:
+            x = self._tab.Indirect(o + self._tab.Pos)
+            from executorch_tensorrt.serialization.generated.Payload import Payload
+            obj = Payload()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+def BlobHeaderStart(builder): builder.StartObject(21)
 def Start(builder):
     return BlobHeaderStart(builder)
 def BlobHeaderAddFormatMajor(builder, formatMajor): builder.PrependUint16Slot(0, formatMajor, 0)
@@ -271,6 +325,21 @@ def AddOnnxSha256(builder, onnxSha256):
 def BlobHeaderAddBuildSettings(builder, buildSettings): builder.PrependUOffsetTRelativeSlot(16, flatbuffers.number_types.UOffsetTFlags.py_type(buildSettings), 0)
 def AddBuildSettings(builder, buildSettings):
     return BlobHeaderAddBuildSettings(builder, buildSettings)
+def BlobHeaderAddPrecisionType(builder, precisionType): builder.PrependInt8Slot(17, precisionType, None)
+def AddPrecisionType(builder, precisionType):
+    return BlobHeaderAddPrecisionType(builder, precisionType)
+def BlobHeaderAddProfiles(builder, profiles): builder.PrependUOffsetTRelativeSlot(18, flatbuffers.number_types.UOffsetTFlags.py_type(profiles), 0)
+def AddProfiles(builder, profiles):
+    return BlobHeaderAddProfiles(builder, profiles)
+def BlobHeaderStartProfilesVector(builder, numElems): return builder.StartVector(4, numElems, 4)
+def StartProfilesVector(builder, numElems):
+    return BlobHeaderStartProfilesVector(builder, numElems)
+def BlobHeaderAddEnginePayload(builder, enginePayload): builder.PrependUOffsetTRelativeSlot(19, flatbuffers.number_types.UOffsetTFlags.py_type(enginePayload), 0)
+def AddEnginePayload(builder, enginePayload):
+    return BlobHeaderAddEnginePayload(builder, enginePayload)
+def BlobHeaderAddOnnxPayload(builder, onnxPayload): builder.PrependUOffsetTRelativeSlot(20, flatbuffers.number_types.UOffsetTFlags.py_type(onnxPayload), 0)
+def AddOnnxPayload(builder, onnxPayload):
+    return BlobHeaderAddOnnxPayload(builder, onnxPayload)
 def BlobHeaderEnd(builder): return builder.EndObject()
 def End(builder):
     return BlobHeaderEnd(builder)

@@ -12,7 +12,9 @@
 //     Error, and logs exactly one TensorRTBackend line;
 //   * an accepted blob's engine (and ONNX model, format 1.1) lies inside the
 //     input, 256-aligned relative to the blob start, present exactly as its
-//     engine mode says;
+//     engine mode says, unless (format 1.2) it is in named data; a compressed
+//     payload inside the blob inflates to its size or is refused; every
+//     optimization profile covers every input at its rank;
 //   * every tensor spec has a name, rank <= kMaxRank, a known dtype and
 //     0 <= min <= opt <= max per dim; io_spec_from reproduces it.
 #include <cstddef>
@@ -25,6 +27,7 @@
 #include <executorch/runtime/platform/runtime.h>
 
 #include "blob.h"
+#include "payload.h"
 #include "runtime_settings.h"
 
 using executorch::runtime::Error;
@@ -93,7 +96,23 @@ void exercise_valid(const uint8_t* data, size_t size, const BlobView& view) {
   FUZZ_EXPECT(view.engine_size <= size);
   FUZZ_EXPECT(static_cast<size_t>(view.engine - data) <= size - view.engine_size);
   FUZZ_EXPECT(static_cast<size_t>(view.engine - data) % kEngineAlignment == 0);
-  if (view.has_onnx()) {
+  const bool engine_named = payload_key(view.engine_payload()) != nullptr;
+  const bool onnx_named = payload_key(view.onnx_payload()) != nullptr;
+  FUZZ_EXPECT(!engine_named || view.engine_size == 0);
+  if (view.has_engine() && !engine_named) {
+    // An engine stored inside the blob, possibly compressed: inflated or refused.
+    Result<PayloadBytes> engine = decompressed(
+        view.engine, view.engine_size, view.engine_payload(), "engine", view.name());
+    FUZZ_EXPECT(engine.ok() || engine.error() == Error::InvalidProgram ||
+                engine.error() == Error::MemoryAllocationFailed ||
+                engine.error() == Error::NotSupported);
+    if (engine.ok() && view.engine_payload() != nullptr) {
+      FUZZ_EXPECT(engine->size() == view.engine_payload()->size());
+    }
+  }
+  if (view.has_onnx() && onnx_named) {
+    FUZZ_EXPECT(view.onnx == nullptr && view.onnx_size == 0);
+  } else if (view.has_onnx()) {
     FUZZ_EXPECT(view.onnx >= view.engine + view.engine_size);
     FUZZ_EXPECT(view.onnx_size <= size);
     FUZZ_EXPECT(static_cast<size_t>(view.onnx - data) <= size - view.onnx_size);
@@ -105,6 +124,21 @@ void exercise_valid(const uint8_t* data, size_t size, const BlobView& view) {
     FUZZ_EXPECT(view.onnx == nullptr);
   }
   FUZZ_EXPECT(h.format_major() <= kFormatMajor);
+  FUZZ_EXPECT(static_cast<uint8_t>(view.precision()) <= 2);
+  // The engine's optimization profiles, as the delegate reads them.
+  const auto profiles = profiles_from(view);
+  FUZZ_EXPECT(!profiles.empty());
+  for (const auto& profile : profiles) {
+    FUZZ_EXPECT(profile.size() == h.inputs()->size());
+    for (size_t i = 0; i < profile.size(); ++i) {
+      const blob::TensorSpec* t = h.inputs()->Get(static_cast<flatbuffers::uoffset_t>(i));
+      FUZZ_EXPECT(profile[i].rank == (t->dims() == nullptr ? 0 : static_cast<int32_t>(t->dims()->size())));
+      for (int32_t d = 0; d < profile[i].rank; ++d) {
+        const DimRange& r = profile[i].dims[d];
+        FUZZ_EXPECT(0 <= r.min && r.min <= r.opt && r.opt <= r.max);
+      }
+    }
+  }
   FUZZ_EXPECT(view.name() != nullptr);
   (void)std::strlen(view.name());
 

@@ -95,6 +95,17 @@ def serialized_seeds() -> dict:
         b"",
         onnx=b"onnx",
     )
+    # Format 1.2: optimization profiles, and a compressed engine inside the blob (the
+    # reader inflates it; named-data payloads are checked by key only).
+    two_profiles = blob.BlobInfo(
+        inputs=(_t("x", torch.float32, (1, 1, 64), 16),),
+        outputs=(_t("y", torch.float32, (1, 1, 64), 16),),
+        profiles=(((blob.Dim(1, 1, 1), blob.Dim(16, 16, 16)),), ((blob.Dim(1, 8, 64), blob.Dim(16, 16, 16)),)),
+        precision="bf16",
+        **base,
+    )
+    seeds["profiles_zlib_inline"] = blob.pack(two_profiles, PROGRAM * 40, compression="zlib", named=False).blob
+    seeds["profiles_named_engine"] = blob.pack(two_profiles, PROGRAM * 40, compression="zlib").blob
     v2 = blob.BlobInfo(inputs=(_t("x", torch.int16, 2),), outputs=(_t("y", torch.int16, 2),), format_major=2, format_minor=0, **base)
     seeds["format_2_0"] = blob.serialize(v2, PROGRAM)
     return seeds

@@ -23,6 +23,11 @@ Cases:
                 double's build path and keeps it in the engine cache.
   both_stale    engine_mode='both' with an engine that claims another version
                 (engine_builder='test_double_stale'): the runtime rebuilds it from ONNX.
+  two_methods   prefill (sequence 1..64) and decode (one token) of one model, two
+                optimization profiles (one token; 1..64), the engine (holding 64 MiB of
+                device memory: engine_builder='test_double_weighted') shared by both
+                methods and kept in two_methods_weights.ptd (external_data). Files per
+                method: two_methods.<method>.inputs.bin / .expected.bin.
   large         as zero_copy on tensors of 16M floats (64 MiB each), for per-layer
                 profiling: each of the double's kernels then runs for tens of
                 microseconds, as a real engine's layers do, so the launch overhead
@@ -92,8 +97,9 @@ def _onnx_digests(program) -> list:
     """The ONNX SHA-256 of each portable/both blob: what the double must report it built from."""
     out = []
     for d in program.executorch_program.backend_delegate_data:
-        b = blob_mod.deserialize(bytes(d.data))
-        if b.onnx is not None:
+        # The digest is in the header, wherever the ONNX model is kept (named data).
+        b = blob_mod.deserialize(bytes(d.data), check_engine=False)
+        if b.info.engine_mode != "prebuilt":
             out.append(b.onnx_sha256)
     return out
 
@@ -141,6 +147,37 @@ def _write(out: Path, name: str, program, model, args, manifest: dict, *, data: 
     print(f"wrote {name}.pte ({manifest[name]})")
 
 
+def write_two_methods(out: Path, manifest: dict) -> None:
+    """The two_methods case (see the module docstring)."""
+    g = torch.Generator().manual_seed(1)
+    seq = torch.export.Dim("seq", min=1, max=64)
+    shapes = {"prefill": (1, 7, 32), "decode": (1, 1, 32)}
+    programs = {
+        "prefill": torch.export.export(Scale(), (torch.randn(*shapes["prefill"], generator=g),), dynamic_shapes=({1: seq},)),
+        "decode": torch.export.export(Scale(), (torch.randn(*shapes["decode"], generator=g),)),
+    }
+    partitioner = TensorRTPartitioner(
+        engine_builder="test_double_weighted", profiles=[{"seq": 1}, {"seq": (1, 64)}],
+        external_data="two_methods_weights",
+    )
+    program = to_edge_transform_and_lower(programs, partitioner=[partitioner]).to_executorch()
+    (out / "two_methods.pte").write_bytes(program.buffer)
+    program.write_tensor_data_to_file(str(out))
+    methods = {}
+    for method, shape in shapes.items():
+        x = torch.randn(*shape, generator=g)
+        with torch.no_grad():
+            expected = Scale()(x)
+        (out / f"two_methods.{method}.inputs.bin").write_bytes(x.numpy().tobytes())
+        (out / f"two_methods.{method}.expected.bin").write_bytes(expected.numpy().tobytes())
+        methods[method] = {"inputs": [list(shape)], "outputs": [list(expected.shape)]}
+    manifest["two_methods"] = {
+        "methods": methods, "data": "two_methods_weights.ptd", "engines": _engines(program),
+        "weights_bytes": 64 << 20, "device": 0, "planned": "device",
+    }
+    print(f"wrote two_methods.pte + two_methods_weights.ptd ({manifest['two_methods']})")
+
+
 def main(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +221,8 @@ def main(out_dir: str) -> None:
     stale = _lower(AddRelu(), (x, y), engine_mode="both", engine_builder="test_double_stale")
     _write(out, "both_stale", stale, AddRelu(), (x, y), manifest, device=0, planned="device",
            engine_mode="both", onnx_sha256=_onnx_digests(stale))
+
+    write_two_methods(out, manifest)
 
     # Written last: the cases above draw from `g` in order, and their .pte bytes are pinned
     # (tests/unit/test_profiling.py).

@@ -80,7 +80,7 @@ ctest --test-dir "$BUILD_DIR" --output-on-failure -LE stress >"$LOGS/ctest.log" 
 CTEST_RC=$?
 grep -E "tests passed|Test +#" "$LOGS/ctest.log"
 SKIPPED=$(grep -c '\*\*\*Skipped' "$LOGS/ctest.log" || true)
-GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input|profiling)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
+GPU_SKIPPED=$(grep -E 'test_(device_guard|pointer_classifier|staging|integrated_memory|backend|stream_controls|portable_blob|bad_input|profiling|profiles)_gpu .*\*\*\*Skipped' -c "$LOGS/ctest.log" || true)
 if [ "$CTEST_RC" -ne 0 ]; then
   record FAIL "ctest" "see $LOGS/ctest.log"; show_log "$LOGS/ctest.log" 80
 elif [ "$GPUS" -gt 0 ] && [ "$GPU_SKIPPED" -gt 0 ]; then
@@ -121,6 +121,15 @@ for t in backend_library_exports python_extension_exports test_library_coload; d
     record FAIL "library symbols ($t)" "see $LOGS/ctest.log"
   fi
 done
+# Optimization profiles (calls alternating 1 and 7 tokens pick their profile, one
+# CUDA graph each, shapes no profile holds refused) and engines shared by two
+# methods (deserialized once, the second method's memory, 1,000 load/destroy cycles).
+ctest_line test_profiles_gpu "optimization profiles + shared engines"
+if grep -qE "test_profiles_gpu .*Passed" "$LOGS/ctest.log"; then
+  "$REPO/$BUILD_DIR/tests/gpu/test_profiles_gpu" 2>&1 | grep -E "device memory|1000 cycles" | sed 's/^ */    /'
+fi
+# Engines in a .ptd (ExecuTorch's external data), two methods loading one engine.
+ctest_line test_named_data "engines in a .ptd, two methods, one engine"
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then
@@ -259,6 +268,41 @@ elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
   check_etdump staged --staged
   check_etdump staged --staged layers
   check_etdump large --zero-copy layers 0.80
+fi
+
+# --- two methods, one engine, in a .ptd ----------------------------------------------------
+# two_methods.pte (make_ptes.py): prefill and decode of one model, the engine (two
+# optimization profiles, 64 MiB of "weights") kept once in two_methods_weights.ptd. One
+# process loads both methods (ExecuTorch's Module with the .ptd): the engine is
+# deserialized once (the second method logs that it shares it) and decode's outputs
+# match; without the .ptd the load fails with the backend's one line naming it.
+two_methods() {
+  local log="$LOGS/runner_two_methods.log" ptd="$PTES/two_methods_weights.ptd"
+  if [ ! -f "$PTES/two_methods.pte" ] || [ ! -f "$ptd" ]; then
+    record FAIL "two methods, one engine (.ptd)" "two_methods.pte / its .ptd missing: re-run make_ptes.py"
+    return
+  fi
+  "$RUNNER" "$PTES/two_methods.pte" --data "$ptd" --preload prefill --method decode --iters 5 \
+    --inputs "$PTES/two_methods.decode.inputs.bin" --expected "$PTES/two_methods.decode.expected.bin" \
+    >"$log" 2>&1
+  local rc=$? shared
+  shared=$(grep -c "already loaded for another delegate" "$log" || true)
+  if [ $rc -eq 0 ] && grep -q "^MATCH" "$log" && [ "$shared" -eq 1 ]; then
+    record PASS "two methods, one engine (.ptd)" "decode after prefill: engine deserialized once, outputs match"
+  else
+    record FAIL "two methods, one engine (.ptd)" "exit $rc, $shared sharing line(s), see $log"; show_log "$log" 30
+  fi
+  "$RUNNER" "$PTES/two_methods.pte" --method decode --iters 1 >"$LOGS/runner_two_methods_no_ptd.log" 2>&1
+  if [ $? -ne 0 ] && [ "$(grep -c "is not in the loaded program" "$LOGS/runner_two_methods_no_ptd.log")" -ge 1 ]; then
+    record PASS "two methods without their .ptd" "refused, naming the missing named data"
+  else
+    record FAIL "two methods without their .ptd" "see $LOGS/runner_two_methods_no_ptd.log"
+  fi
+}
+if [ "$GPUS" -eq 0 ]; then
+  record SKIP "two methods, one engine (.ptd)" "no GPU"
+elif [ -f "$PTES/manifest.json" ] && [ -x "$RUNNER" ]; then
+  two_methods
 fi
 
 # --- portable blobs: engines built at load, the engine cache --------------------------------

@@ -164,7 +164,7 @@ ETRT_TEST(portable_blob_is_built_at_init_from_its_onnx_model) {
   const trt_double::BuildRecord r = trt_double::last_build();
   ETRT_CHECK_EQ(r.partition, std::string("forward/partition_0"));
   ETRT_CHECK_EQ(r.onnx_sha256, executorch_tensorrt::sha256_hex(spec.onnx.data(), spec.onnx.size()));
-  ETRT_CHECK_EQ(r.spec.precision, std::string("fp16"));
+  ETRT_CHECK(r.spec.precision == executorch_tensorrt::Precision::kFp16);
   ETRT_CHECK_EQ(r.spec.optimization_level, 3);
   ETRT_CHECK(r.spec.strongly_typed);
   ETRT_REQUIRE(r.spec.inputs.size() == 1);

@@ -22,7 +22,8 @@ try:
     from executorch_tensorrt.backend.options import TensorRTOptions
     from executorch_tensorrt.backend.trt import load
     from executorch_tensorrt.partitioner import TensorRTPartitioner
-    from executorch_tensorrt.pte import BACKEND_ID, _program
+    from executorch_tensorrt.pte import read_delegates
+    from executorch_tensorrt.serialization import blob as blob_mod
 
     if load("rtx").version.split(".")[:2] == ["0"]:
         raise ImportError("no TensorRT-RTX version")
@@ -60,12 +61,14 @@ def lower(engine_mode: str, tag_target_device: bool) -> bytes:
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)
-program = _program(lower("both", True))
-delegates = [d for d in program.execution_plan[0].delegates if d.id == BACKEND_ID]
+delegates = [d for d in read_delegates(lower("both", True)) if d.blob is not None]
 if len(delegates) != 1:
     print(f"expected one TensorRT delegate, got {len(delegates)}")
     sys.exit(1)
-raw = bytes(program.backend_delegate_data[delegates[0].processed.index].data)
+# The blob as it would be with its engine and ONNX model inside (the program keeps them
+# in its named data): the same header fields and payload bytes, read in place by the test.
+b = delegates[0].blob
+raw = blob_mod.serialize(b.info, bytes(b.engine), bytes(b.onnx))
 (out / "both.blob").write_bytes(raw)
 # Host I/O (no target_device): ExecuTorch then allocates no device memory before
 # the backend's init, so the load gets as far as the engine build here.

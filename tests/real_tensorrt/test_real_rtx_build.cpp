@@ -108,7 +108,7 @@ ETRT_TEST(build_from_the_blob_matches_the_python_build) {
   ETRT_REQUIRE(f.ok);
   ETRT_REQUIRE(f.blob.has_onnx() && f.blob.has_engine());
   const BuildSpec spec = build_spec_from(f.blob);
-  ETRT_CHECK_EQ(spec.precision, std::string("fp16"));
+  ETRT_CHECK(spec.precision == executorch_tensorrt::Precision::kFp16);
   ETRT_REQUIRE(spec.compute_capabilities.size() == 1);
   ETRT_CHECK_EQ(spec.compute_capabilities[0].major, 8);
   ETRT_CHECK_EQ(spec.compute_capabilities[0].minor, 9);

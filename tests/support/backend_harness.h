@@ -7,6 +7,7 @@
 
 #include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/core/memory_allocator.h>
+#include <executorch/runtime/core/named_data_map.h>
 
 namespace etrt_test {
 
@@ -24,19 +25,21 @@ class BackendHarness {
   // `method_name` and `runtime_specs` reach the backend as a loaded Method's
   // would (BackendInitContext); each harness has its own runtime allocator, so
   // each harness is one "loaded method" for the delegate registry.
+  // `named_data`: the program's named data map (its .pte's and .ptd's).
   executorch::runtime::Result<executorch::runtime::DelegateHandle*> init(
       const std::vector<uint8_t>& blob,
       bool* freed = nullptr,
       const char* method_name = nullptr,
       executorch::runtime::Span<const executorch::runtime::BackendOption>
-          runtime_specs = {}) {
+          runtime_specs = {},
+      const executorch::runtime::NamedDataMap* named_data = nullptr) {
     freed_ = false;
     executorch::runtime::FreeableBuffer buffer(
         blob.data(), blob.size(),
         [](void* context, void*, size_t) { *static_cast<bool*>(context) = true; },
         &freed_);
     executorch::runtime::BackendInitContext context(
-        &allocator_, nullptr, method_name, nullptr, runtime_specs);
+        &allocator_, nullptr, method_name, named_data, runtime_specs);
     auto result = backend_->init(context, &buffer, {});
     if (freed != nullptr) {
       *freed = freed_;

@@ -54,6 +54,23 @@ std::vector<uint8_t> write_blob(const TestBlob& spec) {
     for (const auto& t : spec.outputs) {
       outputs.push_back(write_tensor(b, t));
     }
+    std::vector<flatbuffers::Offset<fb::Profile>> profiles;
+    for (const auto& profile : spec.profiles) {
+      std::vector<flatbuffers::Offset<fb::ProfileInput>> per_input;
+      for (const auto& input : profile) {
+        std::vector<fb::Dim> dims;
+        for (const auto& d : input) {
+          dims.emplace_back(d[0], d[1], d[2]);
+        }
+        per_input.push_back(fb::CreateProfileInputDirect(b, &dims));
+      }
+      profiles.push_back(fb::CreateProfileDirect(b, &per_input));
+    }
+    const bool named = !spec.engine_key.empty();
+    auto payload = named
+        ? fb::CreatePayloadDirect(b, spec.engine_key.c_str(), fb::Compression::Stored,
+                                  spec.engine.size(), spec.engine.size())
+        : flatbuffers::Offset<fb::Payload>();
     auto header = fb::CreateBlobHeaderDirect(
         b, spec.format_major, spec.format_minor,
         static_cast<fb::Flavor>(spec.flavor), spec.version.c_str(), spec.device_id,
@@ -62,7 +79,8 @@ std::vector<uint8_t> write_blob(const TestBlob& spec) {
         has_onnx ? onnx_offset : 0, has_onnx ? spec.onnx.size() : 0,
         has_onnx ? digest.c_str() : nullptr,
         fb::CreateBuildSettings(
-            b, spec.workspace_size, spec.optimization_level, spec.strongly_typed));
+            b, spec.workspace_size, spec.optimization_level, spec.strongly_typed),
+        flatbuffers::nullopt, spec.profiles.empty() ? nullptr : &profiles, payload);
     fb::FinishBlobHeaderBuffer(b, header);
   };
   make_header(1);
@@ -73,18 +91,19 @@ std::vector<uint8_t> write_blob(const TestBlob& spec) {
     make_header(onnx_offset);
   }
   const size_t header_size = b.GetSize();
+  const size_t inline_engine = spec.engine_key.empty() ? spec.engine.size() : 0;
   const size_t total = has_onnx ? onnx_offset + spec.onnx.size()
-                                : engine_offset + spec.engine.size();
+                                : engine_offset + inline_engine;
   std::vector<uint8_t> out(total, 0);
   std::memcpy(out.data(), "ETRT", 4);
   const uint32_t hs = static_cast<uint32_t>(header_size);
   const uint64_t eo = engine_offset;
-  const uint64_t es = spec.engine.size();
+  const uint64_t es = inline_engine;
   std::memcpy(out.data() + 4, &hs, 4);
   std::memcpy(out.data() + 8, &eo, 8);
   std::memcpy(out.data() + 16, &es, 8);
   std::memcpy(out.data() + 32, b.GetBufferPointer(), header_size);
-  std::memcpy(out.data() + engine_offset, spec.engine.data(), spec.engine.size());
+  std::memcpy(out.data() + engine_offset, spec.engine.data(), inline_engine);
   if (has_onnx) {
     std::memcpy(out.data() + onnx_offset, spec.onnx.data(), spec.onnx.size());
   }

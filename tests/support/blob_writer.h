@@ -43,6 +43,12 @@ struct TestBlob {
   uint64_t workspace_size = 0;
   int32_t optimization_level = -1;
   bool strongly_typed = true;
+  // Format 1.2: the engine's optimization profiles, each {min, opt, max} per dim
+  // per input (empty: none written, one profile from the inputs' dims); the
+  // engine kept in named data under this key (empty: inline); and the write_blob
+  // output then holds no engine bytes (the caller puts `engine` in its map).
+  std::vector<std::vector<std::vector<std::array<int64_t, 3>>>> profiles;
+  std::string engine_key;
 };
 
 // The blob bytes, in a buffer aligned like ExecuTorch's delegate data.

@@ -13,9 +13,13 @@ The program format (tests/trt_double/program.h)::
     input <name> <rank>              # value ids 0.. in input order
     op <kind> <a> [<b> | <scalar>]   # defines the next value id
     output <name> <value>
+    profile <k> <input> <min>:<max> ...   # an engine with several optimization profiles
+    weights <bytes>                  # device memory the engine holds
 
 kinds: add sub mul relu neg copy adds muls; float32 only, no broadcasting. ONNX ops
-outside that set raise :class:`UnsupportedByTestDouble` naming the op.
+outside that set raise :class:`UnsupportedByTestDouble` naming the op. A request with
+several optimization profiles (the ``profiles`` option) writes each profile's input
+ranges; the C++ double then refuses shapes outside a context's profile, as TensorRT does.
 
 Portable blobs (``engine_mode="portable"`` / ``"both"``): :meth:`portable_onnx` stores
 the program in the ONNX model the blob carries, as the ``metadata_props`` entry
@@ -26,6 +30,10 @@ building an engine from the model on the target.
 ``engine_builder="test_double_stale"`` writes the same programs but says they were
 built by another version (``test-double-0``), so a runtime with the double refuses
 their engines and, in a ``both`` blob, rebuilds from the ONNX model.
+
+``engine_builder="test_double_weighted"`` writes the same programs with a ``weights``
+line of WEIGHTED_BYTES: the double's engine then holds that much device memory, as a
+real engine holds its weights, so tests can see an engine loaded once (not per method).
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ from executorch_tensorrt.backend.trt import Flavor
 
 NAME = "test_double"
 STALE_NAME = "test_double_stale"
+WEIGHTED_NAME = "test_double_weighted"
+WEIGHTED_BYTES = 64 << 20
 # Must equal what the C++ double's engine factory reports (trt_double.h).
 FLAVOR = Flavor.RTX
 VERSION = "test-double"
@@ -88,6 +98,12 @@ class _Program:
 
     def output(self, name: str, value: int) -> None:
         self.lines.append(f"output {name} {value}")
+
+    def profile(self, k: int, name: str, dims) -> None:
+        self.lines.append(" ".join([f"profile {k} {name}", *(f"{d.min}:{d.max}" for d in dims)]))
+
+    def weights(self, n: int) -> None:
+        self.lines.append(f"weights {n}")
 
     def text(self) -> bytes:
         return ("\n".join(self.lines) + "\n").encode()
@@ -221,6 +237,10 @@ def _translate(request: BuildRequest) -> _Program:
             raise UnsupportedByTestDouble(f"{where}: output {t.name!r} is a constant")
         _check_name(t.name, "output")
         prog.output(t.name, values[t.name] if t.name in values else value_of(t.name, graph.node[0]))
+    if len(request.engine_profiles) > 1:
+        for k, (ins, _) in enumerate(request.engine_profiles):
+            for t in ins:
+                prog.profile(k, t.name, t.dims)
     return prog
 
 
@@ -232,7 +252,10 @@ def _cast_is_noop(node: onnx.NodeProto) -> bool:
 def portable_onnx(request: BuildRequest) -> bytes:
     """The request's ONNX model with its trt_double program stored as the metadata
     entry ``trt_double.program`` (replacing one already there)."""
-    program = translate(request).decode()
+    return _with_program(request, translate(request).decode())
+
+
+def _with_program(request: BuildRequest, program: str) -> bytes:
     model = onnx.load_from_string(request.onnx_bytes)
     kept = [p for p in model.metadata_props if p.key != PROGRAM_METADATA_KEY]
     del model.metadata_props[:]
@@ -253,16 +276,23 @@ class TestDoubleEngineBuilder:
     """EngineBuilder (backend/engine.py) writing trt_double programs."""
 
     version = VERSION
+    weights_bytes = 0
+
+    def _program(self, request: BuildRequest) -> _Program:
+        prog = _translate(request)
+        if self.weights_bytes:
+            prog.weights(self.weights_bytes)
+        return prog
 
     def build(self, request: BuildRequest) -> BuiltEngine:
-        prog = _translate(request)
+        prog = self._program(request)
         return BuiltEngine(prog.text(), FLAVOR, self.version, layers=prog.layers)
 
     def identity(self) -> tuple[Flavor, str]:
         return FLAVOR, self.version
 
     def portable_onnx(self, request: BuildRequest) -> bytes:
-        return portable_onnx(request)
+        return _with_program(request, self._program(request).text().decode())
 
 
 class StaleTestDoubleEngineBuilder(TestDoubleEngineBuilder):
@@ -272,5 +302,12 @@ class StaleTestDoubleEngineBuilder(TestDoubleEngineBuilder):
     version = STALE_VERSION
 
 
+class WeightedTestDoubleEngineBuilder(TestDoubleEngineBuilder):
+    """As the double's builder, with engines holding WEIGHTED_BYTES of device memory."""
+
+    weights_bytes = WEIGHTED_BYTES
+
+
 register_engine_builder(NAME, TestDoubleEngineBuilder)
 register_engine_builder(STALE_NAME, StaleTestDoubleEngineBuilder)
+register_engine_builder(WEIGHTED_NAME, WeightedTestDoubleEngineBuilder)

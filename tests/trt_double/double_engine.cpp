@@ -66,7 +66,8 @@ int env_int(const char* name) {
 }
 
 std::string describe(const executorch_tensorrt::BuildSpec& spec) {
-  std::string out = "precision " + spec.precision + ", strongly typed " +
+  std::string out = std::string("precision ") +
+      executorch_tensorrt::precision_name(spec.precision) + ", strongly typed " +
       (spec.strongly_typed ? "1" : "0") + ", workspace " +
       std::to_string(spec.workspace_size) + ", opt level " +
       std::to_string(spec.optimization_level) + ", profiles";
@@ -77,6 +78,9 @@ std::string describe(const executorch_tensorrt::BuildSpec& spec) {
           ":" + std::to_string(p.max[d]);
     }
     out += "]";
+  }
+  if (!spec.more_profiles.empty()) {
+    out += " and " + std::to_string(spec.more_profiles.size()) + " more profile(s)";
   }
   return out;
 }
@@ -133,6 +137,7 @@ class DoubleContext final : public ExecutionContext {
   DoubleContext(const Program& program, int device, const ContextOptions& options)
       : program_(program),
         device_(device),
+        profile_(options.profile),
         input_shape_set_(program.inputs.size(), false),
         input_address_(program.inputs.size(), nullptr),
         output_address_(program.outputs.size(), nullptr),
@@ -234,6 +239,19 @@ class DoubleContext final : public ExecutionContext {
     for (int32_t d = 0; d < shape.rank; ++d) {
       if (shape.dims[d] < 0) {
         return Error::InvalidArgument;
+      }
+      // As TensorRT: a shape outside the context's profile is refused.
+      if (!program_.profiles.empty()) {
+        const auto& bounds = program_.profiles[profile_][i][d];
+        if (shape.dims[d] < bounds.min || shape.dims[d] > bounds.max) {
+          ET_LOG(Error,
+                 "trt_double: input '%s' dim %d is %lld, outside [%lld, %lld] of "
+                 "optimization profile %d",
+                 name, d, static_cast<long long>(shape.dims[d]),
+                 static_cast<long long>(bounds.min), static_cast<long long>(bounds.max),
+                 profile_);
+          return Error::InvalidArgument;
+        }
       }
     }
     shapes_[i] = shape;
@@ -383,6 +401,10 @@ class DoubleContext final : public ExecutionContext {
       s.native_graph_enqueues.fetch_add(1);
     }
     s.enqueues.fetch_add(1);
+    s.last_profile.store(profile_);
+    if (profile_ >= 0 && profile_ < 8) {
+      s.profile_enqueues[profile_].fetch_add(1);
+    }
     s.last_stream.store(stream);
     s.last_device.store(device_);
     return Error::Ok;
@@ -484,6 +506,7 @@ class DoubleContext final : public ExecutionContext {
 
   const Program& program_;
   const int device_;
+  const int32_t profile_;
   std::vector<bool> input_shape_set_;
   std::vector<void*> input_address_;
   std::vector<void*> output_address_;
@@ -503,8 +526,20 @@ class DoubleContext final : public ExecutionContext {
 
 class DoubleEngine final : public executorch_tensorrt::Engine {
  public:
-  DoubleEngine(Program program, int device)
-      : program_(std::move(program)), device_(device) {}
+  DoubleEngine(Program program, int device, void* weights)
+      : program_(std::move(program)), device_(device), weights_(weights) {
+    stats().weights_held.fetch_add(static_cast<int64_t>(program_.weights_bytes));
+  }
+  ~DoubleEngine() override {
+    if (weights_ != nullptr) {
+      cudaFree(weights_);
+    }
+    stats().weights_held.fetch_sub(static_cast<int64_t>(program_.weights_bytes));
+  }
+
+  int32_t num_profiles() const override {
+    return program_.profiles.empty() ? 1 : static_cast<int32_t>(program_.profiles.size());
+  }
 
   int32_t num_io_tensors() const override {
     return static_cast<int32_t>(program_.inputs.size() + program_.outputs.size());
@@ -530,6 +565,12 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
              current, device_);
       return Error::InvalidState;
     }
+    if (options.profile < 0 || options.profile >= num_profiles()) {
+      ET_LOG(Error, "trt_double: no optimization profile %d (the engine has %d)",
+             options.profile, num_profiles());
+      return Error::InvalidArgument;
+    }
+    stats().contexts_created.fetch_add(1);
     return std::unique_ptr<ExecutionContext>(
         new DoubleContext(program_, device_, options));
   }
@@ -537,6 +578,7 @@ class DoubleEngine final : public executorch_tensorrt::Engine {
  private:
   Program program_;
   int device_;
+  void* weights_;
 };
 
 class DoubleFactory final : public EngineFactory {
@@ -569,10 +611,18 @@ class DoubleFactory final : public EngineFactory {
     if (cudaGetDevice(&device) != cudaSuccess) {
       return Error::Internal;
     }
+    void* weights = nullptr;
+    if (program.weights_bytes > 0 &&
+        cudaMalloc(&weights, static_cast<size_t>(program.weights_bytes)) != cudaSuccess) {
+      (void)cudaGetLastError();
+      ET_LOG(Error, "trt_double: out of device memory for %llu bytes of weights",
+             static_cast<unsigned long long>(program.weights_bytes));
+      return Error::MemoryAllocationFailed;
+    }
     stats().deserializations.fetch_add(1);
     stats().last_engine_bytes.store(data);
     return std::unique_ptr<executorch_tensorrt::Engine>(
-        new DoubleEngine(std::move(program), device));
+        new DoubleEngine(std::move(program), device, weights));
   }
   // "Builds" by taking the program builder.py's portable_onnx() stored in the
   // ONNX model's metadata_props, after checking it parses; records what it was

@@ -160,6 +160,63 @@ bool parse_program(const char* text, size_t size, Program& out, std::string& err
         return fail("scalar op needs a number");
       }
       out.ops.push_back(op);
+    } else if (word == "profile") {
+      int32_t k = -1;
+      std::string name;
+      if (!words.next(k) || k < 0 || k > 64 || !words.next(name)) {
+        return fail("expected 'profile <index 0..64> <input> <min>:<max> ...'");
+      }
+      int input = -1;
+      for (size_t i = 0; i < out.inputs.size(); ++i) {
+        if (out.inputs[i].name == name) {
+          input = static_cast<int>(i);
+        }
+      }
+      if (input < 0) {
+        return fail("profile names unknown input '" + name + "'");
+      }
+      if (static_cast<size_t>(k) > out.profiles.size()) {
+        return fail("profiles must be numbered 0.. without gaps");
+      }
+      if (static_cast<size_t>(k) == out.profiles.size()) {
+        out.profiles.emplace_back(out.inputs.size());
+      }
+      std::vector<DimBounds>& dims = out.profiles[k][input];
+      if (!dims.empty()) {
+        return fail("input '" + name + "' appears twice in profile " + std::to_string(k));
+      }
+      std::string range;
+      while (words.next(range)) {
+        char* end = nullptr;
+        errno = 0;
+        const long long lo = std::strtoll(range.c_str(), &end, 10);
+        if (errno != 0 || end == range.c_str() || *end != ':') {
+          return fail("bad range '" + range + "' (expected <min>:<max>)");
+        }
+        const char* rest = end + 1;
+        const long long hi = std::strtoll(rest, &end, 10);
+        if (errno != 0 || end == rest || *end != '\0' || lo < 0 || lo > hi) {
+          return fail("bad range '" + range + "' (expected <min>:<max>)");
+        }
+        dims.push_back(DimBounds{lo, hi});
+      }
+      if (static_cast<int32_t>(dims.size()) != out.inputs[input].rank) {
+        return fail("profile gives input '" + name + "' " + std::to_string(dims.size()) +
+                    " dims, its rank is " + std::to_string(out.inputs[input].rank));
+      }
+      continue;
+    } else if (word == "weights") {
+      std::string bytes;
+      char* end = nullptr;
+      errno = 0;
+      if (!words.next(bytes)) {
+        return fail("expected 'weights <bytes>'");
+      }
+      const unsigned long long n = std::strtoull(bytes.c_str(), &end, 10);
+      if (errno != 0 || end == bytes.c_str() || *end != '\0' || n > (1ULL << 40)) {
+        return fail("expected 'weights <bytes>' (at most 1 TiB)");
+      }
+      out.weights_bytes = n;
     } else if (word == "output") {
       Tensor t{};
       if (!words.next(t.name) || !words.next(t.value) || t.value < 0 ||
@@ -180,6 +237,14 @@ bool parse_program(const char* text, size_t size, Program& out, std::string& err
   }
   if (out.outputs.empty()) {
     return fail("program has no outputs");
+  }
+  for (size_t k = 0; k < out.profiles.size(); ++k) {
+    for (size_t i = 0; i < out.inputs.size(); ++i) {
+      if (out.profiles[k][i].size() != static_cast<size_t>(out.inputs[i].rank)) {
+        return fail("profile " + std::to_string(k) + " lacks input '" +
+                    out.inputs[i].name + "'");
+      }
+    }
   }
   // Static ranks: an op has its first operand's rank; two-operand ops need equal
   // ranks (shapes are compared at run time).

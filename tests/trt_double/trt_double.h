@@ -46,6 +46,13 @@ struct Stats {
   // from outside the process's C++: trt_double_last_input_address below).
   static constexpr int kTrackedInputs = 4;
   std::atomic<const void*> last_inputs[kTrackedInputs] = {};
+  // Optimization profiles: the profile of the last enqueue, enqueues per profile
+  // (0..7), and contexts created.
+  std::atomic<int> last_profile{-1};
+  std::atomic<uint64_t> profile_enqueues[8] = {};
+  std::atomic<uint64_t> contexts_created{0};
+  // Bytes of "weights" (a program's `weights` line) engines hold now.
+  std::atomic<int64_t> weights_held{0};
 };
 
 // What the last build was asked for: the partition, the SHA-256 of the

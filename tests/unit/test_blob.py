@@ -136,3 +136,57 @@ def test_portable_blob_with_a_corrupted_onnx_model_is_refused():
         B.serialize(make_info(engine_mode="both"), b"E")
     with pytest.raises(ValueError, match="takes no engine bytes"):
         B.serialize(make_info(engine_mode="portable"), b"E", onnx)
+
+
+# -- format 1.2: payloads in named data, compressed; a blob referencing another's ---------
+
+
+def test_packed_payloads_are_named_by_content_and_compressed_where_it_pays():
+    text_like = b"__global__ void k(float* a) { a[threadIdx.x] = 0; }\n" * 400  # compresses well
+    packed = B.pack(make_info(), text_like)
+    (key,) = packed.named_data
+    assert key == B.payload_key("engine", packed.named_data[key])
+    blob = B.deserialize(packed.blob, named_data=packed.named_data)
+    assert blob.engine_payload.compression == "zlib" and blob.engine_payload.stored_size < len(text_like) / 5
+    assert bytes(blob.engine) == text_like
+    # Random bytes do not compress: 'auto' stores them as they are.
+    import random
+
+    noise = random.Random(0).randbytes(20000)
+    assert B.deserialize(B.pack(make_info(), noise).blob).engine_payload.compression == "stored"
+    # Equal payloads of two blobs: one key.
+    assert set(B.pack(make_info(partition_name="other"), text_like).named_data) == {key}
+
+
+def test_named_data_of_another_export_is_refused_naming_it():
+    packed = B.pack(make_info(), b"engine-bytes" * 100, compression="stored")
+    (key,) = packed.named_data
+    with pytest.raises(B.BlobFormatError, match="belongs to another export"):
+        B.deserialize(packed.blob, named_data={key: b"other bytes"})
+    # Without it the header still reads; the engine is left out, its payload says where.
+    alone = B.deserialize(packed.blob)
+    assert len(alone.engine) == 0 and alone.engine_payload.key == key
+
+
+def test_a_blob_can_reference_the_payloads_another_keeps():
+    packed = B.pack(make_info(), b"E" * 1000, compression="stored")
+    leader = B.deserialize(packed.blob, named_data=packed.named_data)
+    info = make_info(
+        partition_name="decode/partition_1",
+        inputs=(
+            B.TensorInfo("x", torch.float32, (B.Dim(1, 1, 1), B.Dim(3, 3, 3))),
+            B.TensorInfo("ids", torch.int64, (B.Dim(2, 2, 2),)),
+        ),
+        profiles=leader.info.engine_profiles,
+    )
+    member = B.deserialize(B.referencing(info, leader), named_data=packed.named_data)
+    assert member.engine_payload == leader.engine_payload and member.engine_crc32 == leader.engine_crc32
+    assert bytes(member.engine) == b"E" * 1000 and member.info == info
+    inline = B.deserialize(B.serialize(make_info(), b"E"))
+    with pytest.raises(ValueError, match="named data"):
+        B.referencing(info, inline)
+
+
+def test_profiles_must_cover_every_input_at_its_rank():
+    with pytest.raises(ValueError, match="profile 0 gives"):
+        B.serialize(make_info(profiles=(((B.Dim(1, 1, 1),),),)), b"E")

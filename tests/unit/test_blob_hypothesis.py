@@ -6,7 +6,8 @@
   type).
 * Valid blobs round trip: ``deserialize(serialize(info, engine, onnx))`` gives back the
   same ``BlobInfo``, engine bytes and ONNX bytes, with the engine and the ONNX model
-  256-aligned.
+  256-aligned; so do blobs ``pack`` writes with their payloads in named data or
+  compressed, read with that named data.
 
 The C++ reader of the same bytes is fuzzed by tests/fuzz/ (libFuzzer).
 """
@@ -64,15 +65,22 @@ build_settings = st.builds(
 @st.composite
 def blob_parts(draw):
     mode = draw(st.sampled_from(ENGINE_MODES))
+    inputs = tuple(draw(st.lists(tensors, max_size=4)))
+    # Optimization profiles: a dim list per input of that input's rank.
+    profiles = tuple(
+        tuple(tuple(draw(st.lists(dims, min_size=t.rank, max_size=t.rank))) for t in inputs)
+        for _ in range(draw(st.integers(0, 3)))
+    )
     info = B.BlobInfo(
         flavor=draw(st.sampled_from(list(Flavor))),
         trt_version=draw(TEXT),
         device_id=draw(INT32),
-        inputs=tuple(draw(st.lists(tensors, max_size=4))),
+        inputs=inputs,
+        profiles=profiles,
         outputs=tuple(draw(st.lists(tensors, max_size=4))),
         compute_capabilities=tuple(draw(st.lists(st.tuples(INT32, INT32), max_size=4))),
         partition_name=draw(TEXT),
-        precision=draw(TEXT.filter(bool)),  # "" reads back as the default "fp32"
+        precision=draw(st.sampled_from(tuple(B.PRECISIONS))),
         settings=draw(runtime_settings),
         engine_mode=mode,
         build_settings=draw(build_settings),
@@ -110,6 +118,25 @@ def test_valid_blobs_round_trip(parts):
         assert bytes(out.onnx) == onnx
         assert out.onnx_offset % B.ENGINE_ALIGNMENT == 0
         assert out.onnx_sha256 == B.onnx_digest(onnx)
+
+
+@SETTINGS
+@given(blob_parts(), st.sampled_from(["stored", "zlib", "auto"]), st.booleans())
+def test_packed_blobs_round_trip_with_their_named_data(parts, compression, named):
+    info, engine, onnx = parts
+    packed = B.pack(info, engine, onnx, compression=compression, named=named)
+    out = B.deserialize(packed.blob, named_data=packed.named_data)
+    assert out.info == info
+    assert bytes(out.engine) == engine
+    assert (out.onnx is None) == (onnx is None) and (onnx is None or bytes(out.onnx) == onnx)
+    if named:
+        keys = {p.key for p in (out.engine_payload, out.onnx_payload) if p is not None and p.key}
+        assert keys == set(packed.named_data)
+        # Without the named data the header reads and the payloads are left out.
+        alone = B.deserialize(packed.blob)
+        assert alone.info == info and len(alone.engine) == 0 and alone.onnx is None
+    else:
+        assert packed.named_data == {}
 
 
 @SETTINGS

@@ -23,6 +23,7 @@ from executorch_tensorrt.backend.options import partition_name_from_specs
 from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.backend.verify import onnxruntime_session
 from executorch_tensorrt.examples import llama_dynamic_shapes, llama_inputs, tiny_llama
+from executorch_tensorrt.llm import RUNNER_METADATA
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from executorch_tensorrt.pte import read_delegates
 
@@ -245,15 +246,24 @@ def test_two_method_pte_weights(llama):
     engines = [d for d in read_delegates(et.buffer) if d.blob is not None]
     assert sorted({d.method for d in engines}) == ["decode", "prefill"]
     # Prefill's engine takes any sequence 1..64 (decode's single token included, though
-    # torch.export narrows the range to start at 2); decode's is static.
+    # torch.export narrows the range to start at 2); decode's delegate takes one token.
     (pre,) = [d.blob for d in engines if d.method == "prefill"]
     (dec,) = [d.blob for d in engines if d.method == "decode"]
     dynamic = [dim for t in pre.info.inputs for dim in t.dims if not dim.is_static]
     assert dynamic and all((dim.min, dim.max) == (1, 64) for dim in dynamic)
     assert all(dim.is_static for t in dec.info.inputs for dim in t.dims)
-    # Each method's engine carries its own copy of the weights today.
-    assert len(et.buffer) > 2 * weights * 0.9
-    assert len(et.buffer) < 2 * weights * 1.6
+    # Decode runs prefill's engine (one of its profiles holds one token; its ONNX model
+    # computes decode's partition): one engine in the program's named data.
+    assert dec.engine_payload.key == pre.engine_payload.key
+    assert [t.name for t in dec.info.inputs] == [t.name for t in pre.info.inputs]
+    assert dec.info.profiles == pre.info.engine_profiles
+    by_name = {s.name: s for s in low.partitions}
+    assert [s.shares_engine_of for s in low.partitions].count(None) == 1
+    (shared,) = [s for s in low.partitions if s.shares_engine_of is not None]
+    assert shared.shares_engine_of.startswith("prefill/") and shared.verify_max_rel_diff is not None
+    assert by_name[pre.info.partition_name].stored_bytes > 0
+    # The weights once, stored compressed where that pays (the engine's kernel sources).
+    assert len(et.buffer) < 1.10 * weights
 
 
 # -- more architectures from the wheel's examples ----------------------------------------------
@@ -343,6 +353,16 @@ def test_cli_export_llama_tiny_and_inspect(tmp_path):
         for kv in "kv":
             assert f"buffer layers.{i}.attention.kv_cache.{kv}_cache: float[1, 2, 128, 32], the program's" in shown
     assert "method forward: 1 delegate(s)" in shown
+    # The metadata methods ExecuTorch's LLM runner reads, by its names, run on the CPU.
+    from executorch.runtime import Runtime
+
+    program = Runtime.get().load_program(str(out))
+    assert {"forward", *RUNNER_METADATA} <= set(program.method_names)
+    value = lambda name: program.load_method(name).execute([])  # noqa: E731
+    assert value("get_max_seq_len") == [128] and value("get_max_context_len") == [128]
+    assert value("get_vocab_size") == [VOCAB] and value("use_kv_cache") == [True]
+    assert value("enable_dynamic_shape") == [False]  # the static decode forward: one token
+    assert value("get_bos_id") == [1] and value("get_eos_ids") == [2]
 
 
 def test_quantized_embedding_stays_with_executorch():
@@ -364,3 +384,122 @@ def test_quantized_embedding_stays_with_executorch():
     assert "quantized_decomposed.embedding_byte.dtype" in outside
     assert outside <= POSITION_OPS | {"quantized_decomposed.embedding_byte.dtype"}, outside
     _check_run(model, _steps(seed=6)[:4], low.runner("forward").step, rtol=1e-3)
+
+
+# -- several optimization profiles, weights once across partitions, a .ptd -------------------
+
+
+def test_two_profile_engine_is_built_verified_and_inspected(tmp_path):
+    import subprocess
+    import sys
+
+    model = tiny_llama(n_layers=1)
+    low = Lowered(_export(model, 8, dynamic=True), profiles=[{"seq": 1}, {"seq": (1, 64)}])
+    (stats,) = low.partitions
+    assert stats.profiles == 2 and stats.verify_max_rel_diff is not None  # both verified
+    et = low.edge.to_executorch()
+    (d,) = [d for d in read_delegates(et.buffer) if d.blob is not None]
+    profiles = d.blob.info.profiles
+    assert len(profiles) == 2
+    # Profile 0 holds one token only; profile 1 any chunk of 1..64.
+    tokens = 0  # the tokens input, [1, seq]
+    assert [(x.min, x.max) for x in profiles[0][tokens]] == [(1, 1), (1, 1)]
+    assert [(x.min, x.max) for x in profiles[1][tokens]] == [(1, 1), (1, 64)]
+    path = tmp_path / "two_profiles.pte"
+    path.write_bytes(et.buffer)
+    shown = subprocess.run(
+        [sys.executable, "-m", "executorch_tensorrt", "inspect", str(path)], capture_output=True, text=True, timeout=300
+    )
+    assert shown.returncode == 0, shown.stderr
+    lines = [line.strip() for line in shown.stdout.splitlines() if "optimization profile" in line]
+    assert len(lines) == 2 and lines[0].startswith("optimization profile 0: tokens [1, 1]")
+    assert lines[1].startswith("optimization profile 1: tokens [1, 1..64 (opt 8)]")
+
+
+class _TwoBlocks(torch.nn.Module):
+    """Two blocks with equal weights (by value: copies) around an op TensorRT does not get:
+    two partitions holding the same weights and computing the same function. (One module
+    applied twice would put one parameter in two partitions, which ExecuTorch's constant
+    duplication cannot copy out of the partitioner's fake program.)"""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 64))
+        self.b = copy.deepcopy(self.a)
+
+    def forward(self, x):
+        return self.b(torch.sin(self.a(x)))
+
+
+def test_partitions_of_one_method_holding_the_same_weights_share_one_engine():
+    model = _TwoBlocks().eval()
+    with torch.no_grad():
+        ep = torch.export.export(model, (torch.randn(4, 64),))
+    low = Lowered(ep, exclude_ops=["aten.sin"])
+    assert low.delegates("forward") == 2
+    et = low.edge.to_executorch()
+    blobs = [d.blob for d in read_delegates(et.buffer) if d.blob is not None]
+    assert len(blobs) == 2 and blobs[0].engine_payload.key == blobs[1].engine_payload.key
+    assert sorted(s.shares_engine_of is None for s in low.partitions) == [False, True]
+    # Both run correctly on the one engine's ONNX model (what the engine computes).
+    x = torch.randn(4, 64)
+    with torch.no_grad():
+        want = model(x)
+        got = low.runner("forward").run(x)
+    got = got[0] if isinstance(got, (tuple, list)) else got
+    assert _rel_err(got, want) < 1e-4
+
+
+def test_engines_in_a_ptd_are_written_and_read(tmp_path):
+    from executorch_tensorrt.pte import named_data
+
+    model = tiny_llama(n_layers=1)
+    programs = {"prefill": _export(model, 8, dynamic=True), "decode": _export(model, 1, dynamic=False)}
+    low = Lowered(programs, external_data="llama")
+    et = low.edge.to_executorch()
+    et.write_tensor_data_to_file(str(tmp_path))
+    ptd = tmp_path / "llama.ptd"
+    assert ptd.is_file()
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    assert len(et.buffer) < 0.05 * weights  # the .pte holds the program, no engine
+    alone = [d.blob for d in read_delegates(et.buffer) if d.blob is not None]
+    assert all(len(b.engine) == 0 and b.engine_payload.key for b in alone)
+    keys = {b.engine_payload.key for b in alone}
+    assert len(keys) == 1 and set(named_data(et.buffer, [ptd])) == keys  # one engine, in the .ptd
+    with_ptd = [d.blob for d in read_delegates(et.buffer, [ptd]) if d.blob is not None]
+    assert all(len(b.engine) == b.engine_payload.size > 0 for b in with_ptd)
+    # A .ptd of another export does not hold it.
+    other = tiny_llama(n_layers=1, seed=1)
+    Lowered({"forward": _export(other, 8, dynamic=True)}, external_data="other").edge.to_executorch(
+    ).write_tensor_data_to_file(str(tmp_path))
+    assert not keys & set(named_data(et.buffer, [tmp_path / "other.ptd"]))
+
+
+def test_export_llm_from_a_checkpoint_through_executorchs_llm_config(tmp_path):
+    """A user's own checkpoint (here: a tiny random Llama saved as ExecuTorch's
+    checkpoint + params.json) through ExecuTorch's LlmConfig, with --max-seq-len."""
+    import json
+    import subprocess
+    import sys
+
+    model = tiny_llama(n_layers=1)
+    torch.save(model.state_dict(), tmp_path / "model.pth")
+    (tmp_path / "params.json").write_text(
+        json.dumps({"dim": 256, "n_layers": 1, "n_heads": 8, "n_kv_heads": 2, "vocab_size": VOCAB, "norm_eps": 1e-5})
+    )
+    config = tmp_path / "llm.yaml"
+    config.write_text(
+        f"base:\n  checkpoint: {tmp_path / 'model.pth'}\n  params: {tmp_path / 'params.json'}\n"
+        "model:\n  use_kv_cache: true\n  enable_dynamic_shape: true\n"
+    )
+    out = tmp_path / "llm.pte"
+    proc = subprocess.run(
+        [sys.executable, "-m", "executorch_tensorrt", "export", "llm", "--llm-config", str(config),
+         "--max-seq-len", "64", "--no-verify", "-o", str(out)],
+        capture_output=True, text=True, timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "get_max_seq_len=64" in proc.stdout and "enable_dynamic_shape=True" in proc.stdout
+    (d,) = [d for d in read_delegates(out.read_bytes()) if d.blob is not None]
+    tokens = d.blob.info.inputs[0]
+    assert tokens.dims[1].max == 63  # ExecuTorch's token_dim: max_seq_len - 1

@@ -150,3 +150,115 @@ def test_example_inputs_are_seeded():
     c = example_inputs(infos, seed=2, index_sizes={1: 100})
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert not torch.equal(a[0], c[0])
+
+
+# -- the profiles option (backend/profile_spec.py, partition_profiles) -------------------
+
+
+def test_profiles_option_normalizes_and_round_trips():
+    from executorch_tensorrt.backend.options import TensorRTOptions
+
+    o = TensorRTOptions(profiles=[{"seq": 1}, {"seq": (1, 64)}, {"seq": (1, 32, 64), "batch": 2}])
+    assert o.profiles == (
+        (("seq", (1, 1, 1)),),
+        (("seq", (1, -1, 64)),),
+        (("batch", (2, 2, 2)), ("seq", (1, 32, 64))),
+    )
+    assert TensorRTOptions.from_compile_specs(o.to_compile_specs()).profiles == o.profiles
+
+
+@pytest.mark.parametrize(
+    "profiles, message",
+    [
+        ({"seq": 1}, "list of"),
+        ([{"seq": (5, 1)}], "min 5 above max 1"),
+        ([{"seq": (1, 9, 5)}], "opt 9 outside"),
+        ([{"seq": (1, 2, 3, 4)}], r"an int, \(min, max\) or \(min, opt, max\)"),
+        ([{}], "names no dim"),
+        ([{"seq": -1}], "non-negative integer"),
+    ],
+)
+def test_bad_profiles_are_refused_naming_the_problem(profiles, message):
+    from executorch_tensorrt.backend.options import TensorRTOptions
+
+    with pytest.raises(ValueError, match=message):
+        TensorRTOptions(profiles=profiles)
+
+
+class _Scale(torch.nn.Module):
+    def forward(self, x):
+        return torch.relu(x * 3.0 + 1.0) - x
+
+
+def _lower_double(profiles, programs=None):
+    import tests.trt_double.builder  # noqa: F401  registers engine_builder="test_double"
+    from executorch.exir import to_edge_transform_and_lower
+
+    from executorch_tensorrt.partitioner import TensorRTPartitioner
+    from executorch_tensorrt.pte import read_delegates
+
+    if programs is None:
+        seq = ExportDim("seq", min=1, max=64)
+        programs = _export(_Scale(), (torch.randn(1, 8, 16),), ({1: seq},))
+    edge = to_edge_transform_and_lower(
+        programs, partitioner=[TensorRTPartitioner(engine_builder="test_double", profiles=profiles)]
+    )
+    return read_delegates(edge.to_executorch().buffer)
+
+
+def test_each_profile_is_in_the_blob_and_the_engine():
+    (d,) = _lower_double([{"seq": 1}, {"seq": (1, 64)}])
+    info = d.blob.info
+    (x,) = info.inputs
+    assert [(dim.min, dim.max) for dim in x.dims] == [(1, 1), (1, 64), (16, 16)]
+    assert [[(dim.min, dim.opt, dim.max) for dim in p[0]] for p in info.profiles] == [
+        [(1, 1, 1), (1, 1, 1), (16, 16, 16)],
+        [(1, 1, 1), (1, 8, 64), (16, 16, 16)],  # opt: the export's example value
+    ]
+    # The engine (the double's program) holds the same two profiles, in order.
+    text = bytes(d.blob.engine).decode()
+    assert [line for line in text.splitlines() if line.startswith("profile")] == [
+        "profile 0 x 1:1 1:1 16:16",
+        "profile 1 x 1:1 1:64 16:16",
+    ]
+
+
+def test_a_profile_within_the_declared_range_narrows_the_delegate():
+    # Profiles bound what the delegate accepts: seq 1 and 4..32 (of the declared 1..64).
+    (d,) = _lower_double([{"seq": 1}, {"seq": (4, 16, 32)}])
+    (x,) = d.blob.info.inputs
+    assert (x.dims[1].min, x.dims[1].max) == (1, 32)
+    assert [p[0][1].opt for p in d.blob.info.profiles] == [1, 16]
+
+
+def test_profiles_a_partition_makes_equal_are_one():
+    # One profile naming the dim as declared is the single profile: no profiles field.
+    (d,) = _lower_double([{"seq": (1, 64)}, {"seq": (1, 64)}])
+    assert d.blob.info.profiles == ()
+
+
+@pytest.mark.parametrize(
+    "profiles, message",
+    [
+        ([{"sequence": 1}], r"names 'sequence', none of which the program has; its dynamic dims are 'seq'"),
+        ([{"seq": (1, 128)}], r"\[1, 128\], outside \[1, 64\] that the export declared"),
+    ],
+)
+def test_profiles_the_program_cannot_take_are_refused(profiles, message):
+    with pytest.raises(ValueError, match=message):
+        _lower_double(profiles)
+
+
+def test_a_static_method_beside_a_dynamic_one_takes_no_profiles():
+    seq = ExportDim("seq", min=1, max=64)
+    programs = {
+        "prefill": _export(_Scale(), (torch.randn(1, 8, 16),), ({1: seq},)),
+        "decode": _export(_Scale(), (torch.randn(1, 1, 16),)),
+    }
+    delegates = _lower_double([{"seq": 1}, {"seq": (1, 64)}], programs)
+    by_method = {d.method: d.blob for d in delegates}
+    # decode runs prefill's two-profile engine (engine sharing), its own range one token.
+    assert by_method["decode"].engine_payload.key == by_method["prefill"].engine_payload.key
+    (x,) = by_method["decode"].info.inputs
+    assert (x.dims[1].min, x.dims[1].max) == (1, 1)
+    assert len(by_method["decode"].info.profiles) == 2

@@ -13,10 +13,12 @@ from executorch.exir.tensor import scalar_type_enum
 from executorch_tensorrt.backend import options
 from executorch_tensorrt.serialization import blob as B
 from executorch_tensorrt.serialization.generated import BlobHeader as fb_BlobHeader
+from executorch_tensorrt.serialization.generated.Compression import Compression
 from executorch_tensorrt.serialization.generated.CudaGraphStrategy import CudaGraphStrategy
 from executorch_tensorrt.serialization.generated.EngineMode import EngineMode
 from executorch_tensorrt.serialization.generated.Flavor import Flavor as FbFlavor
 from executorch_tensorrt.serialization.generated.KernelSpecialization import KernelSpecialization
+from executorch_tensorrt.serialization.generated.Precision import Precision
 from executorch_tensorrt.serialization.generated.ScalarType import ScalarType
 
 SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "runtime", "schema", "tensorrt_blob.fbs")
@@ -44,13 +46,15 @@ WIRE_OPTIONS = [
     (options.ENGINE_MODES, B.ENGINE_MODES, EngineMode, "EngineMode", "engine_mode"),
     (options.CUDA_GRAPH_STRATEGIES, B.CUDA_GRAPH_STRATEGIES, CudaGraphStrategy, "CudaGraphStrategy", "cuda_graph_strategy"),
     (options.KERNEL_SPECIALIZATIONS, B.KERNEL_SPECIALIZATIONS, KernelSpecialization, "KernelSpecialization", "kernel_specialization"),
+    (options.PRECISIONS, B.PRECISIONS, Precision, "Precision", "precision"),
 ]
 
 
 def test_generated_enums_are_the_schema_s():
     enums = schema_enums()
-    assert {"Flavor", "ScalarType", "EngineMode", "CudaGraphStrategy", "KernelSpecialization"} <= set(enums)
-    for cls in (FbFlavor, ScalarType, EngineMode, CudaGraphStrategy, KernelSpecialization):
+    assert {"Flavor", "ScalarType", "EngineMode", "CudaGraphStrategy", "KernelSpecialization", "Precision",
+            "Compression"} <= set(enums)
+    for cls in (FbFlavor, ScalarType, EngineMode, CudaGraphStrategy, KernelSpecialization, Precision, Compression):
         assert generated_members(cls) == enums[cls.__name__], cls.__name__
 
 
@@ -65,6 +69,7 @@ def test_every_option_value_has_its_schema_enum_member(values, codes, enum, sche
 
 
 READ = {
+    "precision": lambda h: h.PrecisionType(),
     "engine_mode": lambda h: h.EngineMode(),
     "cuda_graph_strategy": lambda h: h.Settings().CudaGraphStrategy(),
     "kernel_specialization": lambda h: h.Settings().KernelSpecialization(),
@@ -89,6 +94,35 @@ def test_every_option_value_round_trips_with_its_code(values, codes, enum, schem
         assert back == info
         header = fb_BlobHeader.BlobHeader.GetRootAs(data[B.PREFIX.size :], 0)
         assert READ[field](header) == codes[value], f"{field}={value!r}"
+
+
+def test_compression_option_is_the_codec_s_plus_auto():
+    # 'auto' picks one of the codec's per payload (serialization/blob.py compress).
+    assert set(options.COMPRESSIONS) == set(B.COMPRESSIONS) | {"auto"}
+    members = schema_enums()["Compression"]
+    assert {snake(m): c for m, c in members.items()} == B.COMPRESSIONS
+
+
+def test_legacy_precision_string_is_read_where_the_enum_is_absent():
+    # A format 1.1 blob has only the string; one without either is fp32.
+    import flatbuffers
+    from executorch_tensorrt.serialization.generated import BlobHeader as H
+
+    for text, want in (("fp16", "fp16"), ("bf16", "bf16"), (None, "fp32")):
+        b = flatbuffers.Builder(64)
+        s = b.CreateString(text) if text else None
+        H.Start(b)
+        H.AddFormatMajor(b, 1)
+        H.AddFormatMinor(b, 1)
+        if s is not None:
+            H.AddPrecision(b, s)
+        b.Finish(H.End(b), file_identifier=B.HEADER_IDENTIFIER)
+        header = bytes(b.Output())
+        offset = (B.PREFIX.size + len(header) + 255) // 256 * 256
+        data = bytearray(offset + 1)
+        B.PREFIX.pack_into(data, 0, B.MAGIC, len(header), offset, 1, 0)
+        data[B.PREFIX.size : B.PREFIX.size + len(header)] = header
+        assert B.deserialize(bytes(data), check_engine=False).info.precision == want
 
 
 def test_flavor_is_the_schema_s():

@@ -114,7 +114,10 @@ def test_lowering_flow_writes_test_double_blobs():
     program = to_edge_transform_and_lower(
         ep, partitioner=[TensorRTPartitioner(engine_builder="test_double")]
     ).to_executorch()
-    blobs = [blob_mod.deserialize(bytes(d.data)) for d in program.executorch_program.backend_delegate_data]
+    from executorch_tensorrt.pte import read_delegates
+
+    # The program (the double's "engine") is in the program's named data.
+    blobs = [d.blob for d in read_delegates(program.buffer)]
     assert len(blobs) == 1
     info = blobs[0].info
     assert (int(info.flavor), info.trt_version) == (1, "test-double")
@@ -181,8 +184,10 @@ def test_lowering_flow_writes_portable_blobs(mode, engine_builder):
     program = to_edge_transform_and_lower(
         ep, partitioner=[TensorRTPartitioner(engine_builder=engine_builder, engine_mode=mode)]
     ).to_executorch()
-    (data,) = program.executorch_program.backend_delegate_data
-    blob = blob_mod.deserialize(bytes(data.data))
+    from executorch_tensorrt.pte import read_delegates
+
+    (entry,) = read_delegates(program.buffer)
+    blob = entry.blob
     assert blob.info.engine_mode == mode
     assert blob.onnx is not None and blob.onnx_sha256 == blob_mod.onnx_digest(bytes(blob.onnx))
     text = builder.program_from_onnx(bytes(blob.onnx))

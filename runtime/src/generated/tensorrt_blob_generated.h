@@ -29,6 +29,15 @@ struct RuntimeSettingsBuilder;
 struct BuildSettings;
 struct BuildSettingsBuilder;
 
+struct Payload;
+struct PayloadBuilder;
+
+struct ProfileInput;
+struct ProfileInputBuilder;
+
+struct Profile;
+struct ProfileBuilder;
+
 struct BlobHeader;
 struct BlobHeaderBuilder;
 
@@ -216,6 +225,69 @@ inline const char *EnumNameKernelSpecialization(KernelSpecialization e) {
   if (flatbuffers::IsOutRange(e, KernelSpecialization::Lazy, KernelSpecialization::None)) return "";
   const size_t index = static_cast<size_t>(e);
   return EnumNamesKernelSpecialization()[index];
+}
+
+enum class Precision : int8_t {
+  Fp32 = 0,
+  Fp16 = 1,
+  Bf16 = 2,
+  MIN = Fp32,
+  MAX = Bf16
+};
+
+inline const Precision (&EnumValuesPrecision())[3] {
+  static const Precision values[] = {
+    Precision::Fp32,
+    Precision::Fp16,
+    Precision::Bf16
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesPrecision() {
+  static const char * const names[4] = {
+    "Fp32",
+    "Fp16",
+    "Bf16",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNamePrecision(Precision e) {
+  if (flatbuffers::IsOutRange(e, Precision::Fp32, Precision::Bf16)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesPrecision()[index];
+}
+
+enum class Compression : int8_t {
+  Stored = 0,
+  Zlib = 1,
+  MIN = Stored,
+  MAX = Zlib
+};
+
+inline const Compression (&EnumValuesCompression())[2] {
+  static const Compression values[] = {
+    Compression::Stored,
+    Compression::Zlib
+  };
+  return values;
+}
+
+inline const char * const *EnumNamesCompression() {
+  static const char * const names[3] = {
+    "Stored",
+    "Zlib",
+    nullptr
+  };
+  return names;
+}
+
+inline const char *EnumNameCompression(Compression e) {
+  if (flatbuffers::IsOutRange(e, Compression::Stored, Compression::Zlib)) return "";
+  const size_t index = static_cast<size_t>(e);
+  return EnumNamesCompression()[index];
 }
 
 FLATBUFFERS_MANUALLY_ALIGNED_STRUCT(8) Dim FLATBUFFERS_FINAL_CLASS {
@@ -483,6 +555,196 @@ inline flatbuffers::Offset<BuildSettings> CreateBuildSettings(
   return builder_.Finish();
 }
 
+struct Payload FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef PayloadBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_KEY = 4,
+    VT_COMPRESSION = 6,
+    VT_STORED_SIZE = 8,
+    VT_SIZE = 10
+  };
+  const flatbuffers::String *key() const {
+    return GetPointer<const flatbuffers::String *>(VT_KEY);
+  }
+  executorch_tensorrt::blob::Compression compression() const {
+    return static_cast<executorch_tensorrt::blob::Compression>(GetField<int8_t>(VT_COMPRESSION, 0));
+  }
+  uint64_t stored_size() const {
+    return GetField<uint64_t>(VT_STORED_SIZE, 0);
+  }
+  uint64_t size() const {
+    return GetField<uint64_t>(VT_SIZE, 0);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_KEY) &&
+           verifier.VerifyString(key()) &&
+           VerifyField<int8_t>(verifier, VT_COMPRESSION, 1) &&
+           VerifyField<uint64_t>(verifier, VT_STORED_SIZE, 8) &&
+           VerifyField<uint64_t>(verifier, VT_SIZE, 8) &&
+           verifier.EndTable();
+  }
+};
+
+struct PayloadBuilder {
+  typedef Payload Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_key(flatbuffers::Offset<flatbuffers::String> key) {
+    fbb_.AddOffset(Payload::VT_KEY, key);
+  }
+  void add_compression(executorch_tensorrt::blob::Compression compression) {
+    fbb_.AddElement<int8_t>(Payload::VT_COMPRESSION, static_cast<int8_t>(compression), 0);
+  }
+  void add_stored_size(uint64_t stored_size) {
+    fbb_.AddElement<uint64_t>(Payload::VT_STORED_SIZE, stored_size, 0);
+  }
+  void add_size(uint64_t size) {
+    fbb_.AddElement<uint64_t>(Payload::VT_SIZE, size, 0);
+  }
+  explicit PayloadBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<Payload> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<Payload>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<Payload> CreatePayload(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::String> key = 0,
+    executorch_tensorrt::blob::Compression compression = executorch_tensorrt::blob::Compression::Stored,
+    uint64_t stored_size = 0,
+    uint64_t size = 0) {
+  PayloadBuilder builder_(_fbb);
+  builder_.add_size(size);
+  builder_.add_stored_size(stored_size);
+  builder_.add_key(key);
+  builder_.add_compression(compression);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<Payload> CreatePayloadDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const char *key = nullptr,
+    executorch_tensorrt::blob::Compression compression = executorch_tensorrt::blob::Compression::Stored,
+    uint64_t stored_size = 0,
+    uint64_t size = 0) {
+  auto key__ = key ? _fbb.CreateString(key) : 0;
+  return executorch_tensorrt::blob::CreatePayload(
+      _fbb,
+      key__,
+      compression,
+      stored_size,
+      size);
+}
+
+struct ProfileInput FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef ProfileInputBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_DIMS = 4
+  };
+  const flatbuffers::Vector<const executorch_tensorrt::blob::Dim *> *dims() const {
+    return GetPointer<const flatbuffers::Vector<const executorch_tensorrt::blob::Dim *> *>(VT_DIMS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_DIMS) &&
+           verifier.VerifyVector(dims()) &&
+           verifier.EndTable();
+  }
+};
+
+struct ProfileInputBuilder {
+  typedef ProfileInput Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_dims(flatbuffers::Offset<flatbuffers::Vector<const executorch_tensorrt::blob::Dim *>> dims) {
+    fbb_.AddOffset(ProfileInput::VT_DIMS, dims);
+  }
+  explicit ProfileInputBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<ProfileInput> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<ProfileInput>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<ProfileInput> CreateProfileInput(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::Vector<const executorch_tensorrt::blob::Dim *>> dims = 0) {
+  ProfileInputBuilder builder_(_fbb);
+  builder_.add_dims(dims);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<ProfileInput> CreateProfileInputDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const std::vector<executorch_tensorrt::blob::Dim> *dims = nullptr) {
+  auto dims__ = dims ? _fbb.CreateVectorOfStructs<executorch_tensorrt::blob::Dim>(*dims) : 0;
+  return executorch_tensorrt::blob::CreateProfileInput(
+      _fbb,
+      dims__);
+}
+
+struct Profile FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
+  typedef ProfileBuilder Builder;
+  enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
+    VT_INPUTS = 4
+  };
+  const flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>> *inputs() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>> *>(VT_INPUTS);
+  }
+  bool Verify(flatbuffers::Verifier &verifier) const {
+    return VerifyTableStart(verifier) &&
+           VerifyOffset(verifier, VT_INPUTS) &&
+           verifier.VerifyVector(inputs()) &&
+           verifier.VerifyVectorOfTables(inputs()) &&
+           verifier.EndTable();
+  }
+};
+
+struct ProfileBuilder {
+  typedef Profile Table;
+  flatbuffers::FlatBufferBuilder &fbb_;
+  flatbuffers::uoffset_t start_;
+  void add_inputs(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>>> inputs) {
+    fbb_.AddOffset(Profile::VT_INPUTS, inputs);
+  }
+  explicit ProfileBuilder(flatbuffers::FlatBufferBuilder &_fbb)
+        : fbb_(_fbb) {
+    start_ = fbb_.StartTable();
+  }
+  flatbuffers::Offset<Profile> Finish() {
+    const auto end = fbb_.EndTable(start_);
+    auto o = flatbuffers::Offset<Profile>(end);
+    return o;
+  }
+};
+
+inline flatbuffers::Offset<Profile> CreateProfile(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>>> inputs = 0) {
+  ProfileBuilder builder_(_fbb);
+  builder_.add_inputs(inputs);
+  return builder_.Finish();
+}
+
+inline flatbuffers::Offset<Profile> CreateProfileDirect(
+    flatbuffers::FlatBufferBuilder &_fbb,
+    const std::vector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>> *inputs = nullptr) {
+  auto inputs__ = inputs ? _fbb.CreateVector<flatbuffers::Offset<executorch_tensorrt::blob::ProfileInput>>(*inputs) : 0;
+  return executorch_tensorrt::blob::CreateProfile(
+      _fbb,
+      inputs__);
+}
+
 struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   typedef BlobHeaderBuilder Builder;
   enum FlatBuffersVTableOffset FLATBUFFERS_VTABLE_UNDERLYING_TYPE {
@@ -502,7 +764,11 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
     VT_ONNX_OFFSET = 30,
     VT_ONNX_SIZE = 32,
     VT_ONNX_SHA256 = 34,
-    VT_BUILD_SETTINGS = 36
+    VT_BUILD_SETTINGS = 36,
+    VT_PRECISION_TYPE = 38,
+    VT_PROFILES = 40,
+    VT_ENGINE_PAYLOAD = 42,
+    VT_ONNX_PAYLOAD = 44
   };
   uint16_t format_major() const {
     return GetField<uint16_t>(VT_FORMAT_MAJOR, 0);
@@ -555,6 +821,18 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
   const executorch_tensorrt::blob::BuildSettings *build_settings() const {
     return GetPointer<const executorch_tensorrt::blob::BuildSettings *>(VT_BUILD_SETTINGS);
   }
+  flatbuffers::Optional<executorch_tensorrt::blob::Precision> precision_type() const {
+    return GetOptional<int8_t, executorch_tensorrt::blob::Precision>(VT_PRECISION_TYPE);
+  }
+  const flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>> *profiles() const {
+    return GetPointer<const flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>> *>(VT_PROFILES);
+  }
+  const executorch_tensorrt::blob::Payload *engine_payload() const {
+    return GetPointer<const executorch_tensorrt::blob::Payload *>(VT_ENGINE_PAYLOAD);
+  }
+  const executorch_tensorrt::blob::Payload *onnx_payload() const {
+    return GetPointer<const executorch_tensorrt::blob::Payload *>(VT_ONNX_PAYLOAD);
+  }
   bool Verify(flatbuffers::Verifier &verifier) const {
     return VerifyTableStart(verifier) &&
            VerifyField<uint16_t>(verifier, VT_FORMAT_MAJOR, 2) &&
@@ -585,6 +863,14 @@ struct BlobHeader FLATBUFFERS_FINAL_CLASS : private flatbuffers::Table {
            verifier.VerifyString(onnx_sha256()) &&
            VerifyOffset(verifier, VT_BUILD_SETTINGS) &&
            verifier.VerifyTable(build_settings()) &&
+           VerifyField<int8_t>(verifier, VT_PRECISION_TYPE, 1) &&
+           VerifyOffset(verifier, VT_PROFILES) &&
+           verifier.VerifyVector(profiles()) &&
+           verifier.VerifyVectorOfTables(profiles()) &&
+           VerifyOffset(verifier, VT_ENGINE_PAYLOAD) &&
+           verifier.VerifyTable(engine_payload()) &&
+           VerifyOffset(verifier, VT_ONNX_PAYLOAD) &&
+           verifier.VerifyTable(onnx_payload()) &&
            verifier.EndTable();
   }
 };
@@ -644,6 +930,18 @@ struct BlobHeaderBuilder {
   void add_build_settings(flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings) {
     fbb_.AddOffset(BlobHeader::VT_BUILD_SETTINGS, build_settings);
   }
+  void add_precision_type(executorch_tensorrt::blob::Precision precision_type) {
+    fbb_.AddElement<int8_t>(BlobHeader::VT_PRECISION_TYPE, static_cast<int8_t>(precision_type));
+  }
+  void add_profiles(flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>>> profiles) {
+    fbb_.AddOffset(BlobHeader::VT_PROFILES, profiles);
+  }
+  void add_engine_payload(flatbuffers::Offset<executorch_tensorrt::blob::Payload> engine_payload) {
+    fbb_.AddOffset(BlobHeader::VT_ENGINE_PAYLOAD, engine_payload);
+  }
+  void add_onnx_payload(flatbuffers::Offset<executorch_tensorrt::blob::Payload> onnx_payload) {
+    fbb_.AddOffset(BlobHeader::VT_ONNX_PAYLOAD, onnx_payload);
+  }
   explicit BlobHeaderBuilder(flatbuffers::FlatBufferBuilder &_fbb)
         : fbb_(_fbb) {
     start_ = fbb_.StartTable();
@@ -673,10 +971,17 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeader(
     uint64_t onnx_offset = 0,
     uint64_t onnx_size = 0,
     flatbuffers::Offset<flatbuffers::String> onnx_sha256 = 0,
-    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0) {
+    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0,
+    flatbuffers::Optional<executorch_tensorrt::blob::Precision> precision_type = flatbuffers::nullopt,
+    flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>>> profiles = 0,
+    flatbuffers::Offset<executorch_tensorrt::blob::Payload> engine_payload = 0,
+    flatbuffers::Offset<executorch_tensorrt::blob::Payload> onnx_payload = 0) {
   BlobHeaderBuilder builder_(_fbb);
   builder_.add_onnx_size(onnx_size);
   builder_.add_onnx_offset(onnx_offset);
+  builder_.add_onnx_payload(onnx_payload);
+  builder_.add_engine_payload(engine_payload);
+  builder_.add_profiles(profiles);
   builder_.add_build_settings(build_settings);
   builder_.add_onnx_sha256(onnx_sha256);
   builder_.add_precision(precision);
@@ -690,6 +995,7 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeader(
   builder_.add_trt_version(trt_version);
   builder_.add_format_minor(format_minor);
   builder_.add_format_major(format_major);
+  if(precision_type) { builder_.add_precision_type(*precision_type); }
   builder_.add_engine_mode(engine_mode);
   builder_.add_flavor(flavor);
   return builder_.Finish();
@@ -713,7 +1019,11 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeaderDirect(
     uint64_t onnx_offset = 0,
     uint64_t onnx_size = 0,
     const char *onnx_sha256 = nullptr,
-    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0) {
+    flatbuffers::Offset<executorch_tensorrt::blob::BuildSettings> build_settings = 0,
+    flatbuffers::Optional<executorch_tensorrt::blob::Precision> precision_type = flatbuffers::nullopt,
+    const std::vector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>> *profiles = nullptr,
+    flatbuffers::Offset<executorch_tensorrt::blob::Payload> engine_payload = 0,
+    flatbuffers::Offset<executorch_tensorrt::blob::Payload> onnx_payload = 0) {
   auto trt_version__ = trt_version ? _fbb.CreateString(trt_version) : 0;
   auto compute_capabilities__ = compute_capabilities ? _fbb.CreateVectorOfStructs<executorch_tensorrt::blob::ComputeCapability>(*compute_capabilities) : 0;
   auto partition_name__ = partition_name ? _fbb.CreateString(partition_name) : 0;
@@ -721,6 +1031,7 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeaderDirect(
   auto outputs__ = outputs ? _fbb.CreateVector<flatbuffers::Offset<executorch_tensorrt::blob::TensorSpec>>(*outputs) : 0;
   auto precision__ = precision ? _fbb.CreateString(precision) : 0;
   auto onnx_sha256__ = onnx_sha256 ? _fbb.CreateString(onnx_sha256) : 0;
+  auto profiles__ = profiles ? _fbb.CreateVector<flatbuffers::Offset<executorch_tensorrt::blob::Profile>>(*profiles) : 0;
   return executorch_tensorrt::blob::CreateBlobHeader(
       _fbb,
       format_major,
@@ -739,7 +1050,11 @@ inline flatbuffers::Offset<BlobHeader> CreateBlobHeaderDirect(
       onnx_offset,
       onnx_size,
       onnx_sha256__,
-      build_settings);
+      build_settings,
+      precision_type,
+      profiles__,
+      engine_payload,
+      onnx_payload);
 }
 
 inline const executorch_tensorrt::blob::BlobHeader *GetBlobHeader(const void *buf) {

@@ -148,7 +148,7 @@ ETRT_TEST(key_changes_with_every_input_and_only_then) {
   c.cc_minor = 9;
   ETRT_CHECK(differs(c, "the compute capability"));
   std::vector<BuildSpec> specs(9, spec);
-  specs[0].precision = "fp16";
+  specs[0].precision = executorch_tensorrt::Precision::kFp16;
   specs[1].strongly_typed = false;
   specs[2].workspace_size = 1 << 30;
   specs[3].optimization_level = 5;

@@ -135,7 +135,7 @@ ETRT_TEST(build_spec_comes_from_the_blob) {
   ETRT_REQUIRE(blob.ok());
   const BuildSpec b = build_spec_from(blob.get());
   ETRT_CHECK_EQ(b.partition, std::string("forward/partition_0"));
-  ETRT_CHECK_EQ(b.precision, std::string("bf16"));
+  ETRT_CHECK(b.precision == executorch_tensorrt::Precision::kBf16);
   ETRT_CHECK_EQ(b.workspace_size, uint64_t{12345});
   ETRT_CHECK_EQ(b.optimization_level, 4);
   ETRT_CHECK(!b.strongly_typed);

@@ -31,7 +31,7 @@ ETRT_TEST(python_blob_is_read_by_the_runtime) {
   ETRT_REQUIRE(blob.ok());
   const auto& h = *blob->header;
   ETRT_CHECK_EQ(h.format_major(), 1);
-  ETRT_CHECK_EQ(h.format_minor(), 1);  // serialization/blob.py FORMAT_MINOR
+  ETRT_CHECK_EQ(h.format_minor(), 2);  // serialization/blob.py FORMAT_MINOR
   ETRT_CHECK_EQ(std::string(blob->name()), std::string("forward/partition_7"));
   ETRT_CHECK_EQ(check_engine_build(blob.get(), Flavor::kRTX, "test-double"), Error::Ok);
   ETRT_CHECK_EQ(check_engine_crc(blob.get()), Error::Ok);
@@ -57,7 +57,10 @@ ETRT_TEST(python_blob_is_read_by_the_runtime) {
   ETRT_CHECK(h.settings()->cuda_graph_strategy() == blob::CudaGraphStrategy::WholeGraphCapture);
   ETRT_CHECK(h.settings()->kernel_specialization() == blob::KernelSpecialization::Eager);
   ETRT_CHECK_EQ(h.settings()->runtime_cache_path()->str(), std::string("/tmp/cache.bin"));
+  // Format 1.2 writes the enum, and the string for readers of 1.1.
   ETRT_CHECK_EQ(h.precision()->str(), std::string("fp16"));
+  ETRT_CHECK(h.precision_type().has_value() && *h.precision_type() == blob::Precision::Fp16);
+  ETRT_CHECK(blob->precision() == executorch_tensorrt::Precision::kFp16);
 }
 
 int main(int argc, char** argv) {

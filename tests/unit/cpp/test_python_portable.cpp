@@ -45,7 +45,7 @@ ETRT_TEST(python_portable_blob_builds_through_the_double) {
 
   const BuildSpec spec = build_spec_from(blob.get());
   ETRT_CHECK_EQ(spec.partition, std::string("forward/partition_2"));
-  ETRT_CHECK_EQ(spec.precision, std::string("fp16"));
+  ETRT_CHECK(spec.precision == executorch_tensorrt::Precision::kFp16);
   ETRT_CHECK(spec.strongly_typed);
   ETRT_CHECK_EQ(spec.workspace_size, uint64_t{1} << 28);
   ETRT_CHECK_EQ(spec.optimization_level, 3);

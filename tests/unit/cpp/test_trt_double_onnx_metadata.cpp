@@ -151,7 +151,7 @@ ETRT_TEST(the_double_builds_from_the_metadata_and_records_the_request) {
   const std::string onnx = etrt_test::onnx_with_program(program);
   executorch_tensorrt::BuildSpec spec;
   spec.partition = "forward/partition_3";
-  spec.precision = "fp16";
+  spec.precision = executorch_tensorrt::Precision::kFp16;
   spec.optimization_level = 2;
   std::vector<uint8_t> engine;
   std::string message;
@@ -163,7 +163,7 @@ ETRT_TEST(the_double_builds_from_the_metadata_and_records_the_request) {
   const trt_double::BuildRecord r = trt_double::last_build();
   ETRT_CHECK_EQ(r.partition, std::string("forward/partition_3"));
   ETRT_CHECK_EQ(r.onnx_sha256, executorch_tensorrt::sha256_hex(onnx.data(), onnx.size()));
-  ETRT_CHECK_EQ(r.spec.precision, std::string("fp16"));
+  ETRT_CHECK(r.spec.precision == executorch_tensorrt::Precision::kFp16);
   ETRT_CHECK_EQ(r.spec.optimization_level, 2);
   ETRT_CHECK_EQ(etrt_test::count_logs({"trt_double: built partition forward/partition_3"}), 1);
 
