@@ -32,6 +32,12 @@ constexpr size_t kEngineAlignment = 256;
 // The newest format this reader reads; a blob with a newer major is refused.
 constexpr uint16_t kFormatMajor = 1;
 constexpr uint16_t kFormatMinor = 1; // 1.1: engine_mode, ONNX payload
+// Bounds on what a blob may claim, checked before anything is sized by it: I/O
+// tensors per engine (inputs and outputs together; the delegate call's arguments
+// are passed on the stack) and a dim's largest value (ExecuTorch's sizes are
+// 32-bit).
+constexpr size_t kMaxIOTensors = 1024;
+constexpr int64_t kMaxDimValue = INT32_MAX;
 
 // A verified view into blob bytes (nothing copied; valid while the bytes are).
 struct BlobView {

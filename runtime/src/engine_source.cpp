@@ -264,9 +264,10 @@ Result<EngineBytes> engine_from_onnx(
     key_inputs.spec = &spec;
     const std::string key = engine_cache_key(key_inputs);
     EngineCache cache(EngineCacheConfig{cache_settings.directory, cache_settings.max_bytes});
-    // A cache directory that cannot be made only costs the rebuild next time.
-    (void)cache.prepare();
-    if (discard_cached) {
+    // A cache directory that cannot be made or is refused (one log line) only
+    // costs the rebuild next time: get_or_build then builds and keeps nothing.
+    const bool usable = cache.prepare() == Error::Ok;
+    if (usable && discard_cached) {
       (void)cache.remove(key);
     }
     CacheOutcome outcome = CacheOutcome::kBuiltNotStored;
@@ -288,9 +289,10 @@ Result<EngineBytes> engine_from_onnx(
         break;
       case CacheOutcome::kBuiltNotStored:
         ET_LOG(Info,
-               "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); it "
-               "could not be kept in the engine cache %s",
-               blob.name(), ms, out.owned.size(), cache_settings.directory.c_str());
+               "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); not "
+               "kept in the engine cache (%s)",
+               blob.name(), ms, out.owned.size(),
+               usable ? "see above" : "its directory is not used, see above");
         break;
     }
   }
@@ -376,7 +378,8 @@ Error check_engine_io(const BlobView& blob, const Engine& engine) {
 Result<std::unique_ptr<Engine>> load_engine(
     const BlobView& blob,
     EngineFactory& factory,
-    const EngineBytes& bytes) {
+    const EngineBytes& bytes,
+    const DeserializeOptions& options) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
   ET_CHECK_OK_OR_RETURN_ERROR(
@@ -387,7 +390,7 @@ Result<std::unique_ptr<Engine>> load_engine(
   // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
   // would double peak memory.
   std::unique_ptr<Engine> engine = ET_UNWRAP(
-      factory.deserialize(bytes.data, bytes.size),
+      factory.deserialize(bytes.data, bytes.size, options),
       "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
       "on device %d",
       flavor_name(factory.flavor()), blob.name(), bytes.size, device);
@@ -430,6 +433,9 @@ Result<std::unique_ptr<Engine>> acquire_engine(
     int visible_devices) {
   Result<EngineCacheSettings> cache =
       resolve_engine_cache_settings(runtime_specs, blob.name());
+  DeserializeOptions options;
+  options.allow_host_code =
+      ET_UNWRAP(resolve_engine_host_code(runtime_specs, blob.name()));
   if (visible_devices == 0 && cache.ok() && !blob.has_engine() &&
       can_build_without_gpu(blob, factory)) {
     return build_without_gpu(blob, factory, cache.get());
@@ -439,7 +445,7 @@ Result<std::unique_ptr<Engine>> acquire_engine(
 
   const EngineBytes bytes =
       ET_UNWRAP(select_engine(blob, factory, cache.get(), visible_devices));
-  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes);
+  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes, options);
   if (engine.ok() || engine.error() != Error::DelegateInvalidCompatibility ||
       bytes.origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
     return engine;
@@ -450,7 +456,7 @@ Result<std::unique_ptr<Engine>> acquire_engine(
       cached ? "TensorRT refused the cached engine"
              : "TensorRT refused the blob's engine",
       /*discard_cached=*/cached));
-  return load_engine(blob, factory, rebuilt);
+  return load_engine(blob, factory, rebuilt, options);
 }
 
 Error build_without_gpu(

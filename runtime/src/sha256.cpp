@@ -75,6 +75,9 @@ void Sha256::compress(const uint8_t block[64]) {
 }
 
 void Sha256::update(const void* data, size_t size) {
+  if (size == 0) {
+    return; // `data` may then be null, which memcpy must not be given
+  }
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (buffered_ > 0) {

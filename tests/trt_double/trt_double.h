@@ -42,6 +42,8 @@ struct Stats {
   std::atomic<uint64_t> refused_deserializations{0};
   // Per-layer profiling: report_layer_times calls that reported.
   std::atomic<uint64_t> layer_reports{0};
+  // DeserializeOptions::allow_host_code of the last deserialization (-1: none).
+  std::atomic<int> last_host_code_allowed{-1};
 };
 
 // What the last build was asked for: the partition, the SHA-256 of the
