@@ -181,6 +181,10 @@ Error TensorRTDelegate::create_context_with_settings() {
       cache = std::move(loaded.get());
       options.runtime_cache = cache.data();
       options.runtime_cache_size = cache.size();
+    } else if (loaded.error() == Error::AccessFailed) {
+      // Refused (not trusted) or unreadable (logged once): the engine keeps its
+      // cache in memory only; nothing is written there at teardown.
+      settings_.runtime_cache_path.clear();
     }
   }
   context_ = ET_UNWRAP(
