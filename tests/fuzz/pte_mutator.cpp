@@ -237,7 +237,9 @@ class BlobMutator {
     uint8_t* field = writable(dim) + 8 * (rng_() % 3);
     int64_t v;
     std::memcpy(&v, field, 8);
-    v = rng_() % 3 == 0 ? v + static_cast<int64_t>(rng_() % 5) - 2 : interesting_i64();
+    v = rng_() % 3 == 0
+        ? static_cast<int64_t>(static_cast<uint64_t>(v) + rng_() % 5 - 2) // wraps, as meant
+        : interesting_i64();
     std::memcpy(field, &v, 8);
   }
 
@@ -288,7 +290,8 @@ class BlobMutator {
     if (at == nullptr) {
       return;
     }
-    const int64_t v = interesting_i64() + (rng_() % 4 == 0 ? static_cast<int64_t>(rng_() % 16) : 0);
+    // Unsigned: wrapping past INT64_MAX is meant.
+    const uint64_t v = static_cast<uint64_t>(interesting_i64()) + (rng_() % 4 == 0 ? rng_() % 16 : 0);
     std::memcpy(writable(at), &v, width); // little-endian: the low bytes
   }
 
@@ -310,13 +313,10 @@ class BlobMutator {
     mutate_bytes(name, n);
   }
 
-  void fix_crc(const tb::BlobHeader& h, Region e) {
-    const uint8_t* at = reinterpret_cast<const flatbuffers::Table*>(&h)->GetAddressOf(
-        tb::BlobHeader::VT_ENGINE_CRC32);
-    if (at != nullptr) {
-      const uint32_t crc = executorch_tensorrt::crc32(e.data, e.size);
-      std::memcpy(writable(at), &crc, 4);
-    }
+  // Whether [p, p + n) lies after the prefix and header (which a payload claiming
+  // an offset inside them would let a mutation corrupt under our feet).
+  bool after_header(const uint8_t* p) const {
+    return static_cast<size_t>(p - b_.data) >= kBlobPrefixSize + header_size();
   }
 
   void mutate_engine(const tb::BlobHeader& h) {
@@ -324,13 +324,20 @@ class BlobMutator {
     if (e.size == 0) {
       return mutate_onnx(h);
     }
+    if (!after_header(e.data)) {
+      return mutate_bytes(e.data, e.size);
+    }
+    // Where the CRC goes, read before the engine changes.
+    const uint8_t* crc_at = reinterpret_cast<const flatbuffers::Table*>(&h)->GetAddressOf(
+        tb::BlobHeader::VT_ENGINE_CRC32);
     // The double's engines are text: a shorter mutation is padded with spaces.
     std::vector<uint8_t> copy(e.data, e.data + e.size);
     const size_t m = LLVMFuzzerMutate(copy.data(), e.size, e.size);
     std::memcpy(e.data, copy.data(), m);
     std::memset(e.data + m, ' ', e.size - m);
-    if (rng_() % 8 != 0) {
-      fix_crc(h, e);
+    if (crc_at != nullptr && rng_() % 8 != 0) {
+      const uint32_t crc = executorch_tensorrt::crc32(e.data, e.size);
+      std::memcpy(writable(crc_at), &crc, 4);
     }
   }
 
@@ -341,11 +348,17 @@ class BlobMutator {
       return set_scalar_field(h);
     }
     uint8_t* onnx = b_.data + offset;
-    mutate_bytes(onnx, static_cast<size_t>(size));
+    if (!after_header(onnx)) {
+      return mutate_bytes(onnx, static_cast<size_t>(size));
+    }
+    // Where the digest goes, read before the model changes.
     const auto* digest = h.onnx_sha256();
-    if (rng_() % 8 != 0 && digest != nullptr && digest->size() == 64) {
+    uint8_t* digest_at =
+        digest != nullptr && digest->size() == 64 ? writable(digest->data()) : nullptr;
+    mutate_bytes(onnx, static_cast<size_t>(size));
+    if (digest_at != nullptr && rng_() % 8 != 0) {
       const std::string hex = executorch_tensorrt::sha256_hex(onnx, static_cast<size_t>(size));
-      std::memcpy(writable(digest->data()), hex.data(), 64);
+      std::memcpy(digest_at, hex.data(), 64);
     }
   }
 

@@ -1,0 +1,53 @@
+#include "executorch_defects.h"
+
+#include <cstring>
+
+#include "program_generated.h"
+
+namespace etrt_fuzz {
+
+namespace et = executorch_flatbuffer;
+
+const char* executorch_defect(const uint8_t* data, size_t size) {
+  if (size < 8 || !et::ProgramBufferHasIdentifier(data)) {
+    return nullptr;
+  }
+  size_t program_size = size;
+  if (size >= 24 && std::memcmp(data + 8, "eh00", 4) == 0) {
+    uint64_t declared;
+    std::memcpy(&declared, data + 16, 8);
+    if (declared >= 8 && declared <= size) {
+      program_size = static_cast<size_t>(declared);
+    }
+  }
+  flatbuffers::Verifier verifier(data, program_size);
+  if (!et::VerifyProgramBuffer(verifier)) {
+    return nullptr;
+  }
+  const et::Program* program = et::GetProgram(data);
+  if (program->execution_plan() == nullptr) {
+    return "";
+  }
+  for (const et::ExecutionPlan* plan : *program->execution_plan()) {
+    if (plan->delegates() == nullptr) {
+      continue;
+    }
+    for (const et::BackendDelegate* d : *plan->delegates()) {
+      if (d->compile_specs() == nullptr) {
+        continue;
+      }
+      for (const et::CompileSpec* cs : *d->compile_specs()) {
+        // pte_regressions/executorch_compile_spec_without_key.pte: method load
+        // (BackendDelegate::Init, as it copies the compile specs for init) reads a
+        // compile spec's key and value without checking that they are there.
+        if (cs->key() == nullptr || cs->value() == nullptr) {
+          return "a compile spec without its key or value (ExecuTorch's BackendDelegate::Init "
+                 "dereferences both)";
+        }
+      }
+    }
+  }
+  return "";
+}
+
+} // namespace etrt_fuzz
