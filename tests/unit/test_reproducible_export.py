@@ -20,7 +20,7 @@ import tests.trt_double.builder  # noqa: F401  registers engine_builder="test_do
 from executorch.exir import to_edge_transform_and_lower
 from executorch_tensorrt.backend.onnx_export import SOURCE_LOCATION_KEYS, strip_source_locations
 from executorch_tensorrt.partitioner import TensorRTPartitioner
-from executorch_tensorrt.pte import read_pte
+from executorch_tensorrt.pte import read_delegates
 
 MODEL = '''
 import torch
@@ -72,7 +72,7 @@ def test_same_bytes_from_two_folders_and_no_folder_named(exports, mode):
         assert b'File "' not in data and b"user_model.py" not in data
     assert first == second
     # It is the ONNX model that could have carried them, and it is there.
-    blobs = [d.blob for m in read_pte(first).methods for d in m.delegates]
+    blobs = [d.blob for d in read_delegates(first)]
     assert blobs and all(b.onnx is not None for b in blobs)
     model = onnx.load_from_string(bytes(blobs[0].onnx))
     assert model.graph.node
