@@ -29,6 +29,12 @@ const char* executorch_defect(const uint8_t* data, size_t size) {
     return "";
   }
   for (const et::ExecutionPlan* plan : *program->execution_plan()) {
+    // pte_regressions/executorch_method_without_name.pte: Module::method_names()
+    // takes the value of Program::get_method_name's error for a plan without a
+    // name (Result::get on an error: an abort).
+    if (plan->name() == nullptr) {
+      return "an execution plan without a name (ExecuTorch's Module::method_names aborts)";
+    }
     if (plan->delegates() == nullptr) {
       continue;
     }

@@ -1,9 +1,10 @@
 // Portable blobs on a GPU, through ExecuTorch's BackendInterface with
 // the test double: the engine is built at init from the blob's ONNX model (the
 // double records what it was asked to build), kept in the engine cache and
-// reused (log line and init time), rebuilt when its entry is truncated or when
-// TensorRT refuses it, refused with the partition and TensorRT's message when the
-// build fails, and two processes loading at once leave one valid entry.
+// reused (log line and init time), rebuilt when its entry is truncated or
+// tampered with (timed) or when TensorRT refuses it, refused with the partition
+// and TensorRT's message when the build fails, and two processes loading at once
+// leave one valid entry.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -229,6 +230,35 @@ ETRT_TEST(truncated_cache_entry_is_rebuilt) {
   // And the rebuilt entry is valid.
   ETRT_CHECK_EQ(load_and_run(blob, option.span()), Error::Ok);
   ETRT_CHECK_EQ(count_logs({"engine cache hit"}), 1);
+}
+
+ETRT_TEST(tampered_cache_entry_is_refused_and_rebuilt) {
+  reset_double();
+  const std::string dir = temp_dir();
+  CacheOption option(dir);
+  trt_double::config().build_delay_ms = 300; // TensorRT's build time, in small
+  const auto blob = write_blob(portable());
+  double build_ms = 0, hit_ms = 0, tampered_ms = 0;
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &build_ms), Error::Ok);
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &hit_ms), Error::Ok);
+  const auto entries = entries_in(dir);
+  ETRT_REQUIRE(entries.size() == 1);
+  // One byte of the cached engine, still a valid engine computing other numbers:
+  // refused by the entry's digest before deserialization, so the load builds and
+  // still computes y = relu(x) * 2 - x (load_and_run checks it).
+  ETRT_REQUIRE(etrt_test::edit_file(entries[0], "muls 1 2.0", "muls 1 3.0",
+                                    executorch_tensorrt::kEngineCacheHeaderSize));
+  const uint64_t builds = trt_double::stats().builds.load();
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &tampered_ms), Error::Ok);
+  ETRT_CHECK_EQ(trt_double::stats().builds.load(), builds + 1);
+  ETRT_CHECK_EQ(count_logs({entries[0].c_str(), "failing its SHA-256 digest", "removing it"}), 1);
+  std::printf("  init: %.1f ms building, %.1f ms from the cache, %.1f ms with a tampered "
+              "entry (rebuilt)\n", build_ms, hit_ms, tampered_ms);
+  ETRT_CHECK(tampered_ms >= 300.0); // a build, not a crash and not the tampered engine
+  ETRT_CHECK(hit_ms + 200.0 < tampered_ms);
+  // The rebuilt entry is valid again.
+  ETRT_CHECK_EQ(load_and_run(blob, option.span()), Error::Ok);
+  ETRT_CHECK_EQ(trt_double::stats().builds.load(), builds + 1);
 }
 
 ETRT_TEST(failed_build_is_an_init_error_naming_partition_and_message) {

@@ -265,23 +265,7 @@ ETRT_TEST(flipped_byte_in_an_entry_engine_is_refused_before_deserialization) {
   ETRT_REQUIRE(!entry.empty());
   // One flipped bit that still makes a valid engine computing other numbers
   // ("muls 1 2.0" -> "muls 1 3.0"), as an attacker editing it would.
-  std::string bytes;
-  {
-    FILE* f = std::fopen(entry.c_str(), "rb");
-    ETRT_REQUIRE(f != nullptr);
-    char buf[4096];
-    size_t n;
-    while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
-      bytes.append(buf, n);
-    }
-    std::fclose(f);
-  }
-  const size_t at = bytes.find("muls 1 2.0", kEngineCacheHeaderSize);
-  ETRT_REQUIRE(at != std::string::npos);
-  const char three = '3';
-  int fd = open(entry.c_str(), O_WRONLY);
-  ETRT_REQUIRE(fd >= 0 && pwrite(fd, &three, 1, static_cast<off_t>(at + 7)) == 1);
-  close(fd);
+  ETRT_REQUIRE(etrt_test::edit_file(entry, "muls 1 2.0", "muls 1 3.0", kEngineCacheHeaderSize));
   etrt_test::clear_logs();
   const uint64_t before = builds();
   const uint64_t loads = trt_double::stats().deserializations.load();
