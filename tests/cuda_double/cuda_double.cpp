@@ -285,6 +285,10 @@ cudaError_t cudaMemcpyAsync(
   return cuda_double::run_on_stream(stream, [=] { std::memcpy(dst, src, count); });
 }
 
+cudaError_t cudaMemcpy(void* dst, const void* src, size_t count, enum cudaMemcpyKind kind) {
+  return cudaMemcpyAsync(dst, src, count, kind, cudaStreamLegacy);
+}
+
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned int) {
   if (stream == nullptr) {
     return fail(cudaErrorInvalidValue);
