@@ -35,6 +35,18 @@ const char* executorch_defect(const uint8_t* data, size_t size) {
     if (plan->name() == nullptr) {
       return "an execution plan without a name (ExecuTorch's Module::method_names aborts)";
     }
+    // pte_regressions/executorch_output_index_out_of_range.pte: Method::init logs an
+    // output naming a value past the method's values but loads the method;
+    // Method::get_outputs (Module::execute) then fails an ET_CHECK: an abort.
+    if (plan->outputs() != nullptr) {
+      const size_t values = plan->values() == nullptr ? 0 : plan->values()->size();
+      for (const int32_t index : *plan->outputs()) {
+        if (index < 0 || static_cast<size_t>(index) >= values) {
+          return "an output naming a value past the method's values (ExecuTorch's "
+                 "Method::get_outputs aborts)";
+        }
+      }
+    }
     if (plan->delegates() == nullptr) {
       continue;
     }

@@ -27,8 +27,10 @@
 // Programs that crash ExecuTorch's own loader before our backend is called
 // (executorch_defects.h, each recorded in tests/fuzz/pte_regressions/) are skipped.
 //
-// Deterministic per input: the load-time options (CUDA graphs on or off) come
-// from a hash of the input, so a finding replays.
+// Deterministic per input: what the load gets besides the bytes comes from a
+// hash of the input, so a finding replays: the load-time options cuda_graphs and
+// profile_layers, and whether the module has an event tracer (ExecuTorch's
+// ETDumpGen: the delegate's profiling events, then the ETDump written out).
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -46,6 +48,10 @@
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
 #include <executorch/runtime/platform/platform.h>
 #include <executorch/runtime/platform/runtime.h>
+
+#if defined(ETRT_HAVE_ETDUMP)
+#include <executorch/devtools/etdump/etdump_flatcc.h>
+#endif
 
 #include "crc32.h"
 #include "cuda_double.h"
@@ -282,7 +288,7 @@ void read_outputs(const std::vector<EValue>& outputs) {
 }
 
 // Whether the method loaded and executed (twice).
-bool run_method(Module& module, const std::string& name, bool cuda_graphs) {
+bool run_method(Module& module, const std::string& name, uint32_t variant) {
   auto meta = module.method_meta(name);
   if (!meta.ok()) {
     return false;
@@ -295,8 +301,9 @@ bool run_method(Module& module, const std::string& name, bool cuda_graphs) {
       return false;
     }
   }
-  BackendOptions<1> options;
-  options.set_option("cuda_graphs", cuda_graphs);
+  BackendOptions<2> options;
+  options.set_option("cuda_graphs", (variant & 1) != 0);
+  options.set_option("profile_layers", (variant & 4) != 0);
   LoadBackendOptionsMap map;
   (void)map.set_options("TensorRTBackend", options.view());
   g_backend_errors = 0;
@@ -360,7 +367,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       FUZZ_EXPECT(!expect_execute());
       return 0;
     }
-    Module module(std::make_unique<BufferDataLoader>(bytes.ptr, size));
+    const uint32_t variant = executorch_tensorrt::crc32(data, size);
+    std::unique_ptr<executorch::runtime::EventTracer> tracer;
+#if defined(ETRT_HAVE_ETDUMP)
+    if ((variant & 2) != 0) {
+      tracer = std::make_unique<executorch::etdump::ETDumpGen>();
+    }
+#endif
+    Module module(
+        std::make_unique<BufferDataLoader>(bytes.ptr, size), nullptr, nullptr,
+        std::move(tracer));
     if (module.load(Program::Verification::InternalConsistency) != Error::Ok) {
       FUZZ_EXPECT(!expect_execute());
       return 0;
@@ -372,15 +388,21 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     std::vector<std::string> sorted(names->begin(), names->end());
     std::sort(sorted.begin(), sorted.end());
-    const bool cuda_graphs = (executorch_tensorrt::crc32(data, size) & 1) != 0;
     for (size_t i = 0; i < sorted.size() && i < kMaxMethods; ++i) {
-      const bool executed = run_method(module, sorted[i], cuda_graphs);
+      const bool executed = run_method(module, sorted[i], variant);
       if (expect_execute()) {
         std::printf("  method %s: %s\n", sorted[i].c_str(),
                     executed ? "loaded and executed twice" : "FAILED");
         FUZZ_EXPECT(executed);
       }
     }
+#if defined(ETRT_HAVE_ETDUMP)
+    if (module.event_tracer() != nullptr) {
+      auto* gen = static_cast<executorch::etdump::ETDumpGen*>(module.event_tracer());
+      const executorch::etdump::ETDumpResult dump = gen->get_etdump_data();
+      std::free(dump.buf);
+    }
+#endif
   }
   // Everything the program made is gone with it.
   {
