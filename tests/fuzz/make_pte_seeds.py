@@ -18,9 +18,10 @@ Seeds (tensors of a few floats each, so a seed is a few KB and executes in micro
   cli_mlp          what `python -m executorch_tensorrt export mlp` writes: real TensorRT-RTX
                    engines, refused at init by a runtime with the double (another TensorRT).
 
-The committed copies are what `fuzz_pte_regressions` (ctest) checks still load and execute and
-what tests/fuzz/run_fuzz.sh seeds libFuzzer with; rerun this after a change of the blob format
-or of ExecuTorch, and commit the result.
+The committed copies (tests/fuzz/pte_seeds/, and cli_mlp.pte in tests/fuzz/pte_regressions/:
+it does not execute with the double) are what ctest's fuzz_pte_seeds_execute checks still load
+and execute and what tests/fuzz/run_fuzz.sh seeds libFuzzer with; rerun this after a change of
+the blob format or of ExecuTorch, and commit the result.
 """
 
 from __future__ import annotations
