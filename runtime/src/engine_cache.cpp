@@ -57,19 +57,6 @@ bool is_key(const std::string& s) {
   return true;
 }
 
-// SHA-256 of the header's bytes before the digest, then the payload: the engine
-// is bound to its key and size.
-void entry_digest(
-    const uint8_t* header,
-    const void* payload,
-    size_t size,
-    uint8_t out[Sha256::kDigestSize]) {
-  Sha256 h;
-  h.update(header, kOffDigest);
-  h.update(payload, size);
-  h.finish(out);
-}
-
 std::string entry_name(const std::string& key) {
   return key + kEngineCacheSuffix;
 }
@@ -225,12 +212,14 @@ Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
   std::vector<uint8_t> engine;
   if (damage == nullptr) {
     engine.resize(static_cast<size_t>(payload_size));
-    uint8_t digest[Sha256::kDigestSize];
     if (!read_all(fd.get(), engine.data(), engine.size())) {
       damage = "truncated while being read";
-    } else if (entry_digest(header, engine.data(), engine.size(), digest),
-               std::memcmp(digest, header + kOffDigest, sizeof(digest)) != 0) {
-      damage = "failing its SHA-256 digest (altered)";
+    } else {
+      uint8_t digest[Sha256::kDigestSize];
+      sha256_of_two(header, kOffDigest, engine.data(), engine.size(), digest);
+      if (std::memcmp(digest, header + kOffDigest, sizeof(digest)) != 0) {
+        damage = "failing its SHA-256 digest (altered)";
+      }
     }
   }
   if (damage != nullptr) {
@@ -270,7 +259,8 @@ Error EngineCache::store(const std::string& key, const void* data, size_t size) 
   put_u32(header + kOffHeaderSize, kEngineCacheHeaderSize);
   put_u64(header + kOffPayloadSize, size);
   std::memcpy(header + kOffKey, key.data(), std::min(key.size(), kEngineCacheKeySize));
-  entry_digest(header, data, size, header + kOffDigest);
+  // The header's fields, then the engine: the engine is bound to its key and size.
+  sha256_of_two(header, kOffDigest, data, size, header + kOffDigest);
   bool ok = false;
   {
     Fd out = dir_.create_new(tmp);

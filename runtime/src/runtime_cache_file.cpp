@@ -30,17 +30,6 @@ static_assert(kOffDigest + Sha256::kDigestSize == kRuntimeCacheHeaderSize, "layo
 
 constexpr char kWhat[] = "runtime cache";
 
-void cache_digest(
-    const uint8_t* header,
-    const void* payload,
-    size_t size,
-    uint8_t out[Sha256::kDigestSize]) {
-  Sha256 h;
-  h.update(header, kOffDigest);
-  h.update(payload, size);
-  h.finish(out);
-}
-
 // The file's directory, checked (and made, 0700, inside the per-user root).
 Result<CacheDir> open_directory(const std::string& path, std::string& name) {
   const size_t slash = path.rfind('/');
@@ -107,7 +96,7 @@ Result<std::vector<uint8_t>> load_runtime_cache_file(const char* path) {
     return Error::AccessFailed;
   }
   uint8_t digest[Sha256::kDigestSize];
-  cache_digest(header, payload.data(), payload.size(), digest);
+  sha256_of_two(header, kOffDigest, payload.data(), payload.size(), digest);
   if (std::memcmp(digest, header + kOffDigest, sizeof(digest)) != 0) {
     ET_LOG(Error,
            "TensorRTBackend: runtime cache %s fails its SHA-256 digest (altered); "
@@ -144,7 +133,7 @@ Error save_runtime_cache_file(const char* path, const void* payload, size_t size
   std::memcpy(header, kRuntimeCacheMagic, 4);
   put_u32(header + kOffVersion, kRuntimeCacheVersion);
   put_u64(header + kOffSize, size);
-  cache_digest(header, payload, size, header + kOffDigest);
+  sha256_of_two(header, kOffDigest, payload, size, header + kOffDigest);
   bool ok = false;
   {
     // Under the lock no other saver uses this name; one left by a saver that

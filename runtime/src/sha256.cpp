@@ -138,4 +138,16 @@ std::string sha256_hex(const void* data, size_t size) {
   return h.finish_hex();
 }
 
+void sha256_of_two(
+    const void* a,
+    size_t a_size,
+    const void* b,
+    size_t b_size,
+    uint8_t digest[Sha256::kDigestSize]) {
+  Sha256 h;
+  h.update(a, a_size);
+  h.update(b, b_size);
+  h.finish(digest);
+}
+
 } // namespace executorch_tensorrt

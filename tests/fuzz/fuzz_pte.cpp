@@ -46,8 +46,6 @@
 #include <executorch/runtime/backend/options.h>
 #include <executorch/runtime/backend/backend_options_map.h>
 #include <executorch/runtime/core/exec_aten/util/scalar_type_util.h>
-#include <executorch/runtime/platform/platform.h>
-#include <executorch/runtime/platform/runtime.h>
 
 #if defined(ETRT_HAVE_ETDUMP)
 #include <executorch/devtools/etdump/etdump_flatcc.h>
@@ -57,6 +55,7 @@
 #include "cuda_double.h"
 #include "delegate_registry.h"
 #include "executorch_defects.h"
+#include "fuzz_support.h"
 
 using executorch::extension::BufferDataLoader;
 using executorch::extension::Module;
@@ -78,36 +77,7 @@ constexpr size_t kMaxInputBytes = size_t{16} << 20; // all arguments of a call
 constexpr size_t kMaxInputs = 64;
 constexpr size_t kMaxMethods = 4;
 
-size_t g_backend_errors = 0;
 volatile uint64_t g_sink = 0;
-
-void count_log(
-    et_timestamp_t,
-    et_pal_log_level_t level,
-    const char*,
-    const char*,
-    size_t,
-    const char* message,
-    size_t length) {
-  if (level == kError && length >= 15 && std::memcmp(message, "TensorRTBackend", 15) == 0) {
-    ++g_backend_errors;
-  }
-  if (std::getenv("ETRT_FUZZ_VERBOSE") != nullptr) {
-    std::fprintf(stderr, "  log: %.*s", static_cast<int>(length), message);
-  }
-}
-
-[[noreturn]] void finding(const char* what) {
-  std::fprintf(stderr, "FUZZ FINDING: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_EXPECT(cond) \
-  do {                    \
-    if (!(cond)) {        \
-      finding(#cond);     \
-    }                     \
-  } while (0)
 
 struct AlignedBytes {
   explicit AlignedBytes(const uint8_t* data, size_t size) {
@@ -306,7 +276,6 @@ bool run_method(Module& module, const std::string& name, uint32_t variant) {
   options.set_option("profile_layers", (variant & 4) != 0);
   LoadBackendOptionsMap map;
   (void)map.set_options("TensorRTBackend", options.view());
-  g_backend_errors = 0;
   const size_t delegates_before = [] {
     std::lock_guard<std::mutex> lock(executorch_tensorrt::registry_mutex());
     return executorch_tensorrt::delegate_count_locked();
@@ -343,9 +312,7 @@ bool expect_execute() {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  executorch::runtime::register_pal(
-      executorch::runtime::PalImpl::create(count_log, __FILE__));
-  executorch::runtime::runtime_init();
+  etrt_fuzz::install_log_counter(__FILE__);
   return 0;
 }
 
@@ -361,7 +328,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const char* defect =
         etrt_fuzz::executorch_defect(static_cast<const uint8_t*>(bytes.ptr), size);
     if (defect != nullptr && *defect != '\0') {
-      if (std::getenv("ETRT_FUZZ_VERBOSE") != nullptr || expect_execute()) {
+      if (etrt_fuzz::verbose() || expect_execute()) {
         std::printf("  skipped: ExecuTorch would crash on %s\n", defect);
       }
       FUZZ_EXPECT(!expect_execute());

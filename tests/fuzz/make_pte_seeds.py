@@ -41,23 +41,7 @@ from executorch.exir.passes import MemoryPlanningPass  # noqa: E402
 from executorch.exir.passes.propagate_device_config import PropagateDeviceConfig  # noqa: E402
 
 from executorch_tensorrt.partitioner import TensorRTPartitioner  # noqa: E402
-
-
-class AddRelu(torch.nn.Module):
-    def forward(self, x, y):
-        return torch.relu(x + y) * 2 - x
-
-
-class TwoEngines(torch.nn.Module):
-    def forward(self, x, y):
-        a = x + y
-        b = a * y  # excluded below: ExecuTorch's CPU kernel between the engines
-        return torch.relu(b) - x
-
-
-class Scale(torch.nn.Module):
-    def forward(self, x):
-        return torch.relu(x * 3.0 + 1.0) - x
+from tests.gpu.make_ptes import AddRelu, Scale, TwoEngines  # noqa: E402  the GPU test programs
 
 
 def _partitioner(**options):

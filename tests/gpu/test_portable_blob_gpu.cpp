@@ -29,7 +29,6 @@
 #include "test_support.h"
 #include "trt_double.h"
 
-using executorch::extension::from_blob;
 using executorch::runtime::BackendOption;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -98,28 +97,8 @@ struct CacheOption {
   }
 };
 
-// Runs the delegate once on host tensors and checks y.
-bool runs_correctly(BackendHarness& h, executorch::runtime::DelegateHandle* handle) {
-  const int rows = 3, cols = 32;
-  std::vector<float> x(rows * cols), y(rows * cols, 0.f);
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = std::sin(0.3f * static_cast<float>(i)) * 2.f;
-  }
-  auto tx = from_blob(x.data(), {rows, cols});
-  auto ty = from_blob(y.data(), {rows, cols});
-  EValue ex(*tx), ey(*ty);
-  EValue* args[] = {&ex, &ey};
-  if (h.execute(handle, args, 2) != Error::Ok) {
-    return false;
-  }
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float want = (x[i] > 0.f ? x[i] : 0.f) * 2.f - x[i];
-    if (std::fabs(y[i] - want) > 1e-5f) {
-      std::fprintf(stderr, "  y[%zu] = %f, expected %f\n", i, y[i], want);
-      return false;
-    }
-  }
-  return true;
+float relu_expected(float x) {
+  return (x > 0.f ? x : 0.f) * 2.f - x;
 }
 
 // init + one run + destroy; the init's error (Ok when it loaded and ran right).
@@ -136,7 +115,7 @@ Error load_and_run(const std::vector<uint8_t>& blob, Span<const BackendOption> o
   if (!handle.ok()) {
     return handle.error();
   }
-  const bool ok = runs_correctly(h, handle.get());
+  const bool ok = etrt_test::runs_correctly(h, handle.get(), 3, 32, relu_expected);
   h.destroy(handle.get());
   return ok ? Error::Ok : Error::Internal;
 }

@@ -32,7 +32,6 @@
 #include "test_support.h"
 #include "trt_double.h"
 
-using executorch::extension::from_blob;
 using executorch::runtime::BackendOption;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -94,23 +93,9 @@ Error load_and_run(
   if (!handle.ok()) {
     return handle.error();
   }
-  const int rows = 4, cols = 16;
-  std::vector<float> x(rows * cols), y(rows * cols, 0.f);
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = std::sin(0.37f * static_cast<float>(i)) * 3.f;
-  }
-  auto tx = from_blob(x.data(), {rows, cols});
-  auto ty = from_blob(y.data(), {rows, cols});
-  EValue ex(*tx), ey(*ty);
-  EValue* args[] = {&ex, &ey};
-  Error err = h.execute(handle.get(), args, 2);
-  for (size_t i = 0; err == Error::Ok && i < x.size(); ++i) {
-    const float want = expected(x[i]);
-    if (std::fabs(y[i] - want) > 1e-5f + 1e-6f * std::fabs(want)) {
-      std::fprintf(stderr, "  y[%zu] = %f, expected %f\n", i, y[i], want);
-      err = Error::Internal;
-    }
-  }
+  const Error err = etrt_test::runs_correctly(h, handle.get(), 4, 16, expected)
+      ? Error::Ok
+      : Error::Internal;
   h.destroy(handle.get());
   return err;
 }
@@ -152,6 +137,42 @@ bool is_root() {
 
 void skip_case(const char* why) {
   std::printf("  (case skipped: %s)\n", why);
+}
+
+// A load after the engine cache entry `file` was tampered with: the entry is
+// refused before any deserialization, in one line naming it and `why`; the engine
+// is built once, and the load computes the right numbers.
+void expect_refused_and_rebuilt(
+    const char* program,
+    float (*expected)(float),
+    const Options& o,
+    const std::string& file,
+    const char* why) {
+  etrt_test::clear_logs();
+  const uint64_t before = builds();
+  const uint64_t loads = trt_double::stats().deserializations.load();
+  ETRT_CHECK_EQ(load_and_run(portable(program), o, expected), Error::Ok);
+  ETRT_CHECK_EQ(builds(), before + 1);
+  ETRT_CHECK_EQ(trt_double::stats().deserializations.load(), loads + 1); // the rebuilt engine
+  ETRT_CHECK_EQ(count_logs({file.c_str(), why}), 1);
+}
+
+// A load with the runtime cache `path`, which is refused in one line naming
+// `named` (the file or its directory) and holding `why`: the engine runs with an
+// empty cache and the numbers are right.
+void expect_runtime_cache_refused(
+    const std::vector<uint8_t>& blob,
+    const std::string& path,
+    const std::string& named,
+    const char* why) {
+  etrt_test::clear_logs();
+  ETRT_CHECK_EQ(load_and_run(blob, Options().set(kOptionRuntimeCachePath, path), relu_expected),
+                Error::Ok);
+  ETRT_CHECK_EQ(trt_double::stats().runtime_cache_entries_loaded.load(), 0);
+  // Besides the refusal, only a damaged file of a trusted directory is named again:
+  // replaced by the cache the engine saves at teardown.
+  ETRT_CHECK_EQ(count_logs({named.c_str()}) - count_logs({named.c_str(), "saved its runtime cache"}), 1);
+  ETRT_CHECK_EQ(count_logs({named.c_str(), why}), 1);
 }
 
 } // namespace
@@ -243,13 +264,7 @@ ETRT_TEST(foreign_owned_directory_and_entry_are_refused) {
   ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
   const std::string entry = only_entry(dir);
   ETRT_REQUIRE(!entry.empty() && chown(entry.c_str(), 65534, 65534) == 0);
-  etrt_test::clear_logs();
-  const uint64_t before = builds();
-  const uint64_t loads = trt_double::stats().deserializations.load();
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(builds(), before + 1);
-  ETRT_CHECK_EQ(trt_double::stats().deserializations.load(), loads + 1); // the rebuilt one only
-  ETRT_CHECK_EQ(count_logs({entry.c_str(), "is refused", "owned by uid 65534"}), 1);
+  expect_refused_and_rebuilt(kRelu, relu_expected, o, entry, "is refused: it is owned by uid 65534");
   ETRT_CHECK_EQ(count_logs({entry.c_str()}), 2); // that, and "built and cached ... <entry>"
   struct stat st {};
   ETRT_REQUIRE(stat(entry.c_str(), &st) == 0);
@@ -266,13 +281,8 @@ ETRT_TEST(flipped_byte_in_an_entry_engine_is_refused_before_deserialization) {
   // One flipped bit that still makes a valid engine computing other numbers
   // ("muls 1 2.0" -> "muls 1 3.0"), as an attacker editing it would.
   ETRT_REQUIRE(etrt_test::edit_file(entry, "muls 1 2.0", "muls 1 3.0", kEngineCacheHeaderSize));
-  etrt_test::clear_logs();
-  const uint64_t before = builds();
-  const uint64_t loads = trt_double::stats().deserializations.load();
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(builds(), before + 1);
-  ETRT_CHECK_EQ(trt_double::stats().deserializations.load(), loads + 1);
-  ETRT_CHECK_EQ(count_logs({entry.c_str(), "failing its SHA-256 digest", "removing it"}), 1);
+  expect_refused_and_rebuilt(kRelu, relu_expected, o, entry,
+                             "failing its SHA-256 digest (altered) (");
   // Rebuilt and valid again.
   ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
   ETRT_CHECK_EQ(count_logs({"engine cache hit"}), 1);
@@ -295,11 +305,8 @@ ETRT_TEST(entry_copied_under_another_key_is_refused) {
   ETRT_REQUIRE(!relu_entry.empty() && !neg_entry.empty());
   // relu's engine under neg_scale's key: used, it would compute relu's numbers.
   ETRT_REQUIRE(rename(relu_entry.c_str(), neg_entry.c_str()) == 0);
-  etrt_test::clear_logs();
-  const uint64_t before = builds();
-  ETRT_CHECK_EQ(load_and_run(portable(kNegScale), o, neg_scale_expected), Error::Ok);
-  ETRT_CHECK_EQ(builds(), before + 1);
-  ETRT_CHECK_EQ(count_logs({neg_entry.c_str(), "stored under another key", "removing it"}), 1);
+  expect_refused_and_rebuilt(kNegScale, neg_scale_expected, o, neg_entry,
+                             "is stored under another key");
 }
 
 ETRT_TEST(entry_claiming_two_to_the_forty_bytes_is_refused_before_allocation) {
@@ -314,11 +321,7 @@ ETRT_TEST(entry_claiming_two_to_the_forty_bytes_is_refused_before_allocation) {
   int fd = open(entry.c_str(), O_WRONLY);
   ETRT_REQUIRE(fd >= 0 && pwrite(fd, &huge, 8, 16) == 8);
   close(fd);
-  etrt_test::clear_logs();
-  uint64_t before = builds();
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(builds(), before + 1);
-  ETRT_CHECK_EQ(count_logs({entry.c_str(), "truncated or padded", "removing it"}), 1);
+  expect_refused_and_rebuilt(kRelu, relu_expected, o, entry, "is truncated or padded");
   // And a (sparse) file that really is 2^40 bytes long, its header saying so: over
   // the cache's limit, refused from its size alone.
   fd = open(entry.c_str(), O_WRONLY);
@@ -328,11 +331,8 @@ ETRT_TEST(entry_claiming_two_to_the_forty_bytes_is_refused_before_allocation) {
     return skip_case("this file system holds no 2^40-byte sparse file");
   }
   close(fd);
-  etrt_test::clear_logs();
-  before = builds();
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(builds(), before + 1);
-  ETRT_CHECK_EQ(count_logs({entry.c_str(), "larger than the cache's size limit", "removing it"}), 1);
+  expect_refused_and_rebuilt(kRelu, relu_expected, o, entry,
+                             "is larger than the cache's size limit");
 }
 
 ETRT_TEST(relative_cache_paths_are_inside_the_users_cache_directory) {
@@ -377,20 +377,14 @@ ETRT_TEST(runtime_cache_refusals) {
   // Group-writable directory: refused once (not again at destroy), nothing written.
   const std::string shared = base + "/shared";
   ETRT_REQUIRE(mkdir(shared.c_str(), 0700) == 0 && chmod(shared.c_str(), 0775) == 0);
-  etrt_test::clear_logs();
-  ETRT_CHECK_EQ(load_and_run(blob, runtime_cache(shared + "/rt.cache"), relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(trt_double::stats().runtime_cache_entries_loaded.load(), 0);
-  ETRT_CHECK_EQ(count_logs({shared.c_str()}), 1);
-  ETRT_CHECK_EQ(count_logs({shared.c_str(), "is refused", "writable by its group"}), 1);
-  ETRT_CHECK(listing(shared).empty());
+  expect_runtime_cache_refused(blob, shared + "/rt.cache", shared,
+                               "is refused: it is writable by its group");
+  ETRT_CHECK(listing(shared).empty()); // not written at teardown either
 
   // A symlinked directory.
   const std::string link = base + "/link";
   ETRT_REQUIRE(symlink(base.c_str(), link.c_str()) == 0);
-  etrt_test::clear_logs();
-  ETRT_CHECK_EQ(load_and_run(blob, runtime_cache(link + "/rt.cache"), relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(count_logs({link.c_str()}), 1);
-  ETRT_CHECK_EQ(count_logs({link.c_str(), "symbolic link"}), 1);
+  expect_runtime_cache_refused(blob, link + "/rt.cache", link, "is refused: it is a symbolic link");
 
   // A flipped byte: the digest; the engine starts empty, and saves a good file.
   FILE* f = std::fopen(good.c_str(), "r+b");
@@ -398,31 +392,22 @@ ETRT_TEST(runtime_cache_refusals) {
   std::fseek(f, static_cast<long>(kRuntimeCacheHeaderSize) + 3, SEEK_SET);
   std::fputc('#', f);
   std::fclose(f);
-  etrt_test::clear_logs();
-  ETRT_CHECK_EQ(load_and_run(blob, runtime_cache(good), relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(trt_double::stats().runtime_cache_entries_loaded.load(), 0);
-  ETRT_CHECK_EQ(count_logs({good.c_str(), "SHA-256 digest"}), 1);
-  ETRT_CHECK(load_runtime_cache_file(good.c_str()).ok());
+  expect_runtime_cache_refused(blob, good, good, "fails its SHA-256 digest");
+  ETRT_CHECK(load_runtime_cache_file(good.c_str()).ok()); // saved again, whole
 
   // Claiming 2^40 bytes.
   const uint64_t huge = uint64_t{1} << 40;
   int fd = open(good.c_str(), O_WRONLY);
   ETRT_REQUIRE(fd >= 0 && pwrite(fd, &huge, 8, 8) == 8);
   close(fd);
-  etrt_test::clear_logs();
-  ETRT_CHECK_EQ(load_and_run(blob, runtime_cache(good), relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(trt_double::stats().runtime_cache_entries_loaded.load(), 0);
-  ETRT_CHECK_EQ(count_logs({good.c_str(), "truncated, padded or too large"}), 1);
+  expect_runtime_cache_refused(blob, good, good, "is truncated, padded or too large");
 
   // Owned by another user.
   if (!is_root()) {
     return skip_case("chown to another user needs root");
   }
   ETRT_REQUIRE(chown(good.c_str(), 65534, 65534) == 0);
-  etrt_test::clear_logs();
-  ETRT_CHECK_EQ(load_and_run(blob, runtime_cache(good), relu_expected), Error::Ok);
-  ETRT_CHECK_EQ(trt_double::stats().runtime_cache_entries_loaded.load(), 0);
-  ETRT_CHECK_EQ(count_logs({good.c_str(), "is refused", "owned by uid 65534"}), 1);
+  expect_runtime_cache_refused(blob, good, good, "is refused: it is owned by uid 65534");
 }
 
 ETRT_TEST(engine_host_code_is_off_unless_asked_for) {
