@@ -14,7 +14,8 @@
 //     input, 256-aligned relative to the blob start, present exactly as its
 //     engine mode says;
 //   * every tensor spec has a name, rank <= kMaxRank, a known dtype and
-//     0 <= min <= opt <= max per dim; io_spec_from reproduces it.
+//     0 <= min <= opt <= max <= kMaxDimValue per dim, at most kMaxIOTensors of
+//     them; io_spec_from reproduces it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -42,7 +43,7 @@ void check_spec(const blob::TensorSpec& t) {
   FUZZ_EXPECT(spec.dtype == static_cast<int8_t>(t.dtype()));
   for (int32_t d = 0; d < spec.rank; ++d) {
     const DimRange& r = spec.dims[d];
-    FUZZ_EXPECT(0 <= r.min && r.min <= r.opt && r.opt <= r.max);
+    FUZZ_EXPECT(0 <= r.min && r.min <= r.opt && r.opt <= r.max && r.max <= kMaxDimValue);
   }
 }
 
@@ -91,6 +92,7 @@ void exercise_valid(const uint8_t* data, size_t size, const BlobView& view) {
 
   // What TensorRTDelegate::create reads.
   FUZZ_EXPECT(h.inputs() != nullptr && h.outputs() != nullptr);
+  FUZZ_EXPECT(size_t{h.inputs()->size()} + h.outputs()->size() <= kMaxIOTensors);
   for (const blob::TensorSpec* t : *h.inputs()) {
     check_spec(*t);
   }
