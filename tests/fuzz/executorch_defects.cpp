@@ -1,12 +1,69 @@
 #include "executorch_defects.h"
 
 #include <cstring>
+#include <string>
 
 #include "program_generated.h"
 
 namespace etrt_fuzz {
 
 namespace et = executorch_flatbuffer;
+
+namespace {
+
+// Operators of the seed programs (make_pte_seeds.py) that take only tensors:
+// ExecuTorch's kernel wrappers read each argument with EValue::toTensor.
+constexpr const char* kAllTensorOperators[] = {
+    "aten::mul.out",
+    "et_copy::_h2d_copy.out",
+    "et_copy::_d2h_copy.out",
+};
+
+bool all_tensor_operator(const et::Operator* op) {
+  if (op == nullptr || op->name() == nullptr) {
+    return false;
+  }
+  const std::string name = op->name()->str() + "." +
+      (op->overload() != nullptr ? op->overload()->str() : std::string());
+  for (const char* known : kAllTensorOperators) {
+    if (name == known) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// pte_regressions/executorch_kernel_argument_of_another_type.pte: ExecuTorch takes
+// a kernel call's argument types on trust; a program giving an operator that takes
+// tensors a value of another type aborts inside the kernel (EValue::toTensor's
+// ET_CHECK). Checked for the operators above, whose signatures are known here.
+bool kernel_argument_of_another_type(const et::ExecutionPlan& plan) {
+  if (plan.chains() == nullptr || plan.operators() == nullptr || plan.values() == nullptr) {
+    return false;
+  }
+  for (const et::Chain* chain : *plan.chains()) {
+    if (chain->instructions() == nullptr) {
+      continue;
+    }
+    for (const et::Instruction* instruction : *chain->instructions()) {
+      const et::KernelCall* call = instruction->instr_args_as_KernelCall();
+      if (call == nullptr || call->args() == nullptr || call->op_index() < 0 ||
+          static_cast<size_t>(call->op_index()) >= plan.operators()->size() ||
+          !all_tensor_operator(plan.operators()->Get(call->op_index()))) {
+        continue;
+      }
+      for (const int32_t arg : *call->args()) {
+        if (arg >= 0 && static_cast<size_t>(arg) < plan.values()->size() &&
+            plan.values()->Get(arg)->val_type() != et::KernelTypes::Tensor) {
+          return true;
+        }
+      }
+    }
+  }
+  return false;
+}
+
+} // namespace
 
 const char* executorch_defect(const uint8_t* data, size_t size) {
   if (size < 8 || !et::ProgramBufferHasIdentifier(data)) {
@@ -46,6 +103,10 @@ const char* executorch_defect(const uint8_t* data, size_t size) {
                  "Method::get_outputs aborts)";
         }
       }
+    }
+    if (kernel_argument_of_another_type(*plan)) {
+      return "a kernel call giving an operator that takes tensors another type (ExecuTorch's "
+             "kernels abort in EValue::toTensor)";
     }
     if (plan->delegates() == nullptr) {
       continue;
