@@ -112,8 +112,13 @@ const char* executorch_defect(const uint8_t* data, size_t size) {
       continue;
     }
     for (const et::BackendDelegate* d : *plan->delegates()) {
-      if (d->compile_specs() == nullptr) {
-        continue;
+      // pte_regressions/executorch_delegate_without_specs_or_data.pte: delegates with
+      // neither compile specs nor a processed-data reference (both optional in the
+      // schema); BackendDelegate::Init dereferences them (upstream fixed the null
+      // compile_specs vector after 1.5.1: pytorch/executorch#18805).
+      if (d->compile_specs() == nullptr || d->processed() == nullptr) {
+        return "a delegate without compile specs or processed data (ExecuTorch's "
+               "BackendDelegate::Init dereferences both)";
       }
       for (const et::CompileSpec* cs : *d->compile_specs()) {
         // pte_regressions/executorch_compile_spec_without_key.pte: method load
