@@ -91,11 +91,12 @@ fuzz() { # name seconds fuzzer ledger artifacts extra-flags... -- corpus-dirs...
   execs=$(grep -oE "^stat::number_of_executed_units: [0-9]+" "$log" | awk '{print $2}' | tail -1 || true)
   # -fork mode (FUZZ_ARGS) prints no stat lines: its last progress line "#N: ...".
   [ -n "$execs" ] || execs=$(grep -oE "^#[0-9]+" "$log" | tr -d '#' | tail -1 || true)
-  last=$(grep -E "^#[0-9]+[[:space:]].*cov: " "$log" | tail -1 || true)
+  last=$(grep -E "^#[0-9]+:?[[:space:]].*cov: " "$log" | tail -1 || true)
   cov=$(echo "$last" | grep -oE "cov: [0-9]+" | awk '{print $2}' || true)
   ft=$(echo "$last" | grep -oE "ft: [0-9]+" | awk '{print $2}' || true)
   corp=$(echo "$last" | grep -oE "corp: [0-9]+" | awk '{print $2}' || true)
   rate=$(grep -oE "^stat::average_exec_per_sec:[[:space:]]+[0-9]+" "$log" | awk '{print $2}' | tail -1 || true)
+  [ -n "$rate" ] || rate=$(awk -v n="${execs:-0}" -v s="$secs" 'BEGIN { printf "%d", n / s }')
   crashes=$(ls "$artifacts" | grep -cE "^(crash|leak|timeout|oom)-" || true)
   line="FUZZ SUMMARY $name: executions=${execs:-0} exec/s=${rate:-?} cov=${cov:-?} ft=${ft:-?} corpus=${corp:-?} seconds=$secs crashes=$crashes rc=$RC log=$log"
   echo "$line"
