@@ -139,6 +139,23 @@ void skip_case(const char* why) {
   std::printf("  (case skipped: %s)\n", why);
 }
 
+// A private engine cache directory holding the entry kRelu's portable blob left
+// there on its first load (which built it).
+struct CachedRelu {
+  std::string dir;
+  Options options;
+  std::string entry; // "" when it was not written
+};
+
+CachedRelu cache_relu() {
+  CachedRelu c;
+  c.dir = private_dir("etrt_trust");
+  c.options.set(kOptionEngineCacheDir, c.dir);
+  ETRT_CHECK_EQ(load_and_run(portable(kRelu), c.options, relu_expected), Error::Ok);
+  c.entry = only_entry(c.dir);
+  return c;
+}
+
 // A load after the engine cache entry `file` was tampered with: the entry is
 // refused before any deserialization, in one line naming it and `why`; the engine
 // is built once, and the load computes the right numbers.
@@ -272,32 +289,25 @@ ETRT_TEST(foreign_owned_directory_and_entry_are_refused) {
 }
 
 ETRT_TEST(flipped_byte_in_an_entry_engine_is_refused_before_deserialization) {
-  const std::string dir = private_dir("etrt_trust");
-  Options o;
-  o.set(kOptionEngineCacheDir, dir);
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  const std::string entry = only_entry(dir);
-  ETRT_REQUIRE(!entry.empty());
+  const CachedRelu c = cache_relu();
+  ETRT_REQUIRE(!c.entry.empty());
   // One flipped bit that still makes a valid engine computing other numbers
   // ("muls 1 2.0" -> "muls 1 3.0"), as an attacker editing it would.
-  ETRT_REQUIRE(etrt_test::edit_file(entry, "muls 1 2.0", "muls 1 3.0", kEngineCacheHeaderSize));
-  expect_refused_and_rebuilt(kRelu, relu_expected, o, entry,
+  ETRT_REQUIRE(etrt_test::edit_file(c.entry, "muls 1 2.0", "muls 1 3.0", kEngineCacheHeaderSize));
+  expect_refused_and_rebuilt(kRelu, relu_expected, c.options, c.entry,
                              "failing its SHA-256 digest (altered) (");
   // Rebuilt and valid again.
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
+  ETRT_CHECK_EQ(load_and_run(portable(kRelu), c.options, relu_expected), Error::Ok);
   ETRT_CHECK_EQ(count_logs({"engine cache hit"}), 1);
 }
 
 ETRT_TEST(entry_copied_under_another_key_is_refused) {
-  const std::string dir = private_dir("etrt_trust");
-  Options o;
-  o.set(kOptionEngineCacheDir, dir);
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  const std::string relu_entry = only_entry(dir);
-  ETRT_CHECK_EQ(load_and_run(portable(kNegScale), o, neg_scale_expected), Error::Ok);
+  const CachedRelu c = cache_relu();
+  const std::string& relu_entry = c.entry;
+  ETRT_CHECK_EQ(load_and_run(portable(kNegScale), c.options, neg_scale_expected), Error::Ok);
   std::string neg_entry;
-  for (const std::string& n : listing(dir)) {
-    const std::string p = dir + "/" + n;
+  for (const std::string& n : listing(c.dir)) {
+    const std::string p = c.dir + "/" + n;
     if (p != relu_entry && n.size() > 7 && n.compare(n.size() - 7, 7, ".engine") == 0) {
       neg_entry = p;
     }
@@ -305,16 +315,14 @@ ETRT_TEST(entry_copied_under_another_key_is_refused) {
   ETRT_REQUIRE(!relu_entry.empty() && !neg_entry.empty());
   // relu's engine under neg_scale's key: used, it would compute relu's numbers.
   ETRT_REQUIRE(rename(relu_entry.c_str(), neg_entry.c_str()) == 0);
-  expect_refused_and_rebuilt(kNegScale, neg_scale_expected, o, neg_entry,
+  expect_refused_and_rebuilt(kNegScale, neg_scale_expected, c.options, neg_entry,
                              "is stored under another key");
 }
 
 ETRT_TEST(entry_claiming_two_to_the_forty_bytes_is_refused_before_allocation) {
-  const std::string dir = private_dir("etrt_trust");
-  Options o;
-  o.set(kOptionEngineCacheDir, dir);
-  ETRT_CHECK_EQ(load_and_run(portable(kRelu), o, relu_expected), Error::Ok);
-  const std::string entry = only_entry(dir);
+  const CachedRelu c = cache_relu();
+  const std::string& entry = c.entry;
+  const Options& o = c.options;
   ETRT_REQUIRE(!entry.empty());
   // The header's payload size (at byte 16) claims 2^40 bytes.
   const uint64_t huge = uint64_t{1} << 40;
