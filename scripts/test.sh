@@ -14,7 +14,8 @@ cmake --build build/cpu -j2
 ctest --test-dir build/cpu --output-on-failure
 # executorch_tensorrt.runtime in a venv with only ExecuTorch and the library (~30 s).
 ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_runtime_only_venv.py
-# Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh).
+# libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh): a third of it on the
+# blob reader, the rest on a whole .pte's load, init and execute.
 bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
 # The runtime compiled against every TensorRT header set, linked against the real
 # TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.
