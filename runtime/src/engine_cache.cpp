@@ -201,7 +201,8 @@ Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
   } else if (get_u32(header + kOffVersion) != kEngineCacheVersion ||
              get_u32(header + kOffHeaderSize) != kEngineCacheHeaderSize) {
     damage = "of another format version";
-  } else if (std::memcmp(header + kOffKey, key.data(), kEngineCacheKeySize) != 0) {
+  } else if (key.size() != kEngineCacheKeySize ||
+             std::memcmp(header + kOffKey, key.data(), kEngineCacheKeySize) != 0) {
     damage = "stored under another key";
   } else {
     payload_size = get_u64(header + kOffPayloadSize);
