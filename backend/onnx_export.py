@@ -17,6 +17,7 @@ import functools
 import importlib
 import io
 import logging
+import re
 import threading
 import warnings
 from typing import Any, Callable, Optional
@@ -205,7 +206,8 @@ def _skip_redundant_decomposition():
 def finish(program, weights: Optional[dict] = None) -> onnx.ModelProto:
     """Put real weights into ``program``'s initializers (converted to the dtype the
     initializer has, e.g. after apply_precision), optimize (unless ``optimize`` already
-    did), serialize. The program is modified in place."""
+    did), serialize without source locations (``strip_source_locations``). The program
+    is modified in place."""
     torch_tensor = _torch_tensor()
     weights = weights or {}
     for name, value in program.model.graph.initializers.items():
@@ -218,7 +220,38 @@ def finish(program, weights: Optional[dict] = None) -> onnx.ModelProto:
         elif is_fake(current):
             raise LoweringError(f"no real value for ONNX initializer {name!r}")
     optimize(program)
-    return program.model_proto
+    return strip_source_locations(program.model_proto)
+
+
+# Node metadata in which the exporter records where the exporting code lives: each
+# node's Python stack ('File "/home/<user>/project/model.py", line 6, in forward').
+# Nothing downstream reads it (verification and profiling go by node name and the
+# provenance marker in the name scopes), and in a blob it would give the exporting
+# machine's folders away and make a .pte depend on where it was exported.
+SOURCE_LOCATION_KEYS = frozenset({"pkg.torch.onnx.stack_trace"})
+_SOURCE_LOCATION_RE = re.compile(r'File "[^"]*", line \d+')
+
+
+def strip_source_locations(model: onnx.ModelProto) -> onnx.ModelProto:
+    """``model`` without source locations, in place: the SOURCE_LOCATION_KEYS metadata of
+    every node (in the graph, its subgraphs and the model's functions), and node doc
+    strings that hold a Python stack. Returns ``model``."""
+
+    def nodes(container):  # a GraphProto or a FunctionProto
+        for node in container.node:
+            yield node
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    yield from nodes(sub)
+
+    for node in [n for c in (model.graph, *model.functions) for n in nodes(c)]:
+        kept = [p for p in node.metadata_props if p.key not in SOURCE_LOCATION_KEYS]
+        if len(kept) != len(node.metadata_props):
+            del node.metadata_props[:]
+            node.metadata_props.extend(kept)
+        if _SOURCE_LOCATION_RE.search(node.doc_string):
+            node.doc_string = ""
+    return model
 
 
 _OPTIMIZED = "_etrt_optimized"

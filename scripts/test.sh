@@ -18,7 +18,8 @@ ETRT_REQUIRE_RUNTIME_LIBRARY=1 .venv/bin/python -m pytest -q tests/unit/test_run
   tests/unit/test_llm_runner.py
 # The wheel with the Python runtime, in a clean venv without torch (~1 min).
 bash scripts/wheel_check.sh
-# Blob parser under libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh).
+# libFuzzer + ASan/UBSan for a bounded time (tests/fuzz/run_fuzz.sh): a third of it on the
+# blob reader, the rest on a whole .pte's load, init and execute.
 bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
 # The runtime compiled against every TensorRT header set, linked against the real
 # TensorRT-RTX and lean libraries, its TensorRT-RTX build path run on the CPU.

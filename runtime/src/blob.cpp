@@ -73,6 +73,15 @@ Error check_tensors(
     }
     for (uint32_t d = 0; d < rank; ++d) {
       const blob::Dim* dim = t->dims()->Get(d);
+      if (dim->max() > kMaxDimValue) {
+        ET_LOG(
+            Error,
+            "TensorRTBackend: blob %s: %s '%s' dim %u claims up to %lld elements, "
+            "more than ExecuTorch's sizes hold (%lld)",
+            blob_name, what, t->name()->c_str(), d,
+            static_cast<long long>(dim->max()), static_cast<long long>(kMaxDimValue));
+        return Error::InvalidProgram;
+      }
       if (dim->min() < 0 || dim->min() > dim->opt() || dim->opt() > dim->max()) {
         ET_LOG(
             Error,
@@ -494,6 +503,14 @@ Result<BlobView> parse_blob(const void* data, size_t size) {
   ET_CHECK_OK_OR_RETURN_ERROR(check_tensors(h.outputs(), "outputs", view.name()));
   ET_CHECK_OK_OR_RETURN_ERROR(check_profiles(view));
   ET_CHECK_OK_OR_RETURN_ERROR(check_precision(view));
+  const size_t io = size_t{h.inputs()->size()} + h.outputs()->size();
+  if (io > kMaxIOTensors) {
+    ET_LOG(Error,
+           "TensorRTBackend: blob %s lists %zu inputs and outputs, more than the %zu "
+           "an engine may have",
+           view.name(), io, kMaxIOTensors);
+    return Error::InvalidProgram;
+  }
   return view;
 }
 

@@ -35,6 +35,12 @@ constexpr uint16_t kFormatMajor = 1;
 // 1.1: engine_mode, ONNX payload; 1.2: precision_type, profiles, payloads in
 // named data and compressed.
 constexpr uint16_t kFormatMinor = 2;
+// Bounds on what a blob may claim, checked before anything is sized by it: I/O
+// tensors per engine (inputs and outputs together; the delegate call's arguments
+// are passed on the stack) and a dim's largest value (ExecuTorch's sizes are
+// 32-bit).
+constexpr size_t kMaxIOTensors = 1024;
+constexpr int64_t kMaxDimValue = INT32_MAX;
 
 // A verified view into blob bytes (nothing copied; valid while the bytes are).
 //

@@ -244,6 +244,10 @@ Error TensorRTDelegate::create_contexts(const BlobView& blob) {
       cache = std::move(loaded.get());
       options.runtime_cache = cache.data();
       options.runtime_cache_size = cache.size();
+    } else if (loaded.error() == Error::AccessFailed) {
+      // Refused (not trusted) or unreadable (logged once): the engine keeps its
+      // cache in memory only; nothing is written there at teardown.
+      settings_.runtime_cache_path.clear();
     }
   }
   options.stream = control_.own_stream();

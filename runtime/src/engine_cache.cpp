@@ -17,7 +17,6 @@
 
 #include <executorch/runtime/platform/log.h>
 
-#include "crc32.h"
 #include "sha256.h"
 
 namespace executorch_tensorrt {
@@ -27,13 +26,16 @@ using ::executorch::runtime::Result;
 
 namespace {
 
-// Header layout (little-endian, as the blob prefix).
+// Header layout (host byte order: entries never leave the machine that wrote them).
 constexpr size_t kOffVersion = 4;
 constexpr size_t kOffHeaderSize = 8;
-constexpr size_t kOffCrc = 12;
 constexpr size_t kOffPayloadSize = 16;
 constexpr size_t kOffKey = 24;
-static_assert(kOffKey + kEngineCacheKeySize + 8 == kEngineCacheHeaderSize, "layout");
+constexpr size_t kOffDigest = kOffKey + kEngineCacheKeySize;
+static_assert(kOffDigest + Sha256::kDigestSize + 8 == kEngineCacheHeaderSize, "layout");
+
+constexpr char kWhatEntry[] = "engine cache entry";
+constexpr char kWhatCache[] = "engine cache";
 
 // Temporary files older than this belong to a writer that died.
 constexpr time_t kStaleTempSeconds = 3600;
@@ -55,41 +57,28 @@ bool is_key(const std::string& s) {
   return true;
 }
 
-// mkdir -p.
-bool make_dirs(const std::string& path) {
-  if (path.empty()) {
-    return false;
-  }
-  std::string partial;
-  size_t at = 0;
-  while (at != std::string::npos) {
-    at = path.find('/', at + 1);
-    partial = path.substr(0, at);
-    if (partial.empty()) {
-      continue;
-    }
-    if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      return false;
-    }
-  }
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+std::string entry_name(const std::string& key) {
+  return key + kEngineCacheSuffix;
 }
 
-bool same_file(int fd, const std::string& path) {
+std::string lock_name(const std::string& key) {
+  return key + ".lock";
+}
+
+bool same_file(int fd, int dir_fd, const std::string& name) {
   struct stat held {};
   struct stat named {};
-  return ::fstat(fd, &held) == 0 && ::stat(path.c_str(), &named) == 0 &&
+  return ::fstat(fd, &held) == 0 &&
+      ::fstatat(dir_fd, name.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
       held.st_dev == named.st_dev && held.st_ino == named.st_ino;
 }
 
-// Locks `path` (creating it when `create`), re-checking that the path still
-// names the locked file (eviction may remove lock files). Blocking or not.
-// Returns an invalid Fd when it cannot (errno set; EWOULDBLOCK: held).
-Fd lock_file(const std::string& path, bool create, bool block) {
+// Locks `name` in `dir` (creating it when `create`), re-checking that the name
+// still names the locked file (eviction may remove lock files). Blocking or
+// not. Returns an invalid Fd when it cannot (errno set; EWOULDBLOCK: held).
+Fd lock_file(const CacheDir& dir, const std::string& name, bool create, bool block) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    Fd fd(::open(
-        path.c_str(), O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644));
+    Fd fd = dir.open_private(name, create);
     if (!fd.valid()) {
       return Fd();
     }
@@ -100,7 +89,7 @@ Fd lock_file(const std::string& path, bool create, bool block) {
     if (rc != 0) {
       return Fd();
     }
-    if (same_file(fd.get(), path)) {
+    if (same_file(fd.get(), dir.fd(), name)) {
       return fd;
     }
     if (!create) {
@@ -182,56 +171,53 @@ EngineCache::EngineCache(EngineCacheConfig config) : config_(std::move(config)) 
 }
 
 std::string EngineCache::entry_path(const std::string& key) const {
-  return config_.directory + "/" + key + kEngineCacheSuffix;
+  return config_.directory + "/" + entry_name(key);
 }
 
 std::string EngineCache::lock_path(const std::string& key) const {
-  return config_.directory + "/" + key + ".lock";
+  return config_.directory + "/" + lock_name(key);
 }
 
 Error EngineCache::prepare() const {
-  if (!make_dirs(config_.directory)) {
-    ET_LOG(Error, "TensorRTBackend: cannot create the engine cache directory %s: %s",
-           config_.directory.c_str(), std::strerror(errno));
-    return Error::AccessFailed;
+  if (!dir_tried_) {
+    dir_tried_ = true;
+    Result<CacheDir> opened = CacheDir::open(config_.directory, /*create=*/true, kWhatCache);
+    if (opened.ok()) {
+      dir_ = std::move(opened.get());
+    }
   }
-  return Error::Ok;
+  return dir_.valid() ? Error::Ok : Error::AccessFailed;
 }
 
 Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
-  const std::string path = entry_path(key);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) {
-    if (errno == ENOENT) {
-      return Error::NotFound;
-    }
-    ET_LOG(Error, "TensorRTBackend: cannot open engine cache entry %s: %s",
-           path.c_str(), std::strerror(errno));
-    return Error::AccessFailed;
-  }
+  ET_CHECK_OK_OR_RETURN_ERROR(prepare());
+  const std::string name = entry_name(key);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) {
-    ET_LOG(Error, "TensorRTBackend: cannot stat engine cache entry %s: %s",
-           path.c_str(), std::strerror(errno));
-    return Error::AccessFailed;
-  }
+  Fd fd = ET_UNWRAP(dir_.open_entry(name, kWhatEntry, &st));
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   uint8_t header[kEngineCacheHeaderSize];
   const char* damage = nullptr;
   uint64_t payload_size = 0;
-  if (file_size < kEngineCacheHeaderSize || !read_all(fd.get(), header, sizeof(header))) {
+  // Sizes first, from the file's real size, before anything is allocated: an
+  // entry may claim any size.
+  if (file_size < kEngineCacheHeaderSize) {
     damage = "shorter than its header";
+  } else if (file_size - kEngineCacheHeaderSize > config_.max_bytes) {
+    damage = "larger than the cache's size limit (the cache writes no such entry)";
+  } else if (!read_all(fd.get(), header, sizeof(header))) {
+    damage = "truncated while being read";
   } else if (std::memcmp(header, kEngineCacheMagic, 4) != 0) {
     damage = "not an engine cache entry";
   } else if (get_u32(header + kOffVersion) != kEngineCacheVersion ||
              get_u32(header + kOffHeaderSize) != kEngineCacheHeaderSize) {
     damage = "of another format version";
-  } else if (std::memcmp(header + kOffKey, key.data(), kEngineCacheKeySize) != 0) {
+  } else if (key.size() != kEngineCacheKeySize ||
+             std::memcmp(header + kOffKey, key.data(), kEngineCacheKeySize) != 0) {
     damage = "stored under another key";
   } else {
     payload_size = get_u64(header + kOffPayloadSize);
     if (payload_size != file_size - kEngineCacheHeaderSize) {
-      damage = "truncated or padded";
+      damage = "truncated or padded (its header and its size disagree)";
     }
   }
   std::vector<uint8_t> engine;
@@ -239,8 +225,12 @@ Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
     engine.resize(static_cast<size_t>(payload_size));
     if (!read_all(fd.get(), engine.data(), engine.size())) {
       damage = "truncated while being read";
-    } else if (crc32(engine.data(), engine.size()) != get_u32(header + kOffCrc)) {
-      damage = "failing its checksum";
+    } else {
+      uint8_t digest[Sha256::kDigestSize];
+      sha256_of_two(header, kOffDigest, engine.data(), engine.size(), digest);
+      if (std::memcmp(digest, header + kOffDigest, sizeof(digest)) != 0) {
+        damage = "failing its SHA-256 digest (altered)";
+      }
     }
   }
   if (damage != nullptr) {
@@ -249,8 +239,8 @@ Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
     ET_LOG(Error,
            "TensorRTBackend: engine cache entry %s is %s (%llu bytes); removing it "
            "to rebuild",
-           path.c_str(), damage, static_cast<unsigned long long>(file_size));
-    (void)::unlink(path.c_str());
+           entry_path(key).c_str(), damage, static_cast<unsigned long long>(file_size));
+    (void)::unlinkat(dir_.fd(), name.c_str(), 0);
     return Error::InvalidExternalData;
   }
   // Recency for LRU eviction.
@@ -259,44 +249,43 @@ Result<std::vector<uint8_t>> EngineCache::load(const std::string& key) const {
 }
 
 Error EngineCache::remove(const std::string& key) const {
-  const std::string path = entry_path(key);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+  ET_CHECK_OK_OR_RETURN_ERROR(prepare());
+  if (::unlinkat(dir_.fd(), entry_name(key).c_str(), 0) != 0 && errno != ENOENT) {
     ET_LOG(Error, "TensorRTBackend: cannot remove engine cache entry %s: %s",
-           path.c_str(), std::strerror(errno));
+           entry_path(key).c_str(), std::strerror(errno));
     return Error::AccessFailed;
   }
   return Error::Ok;
 }
 
 Error EngineCache::store(const std::string& key, const void* data, size_t size) const {
+  ET_CHECK_OK_OR_RETURN_ERROR(prepare());
   static std::atomic<uint64_t> counter{0};
-  const std::string path = entry_path(key);
-  const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid())) +
+  const std::string name = entry_name(key);
+  const std::string tmp = name + ".tmp." + std::to_string(static_cast<long>(::getpid())) +
       "." + std::to_string(counter.fetch_add(1));
   uint8_t header[kEngineCacheHeaderSize] = {};
   std::memcpy(header, kEngineCacheMagic, 4);
   put_u32(header + kOffVersion, kEngineCacheVersion);
   put_u32(header + kOffHeaderSize, kEngineCacheHeaderSize);
-  put_u32(header + kOffCrc, crc32(data, size));
   put_u64(header + kOffPayloadSize, size);
   std::memcpy(header + kOffKey, key.data(), std::min(key.size(), kEngineCacheKeySize));
+  // The header's fields, then the engine: the engine is bound to its key and size.
+  sha256_of_two(header, kOffDigest, data, size, header + kOffDigest);
   bool ok = false;
   {
-    Fd out(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    Fd out = dir_.create_new(tmp);
     ok = out.valid() && write_all(out.get(), header, sizeof(header)) &&
         write_all(out.get(), data, size) && ::fsync(out.get()) == 0;
   }
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (!ok || ::renameat(dir_.fd(), tmp.c_str(), dir_.fd(), name.c_str()) != 0) {
     ET_LOG(Error, "TensorRTBackend: cannot write engine cache entry %s: %s",
-           path.c_str(), std::strerror(errno));
-    (void)::unlink(tmp.c_str());
+           entry_path(key).c_str(), std::strerror(errno));
+    (void)::unlinkat(dir_.fd(), tmp.c_str(), 0);
     return Error::AccessFailed;
   }
   // Make the rename itself durable (best effort: a lost entry is only rebuilt).
-  Fd dir(::open(config_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir.valid()) {
-    (void)::fsync(dir.get());
-  }
+  (void)::fsync(dir_.fd());
   return Error::Ok;
 }
 
@@ -315,23 +304,30 @@ bool older(const Entry& a, const Entry& b) {
   return a.mtime.tv_nsec < b.mtime.tv_nsec;
 }
 
-// The entries of `dir`; abandoned temporary files are removed on the way when
-// `sweep`.
-std::vector<Entry> list_entries(const std::string& dir, bool sweep) {
+// The entries of `dir` (regular files only); abandoned temporary files are
+// removed on the way when `sweep`.
+std::vector<Entry> list_entries(const CacheDir& dir, bool sweep) {
   std::vector<Entry> entries;
-  DIR* d = ::opendir(dir.c_str());
+  const int listing = ::dup(dir.fd());
+  DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
   if (d == nullptr) {
+    if (listing >= 0) {
+      ::close(listing);
+    }
     return entries;
   }
+  ::rewinddir(d);
   const time_t now = ::time(nullptr);
   while (const struct dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    const std::string path = dir + "/" + name;
     struct stat st {};
+    if (::fstatat(dir.fd(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+        !S_ISREG(st.st_mode)) {
+      continue;
+    }
     if (name.find(".tmp.") != std::string::npos) {
-      if (sweep && ::stat(path.c_str(), &st) == 0 &&
-          now - st.st_mtime > kStaleTempSeconds) {
-        (void)::unlink(path.c_str());
+      if (sweep && now - st.st_mtime > kStaleTempSeconds) {
+        (void)::unlinkat(dir.fd(), name.c_str(), 0);
       }
       continue;
     }
@@ -339,12 +335,11 @@ std::vector<Entry> list_entries(const std::string& dir, bool sweep) {
       continue;
     }
     const std::string key = name.substr(0, name.size() - std::strlen(kEngineCacheSuffix));
-    if (!is_key(key) || ::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) {
-      continue;
+    if (is_key(key)) {
+      entries.push_back(Entry{key, static_cast<uint64_t>(st.st_size), st.st_mtim});
     }
-    entries.push_back(Entry{key, static_cast<uint64_t>(st.st_size), st.st_mtim});
   }
-  ::closedir(d);
+  ::closedir(d); // closes `listing`
   return entries;
 }
 
@@ -352,7 +347,10 @@ std::vector<Entry> list_entries(const std::string& dir, bool sweep) {
 
 EngineCache::Usage EngineCache::usage() const {
   Usage u;
-  for (const Entry& e : list_entries(config_.directory, /*sweep=*/false)) {
+  if (prepare() != Error::Ok) {
+    return u;
+  }
+  for (const Entry& e : list_entries(dir_, /*sweep=*/false)) {
     ++u.entries;
     u.bytes += e.bytes;
   }
@@ -360,7 +358,10 @@ EngineCache::Usage EngineCache::usage() const {
 }
 
 size_t EngineCache::evict(const std::string& keep) const {
-  std::vector<Entry> entries = list_entries(config_.directory, /*sweep=*/true);
+  if (prepare() != Error::Ok) {
+    return 0;
+  }
+  std::vector<Entry> entries = list_entries(dir_, /*sweep=*/true);
   uint64_t total = 0;
   for (const Entry& e : entries) {
     total += e.bytes;
@@ -379,12 +380,12 @@ size_t EngineCache::evict(const std::string& keep) const {
     }
     // WHY take the entry's lock (without waiting): a holder is reading or
     // rebuilding it right now; skip it rather than pull it from under them.
-    const std::string lpath = lock_path(e.key);
-    Fd held = lock_file(lpath, /*create=*/true, /*block=*/false);
+    const std::string lname = lock_name(e.key);
+    Fd held = lock_file(dir_, lname, /*create=*/true, /*block=*/false);
     if (!held.valid()) {
       continue;
     }
-    if (::unlink(entry_path(e.key).c_str()) == 0 || errno == ENOENT) {
+    if (::unlinkat(dir_.fd(), entry_name(e.key).c_str(), 0) == 0 || errno == ENOENT) {
       total -= e.bytes;
       ++removed;
       ET_LOG(Info,
@@ -395,17 +396,17 @@ size_t EngineCache::evict(const std::string& keep) const {
              static_cast<unsigned long long>(e.bytes));
     }
     // Removed while held: a process waiting on it re-checks and locks anew.
-    (void)::unlink(lpath.c_str());
+    (void)::unlinkat(dir_.fd(), lname.c_str(), 0);
   }
   return removed;
 }
 
 Result<EngineCache::KeyLock> EngineCache::lock(const std::string& key) const {
-  const std::string path = lock_path(key);
-  Fd fd = lock_file(path, /*create=*/true, /*block=*/true);
+  ET_CHECK_OK_OR_RETURN_ERROR(prepare());
+  Fd fd = lock_file(dir_, lock_name(key), /*create=*/true, /*block=*/true);
   if (!fd.valid()) {
     ET_LOG(Error, "TensorRTBackend: cannot lock engine cache entry %s: %s",
-           path.c_str(), std::strerror(errno));
+           lock_path(key).c_str(), std::strerror(errno));
     return Error::AccessFailed;
   }
   return KeyLock(std::move(fd));
@@ -416,6 +417,12 @@ Error EngineCache::get_or_build(
     const BuildFn& build,
     std::vector<uint8_t>& engine,
     CacheOutcome& outcome) const {
+  outcome = CacheOutcome::kBuiltNotStored;
+  // A directory that cannot be made or is refused (logged once): built, not
+  // kept, and nothing written there.
+  if (prepare() != Error::Ok) {
+    return build(engine);
+  }
   // WHY the lock spans lookup, build and write: two processes loading the same
   // model at once must not both build it (minutes of GPU time each); the second
   // waits, then finds the first one's entry.
@@ -429,11 +436,11 @@ Error EngineCache::get_or_build(
     return Error::Ok;
   }
   ET_CHECK_OK_OR_RETURN_ERROR(build(engine));
-  outcome = CacheOutcome::kBuiltNotStored;
   if (!held.ok()) {
     return Error::Ok;
   }
-  if (engine.size() + kEngineCacheHeaderSize > config_.max_bytes) {
+  if (engine.size() > config_.max_bytes ||
+      engine.size() + kEngineCacheHeaderSize > config_.max_bytes) {
     ET_LOG(Info,
            "TensorRTBackend: engine of %zu bytes exceeds the engine cache limit of "
            "%llu bytes; not cached",

@@ -8,11 +8,20 @@
 // input profiles, the TensorRT flavor and full version, the GPU's compute
 // capability. One entry per key: "<dir>/<key>.engine".
 //
-// Entry layout: a 96-byte header (magic "ETRE", format version, header size,
-// CRC-32 of the payload, payload size, the key as 64 hex characters, reserved)
-// and the serialized engine. A reader checks all of it: a truncated, damaged or
-// misplaced entry is removed and reported as InvalidExternalData, so the caller
-// rebuilds it.
+// Entry layout (format 2): a 128-byte header (magic "ETRE", format version,
+// header size, payload size, the key as 64 hex characters, the SHA-256 of the
+// header's bytes before it followed by the payload, reserved) and the serialized
+// engine. A reader checks all of it, sizes before it allocates anything: a
+// truncated, damaged or misplaced entry (one copied under another key's name) is
+// removed and reported as InvalidExternalData, so the caller rebuilds it. The
+// digest binds the engine to its key; it is checked before TensorRT sees a byte.
+//
+// Trust (cache_trust.h): the directory is used only when it is this user's and
+// writable by them alone, and an entry only when it is a regular file of theirs
+// that only they can write; a refused directory is left untouched (no entry, no
+// lock, no temporary file is written there), a refused entry is not read (a
+// rebuilt engine replaces it). Directories are made 0700, entries 0600. A
+// relative directory is inside the per-user cache root.
 //
 // Concurrency (threads and processes):
 //   * writers write "<key>.engine.tmp.<pid>.<n>", fsync it, and rename() it over
@@ -43,14 +52,15 @@
 #include <executorch/runtime/core/error.h>
 #include <executorch/runtime/core/result.h>
 
+#include "cache_trust.h"
 #include "file_io.h"
 #include "trt_engine.h"
 
 namespace executorch_tensorrt {
 
 constexpr char kEngineCacheMagic[4] = {'E', 'T', 'R', 'E'};
-constexpr uint32_t kEngineCacheVersion = 1;
-constexpr size_t kEngineCacheHeaderSize = 96;
+constexpr uint32_t kEngineCacheVersion = 2;
+constexpr size_t kEngineCacheHeaderSize = 128;
 constexpr size_t kEngineCacheKeySize = 64; // hex SHA-256
 constexpr uint64_t kDefaultEngineCacheMaxBytes = uint64_t{2} << 30; // 2 GiB
 constexpr char kEngineCacheSuffix[] = ".engine";
@@ -71,7 +81,7 @@ std::string engine_cache_key_text(const EngineCacheKeyInputs& in);
 std::string engine_cache_key(const EngineCacheKeyInputs& in);
 
 struct EngineCacheConfig {
-  std::string directory; // created (with parents) if missing
+  std::string directory; // absolute; created (with parents, 0700) if missing
   uint64_t max_bytes = kDefaultEngineCacheMaxBytes;
 };
 
@@ -92,21 +102,25 @@ class EngineCache final {
   std::string entry_path(const std::string& key) const;
   std::string lock_path(const std::string& key) const;
 
-  // Makes the directory (and its parents). AccessFailed (logged) when it
-  // cannot be made.
+  // Opens the directory, making it (and its parents) if missing, and checks
+  // that it can be trusted. AccessFailed, logged once per EngineCache: it
+  // cannot be made or opened, or it is refused; every other method then does
+  // nothing with it (load: AccessFailed, store: AccessFailed, no log). Called by
+  // the first method that needs the directory.
   ::executorch::runtime::Error prepare() const;
 
   // The engine stored under `key`, its mtime set to now. NotFound (no log): no
   // entry. InvalidExternalData (logged): the entry was damaged and has been
-  // removed. AccessFailed (logged): it could not be read.
+  // removed. AccessFailed (logged): the entry (or the directory) is refused, or
+  // it could not be read.
   ::executorch::runtime::Result<std::vector<uint8_t>> load(
       const std::string& key) const;
 
   // Removes the entry (one TensorRT refused to deserialize). Ok when absent.
   ::executorch::runtime::Error remove(const std::string& key) const;
 
-  // Writes the entry atomically (see above). AccessFailed (logged) on I/O
-  // failure, the previous entry, if any, left as it was.
+  // Writes the entry atomically (see above), 0600. AccessFailed (logged) on
+  // I/O failure, the previous entry, if any, left as it was.
   ::executorch::runtime::Error
   store(const std::string& key, const void* data, size_t size) const;
 
@@ -154,6 +168,9 @@ class EngineCache final {
 
  private:
   EngineCacheConfig config_;
+  // The checked directory, opened once (prepare()).
+  mutable CacheDir dir_;
+  mutable bool dir_tried_ = false;
 };
 
 } // namespace executorch_tensorrt

@@ -279,9 +279,10 @@ Result<EngineBytes> engine_from_onnx(
     key_inputs.spec = &spec;
     const std::string key = engine_cache_key(key_inputs);
     EngineCache cache(EngineCacheConfig{cache_settings.directory, cache_settings.max_bytes});
-    // A cache directory that cannot be made only costs the rebuild next time.
-    (void)cache.prepare();
-    if (discard_cached) {
+    // A cache directory that cannot be made or is refused (one log line) only
+    // costs the rebuild next time: get_or_build then builds and keeps nothing.
+    const bool usable = cache.prepare() == Error::Ok;
+    if (usable && discard_cached) {
       (void)cache.remove(key);
     }
     CacheOutcome outcome = CacheOutcome::kBuiltNotStored;
@@ -303,9 +304,10 @@ Result<EngineBytes> engine_from_onnx(
         break;
       case CacheOutcome::kBuiltNotStored:
         ET_LOG(Info,
-               "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); it "
-               "could not be kept in the engine cache %s",
-               blob.name(), ms, out.owned.size(), cache_settings.directory.c_str());
+               "TensorRTBackend: built the engine of %s in %.1f ms (%zu bytes); not "
+               "kept in the engine cache (%s)",
+               blob.name(), ms, out.owned.size(),
+               usable ? "see above" : "its directory is not used, see above");
         break;
     }
   }
@@ -391,7 +393,8 @@ Error check_engine_io(const BlobView& blob, const Engine& engine) {
 Result<std::unique_ptr<Engine>> load_engine(
     const BlobView& blob,
     EngineFactory& factory,
-    const EngineBytes& bytes) {
+    const EngineBytes& bytes,
+    const DeserializeOptions& options) {
   const int device = blob.header->device_id();
   Result<DeviceGuard> guard = DeviceGuard::enter(device);
   ET_CHECK_OK_OR_RETURN_ERROR(
@@ -402,7 +405,7 @@ Result<std::unique_ptr<Engine>> load_engine(
   // FreeableBuffer (usually mmapped from the .pte); copying hundreds of MiB first
   // would double peak memory.
   std::unique_ptr<Engine> engine = ET_UNWRAP(
-      factory.deserialize(bytes.data, bytes.size),
+      factory.deserialize(bytes.data, bytes.size, options),
       "TensorRTBackend: %s could not deserialize the engine of %s (%zu bytes) "
       "on device %d",
       flavor_name(factory.flavor()), blob.name(), bytes.size, device);
@@ -474,7 +477,8 @@ Result<std::unique_ptr<Engine>> load_for(
     const EngineCacheSettings& cache,
     int visible_devices,
     const NamedDataMap* named_data,
-    bool use_blob_engine) {
+    bool use_blob_engine,
+    const DeserializeOptions& options) {
   LoadedPayloads payloads;
   // WHY only what this load reads: a blob whose engine runs here never reads
   // its ONNX model (the fallback below fetches it when TensorRT refuses).
@@ -482,7 +486,7 @@ Result<std::unique_ptr<Engine>> load_for(
       load_payloads(blob, named_data, use_blob_engine, !use_blob_engine, payloads));
   const EngineBytes bytes =
       ET_UNWRAP(select_engine(blob, factory, cache, visible_devices));
-  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes);
+  Result<std::unique_ptr<Engine>> engine = load_engine(blob, factory, bytes, options);
   if (engine.ok() || engine.error() != Error::DelegateInvalidCompatibility ||
       bytes.origin == EngineOrigin::kBuilt || !blob.has_onnx()) {
     return engine;
@@ -494,7 +498,7 @@ Result<std::unique_ptr<Engine>> load_for(
       cached ? "TensorRT refused the cached engine"
              : "TensorRT refused the blob's engine",
       /*discard_cached=*/cached));
-  return load_engine(blob, factory, rebuilt);
+  return load_engine(blob, factory, rebuilt, options);
 }
 
 } // namespace
@@ -532,6 +536,9 @@ Result<std::shared_ptr<SharedEngine>> acquire_engine(
     const NamedDataMap* named_data) {
   Result<EngineCacheSettings> cache =
       resolve_engine_cache_settings(runtime_specs, blob.name());
+  DeserializeOptions options;
+  options.allow_host_code =
+      ET_UNWRAP(resolve_engine_host_code(runtime_specs, blob.name()));
   if (visible_devices == 0 && cache.ok() && !blob.has_engine() &&
       can_build_without_gpu(blob, factory)) {
     LoadedPayloads payloads;
@@ -547,11 +554,16 @@ Result<std::shared_ptr<SharedEngine>> acquire_engine(
   const bool use_blob_engine = blob.has_engine() &&
       engine_mismatch(blob, factory.flavor(), factory.version(), cc_major, cc_minor)
           .empty();
-  const std::string key =
+  // WHY the host-code permission is part of the key: an engine deserialized with
+  // host code allowed must not serve a delegate that did not allow it.
+  std::string key =
       shared_engine_key(blob, factory, use_blob_engine, cc_major, cc_minor);
+  if (!key.empty() && options.allow_host_code) {
+    key += " host-code";
+  }
   auto load = [&]() {
     return load_for(blob, factory, cache.get(), visible_devices, named_data,
-                    use_blob_engine);
+                    use_blob_engine, options);
   };
   if (key.empty()) {
     return sole_engine(ET_UNWRAP(load()), device);

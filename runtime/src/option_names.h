@@ -12,6 +12,7 @@ constexpr char kOptionStreamPassthrough[] = "stream_passthrough";
 constexpr char kOptionEngineCacheDir[] = "engine_cache_dir";
 constexpr char kOptionEngineCacheMaxMib[] = "engine_cache_max_mib";
 constexpr char kOptionProfileLayers[] = "profile_layers";
+constexpr char kOptionEngineHostCode[] = "engine_host_code";
 constexpr char kEnvEngineCacheDir[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE";
 constexpr char kEnvEngineCacheMaxMib[] = "EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB";
 

@@ -1,10 +1,18 @@
 // The TensorRT-RTX runtime cache on disk: read at init, written at destroy.
 //
-// File layout: a 24-byte header (magic "ETRC", format version, payload size,
-// CRC-32 of the payload, reserved) and the payload (IRuntimeCache::serialize()'s
-// bytes, opaque here). The header lets a reader tell a complete file from a
-// damaged one (disk full, a foreign file at that path) and start empty instead
-// of handing TensorRT garbage.
+// File layout (format 2): a 48-byte header (magic "ETRC", format version,
+// payload size, the SHA-256 of the header's bytes before it followed by the
+// payload) and the payload (IRuntimeCache::serialize()'s bytes, opaque here). A
+// reader checks sizes against the file's real size and the limit before it
+// allocates, then the digest, before TensorRT sees a byte: a damaged or altered
+// file (disk full, a foreign file at that path) starts an empty cache instead.
+//
+// Trust (cache_trust.h): the file's directory must be this user's and writable by
+// them alone, not a symbolic link, and the file a regular file of theirs only they
+// can write; otherwise the cache is refused (one Error line naming the file and
+// why), the engine runs without it and nothing is written there. A relative path
+// is inside the per-user cache root, whose directories are made 0700; files are
+// written 0600.
 //
 // Saving is safe against concurrent savers in other processes (several programs
 // using one cache, or one program run twice at once):
@@ -28,17 +36,20 @@
 namespace executorch_tensorrt {
 
 constexpr char kRuntimeCacheMagic[4] = {'E', 'T', 'R', 'C'};
-constexpr uint32_t kRuntimeCacheVersion = 1;
-constexpr size_t kRuntimeCacheHeaderSize = 24;
+constexpr uint32_t kRuntimeCacheVersion = 2;
+constexpr size_t kRuntimeCacheHeaderSize = 48;
+// The largest payload read (TensorRT-RTX's runtime caches are megabytes).
+constexpr uint64_t kMaxRuntimeCacheBytes = uint64_t{1} << 30;
 
-// The payload of the cache file at `path`. NotFound (Info log) when there is no
-// file; InvalidExternalData (logged) when it is damaged or not a cache file;
-// AccessFailed (logged) when it cannot be read.
+// The payload of the cache file at `path` (absolute). NotFound (Info log) when
+// there is no file; InvalidExternalData (logged) when it is damaged or not a
+// cache file; AccessFailed (logged) when it is refused or cannot be read.
 ::executorch::runtime::Result<std::vector<uint8_t>> load_runtime_cache_file(
     const char* path);
 
 // Writes `payload` to `path` as described above. AccessFailed (logged) on any
-// I/O failure; the previous file, if any, is then left as it was.
+// I/O failure or a refused directory; the previous file, if any, is then left as
+// it was.
 ::executorch::runtime::Error
 save_runtime_cache_file(const char* path, const void* payload, size_t size);
 

@@ -7,6 +7,8 @@
 
 #include <executorch/runtime/platform/log.h>
 
+#include "cache_trust.h"
+
 namespace executorch_tensorrt {
 
 using ::executorch::runtime::BackendOption;
@@ -39,6 +41,20 @@ uint64_t parse_mib(const char* text) {
     return 0;
   }
   return static_cast<uint64_t>(v);
+}
+
+// A cache path as the caches use it: a relative one inside the per-user cache
+// root (cache_trust.h), never the current directory. "" (logged) when there is
+// no such root.
+std::string absolute_cache_path(const std::string& path, const char* what, const char* engine) {
+  const std::string resolved = resolve_cache_path(path);
+  if (resolved.empty() && !path.empty()) {
+    ET_LOG(Error,
+           "TensorRTBackend: the %s '%s' of engine %s is a relative path, but this "
+           "user has no home or XDG_CACHE_HOME to put it in; not using it",
+           what, path.c_str(), engine);
+  }
+  return resolved;
 }
 
 } // namespace
@@ -84,7 +100,22 @@ Result<EngineCacheSettings> resolve_engine_cache_settings(
       s.max_bytes = static_cast<uint64_t>(*v) << 20;
     }
   }
+  s.directory = absolute_cache_path(s.directory, "engine cache directory", engine);
   return s;
+}
+
+Result<bool> resolve_engine_host_code(Span<const BackendOption> specs, const char* engine) {
+  bool allowed = false;
+  for (const BackendOption& option : specs) {
+    if (std::strcmp(option.key, kOptionEngineHostCode) == 0) {
+      const bool* on = std::get_if<bool>(&option.value);
+      if (on == nullptr) {
+        return wrong_type(option.key, "bool", engine);
+      }
+      allowed = *on;
+    }
+  }
+  return allowed;
 }
 
 Result<EngineSettings> resolve_settings(
@@ -148,6 +179,8 @@ Result<EngineSettings> resolve_settings(
            engine);
     return Error::InvalidProgram;
   }
+  s.runtime_cache_path =
+      absolute_cache_path(s.runtime_cache_path, "runtime cache path", engine);
   return s;
 }
 

@@ -8,10 +8,15 @@
 //   "kernel_specialization"  string  "lazy" | "eager" | "none"
 //   "runtime_cache_path"     string  the TensorRT-RTX runtime cache file ("" : none)
 //   "engine_cache_dir"       string  where engines built at load are kept ("" : not
-//                                    kept); default: $EXECUTORCH_TENSORRT_ENGINE_CACHE
+//                                    kept); default: $EXECUTORCH_TENSORRT_ENGINE_CACHE.
+//                                    A relative directory (and a relative
+//                                    runtime_cache_path) is inside the per-user
+//                                    cache root (cache_trust.h)
 //   "engine_cache_max_mib"   int     the engine cache's size limit in MiB (> 0);
 //                                    default: $EXECUTORCH_TENSORRT_ENGINE_CACHE_MAX_MIB,
 //                                    else 2048
+//   "engine_host_code"       bool    let engines carry host code that TensorRT runs
+//                                    in this process (off; trt_engine.h)
 //   "profile_layers"         bool    per-layer times as delegate profiling events
 //                                    when the method has an event tracer; turns
 //                                    CUDA graphs off (delegate.cpp says why)
@@ -51,6 +56,11 @@ struct EngineCacheSettings {
 // The environment's defaults with the load-time options applied. Read at every
 // init (not once per process) so a process may point loads at other caches.
 ::executorch::runtime::Result<EngineCacheSettings> resolve_engine_cache_settings(
+    ::executorch::runtime::Span<const ::executorch::runtime::BackendOption> specs,
+    const char* engine);
+
+// The load-time option engine_host_code (false unless given).
+::executorch::runtime::Result<bool> resolve_engine_host_code(
     ::executorch::runtime::Span<const ::executorch::runtime::BackendOption> specs,
     const char* engine);
 

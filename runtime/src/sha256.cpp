@@ -75,6 +75,9 @@ void Sha256::compress(const uint8_t block[64]) {
 }
 
 void Sha256::update(const void* data, size_t size) {
+  if (size == 0) {
+    return; // `data` may then be null, which memcpy must not be given
+  }
   const auto* p = static_cast<const uint8_t*>(data);
   total_bytes_ += size;
   if (buffered_ > 0) {
@@ -133,6 +136,18 @@ std::string sha256_hex(const void* data, size_t size) {
   Sha256 h;
   h.update(data, size);
   return h.finish_hex();
+}
+
+void sha256_of_two(
+    const void* a,
+    size_t a_size,
+    const void* b,
+    size_t b_size,
+    uint8_t digest[Sha256::kDigestSize]) {
+  Sha256 h;
+  h.update(a, a_size);
+  h.update(b, b_size);
+  h.finish(digest);
 }
 
 } // namespace executorch_tensorrt

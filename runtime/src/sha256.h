@@ -32,4 +32,13 @@ class Sha256 final {
 // The hex digest of one buffer.
 std::string sha256_hex(const void* data, size_t size);
 
+// The digest of `a` followed by `b` (the caches: a header's fields, then the
+// payload they describe).
+void sha256_of_two(
+    const void* a,
+    size_t a_size,
+    const void* b,
+    size_t b_size,
+    uint8_t digest[Sha256::kDigestSize]);
+
 } // namespace executorch_tensorrt

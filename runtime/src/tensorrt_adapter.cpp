@@ -78,14 +78,17 @@
 //                                              from 10.16), not 11
 //   builder + ONNX parser (portable blobs)     full libnvinfer       all
 //   IProgressMonitor (build progress)          10.x, 11.x            all
+//   setEngineHostCodeAllowed (engine_host_code) 10.x, 11.x           no (*3)
 //
 // (*1) standard TensorRT's IRuntimeConfig carries none of those settings, so the
 //      runtime creates contexts without it there.
 // (*2) RTX 1.3/1.4 declare it only under ENABLE_FEATURE_DISABLE_RUNTIME_ALLOCATION.
 //      Without it the runtime tries the capture and, when it fails, runs the
 //      engine uncaptured with one Info line (cuda_graph.cpp).
+// (*3) TensorRT-RTX engines carry no host code; asking for it is one Info line.
 // From 11.x / RTX 1.5 every network is strongly typed (the flag is deprecated).
 #define ETRT_HAS_RTX_RUNTIME_SETTINGS ETRT_FLAVOR_RTX
+#define ETRT_HAS_ENGINE_HOST_CODE_SETTING (!ETRT_FLAVOR_RTX)
 #define ETRT_HAS_STREAM_CAPTURABLE ETRT_RTX_AT_LEAST(1, 5)
 #define ETRT_STRONGLY_TYPED_ONLY (ETRT_TRT_AT_LEAST(11, 0) || ETRT_RTX_AT_LEAST(1, 5))
 #define ETRT_HAS_WEAK_TYPING_FLAGS (!ETRT_FLAVOR_RTX && !ETRT_TRT_AT_LEAST(11, 0))
@@ -598,12 +601,31 @@ class TrtFactory final : public EngineFactory {
 #endif
   }
 
-  Result<std::unique_ptr<Engine>> deserialize(const void* data, size_t size)
-      override {
-    logger_.start_capture();
-    std::unique_ptr<nvinfer1::ICudaEngine> engine(
-        runtime_->deserializeCudaEngine(data, size));
-    const std::string trt_errors = logger_.stop_capture();
+  Result<std::unique_ptr<Engine>> deserialize(
+      const void* data,
+      size_t size,
+      const DeserializeOptions& options) override {
+    std::unique_ptr<nvinfer1::ICudaEngine> engine;
+    std::string trt_errors;
+    {
+      // WHY under a lock: the host-code setting is the shared runtime's, and it
+      // must be this load's while this engine is deserialized.
+      std::lock_guard<std::mutex> lock(deserialize_mutex_);
+#if ETRT_HAS_ENGINE_HOST_CODE_SETTING
+      // An engine's host code runs in this process: never unless asked for.
+      runtime_->setEngineHostCodeAllowed(options.allow_host_code);
+#else
+      if (options.allow_host_code) {
+        ET_LOG(Info,
+               "TensorRTBackend: %s runs no engine host code; engine_host_code has "
+               "no effect",
+               flavor_name(flavor()));
+      }
+#endif
+      logger_.start_capture();
+      engine.reset(runtime_->deserializeCudaEngine(data, size));
+      trt_errors = logger_.stop_capture();
+    }
     if (engine == nullptr) {
       ET_LOG(Error,
              "TensorRTBackend: %s %s could not deserialize the engine (%zu bytes): %s",
@@ -854,6 +876,7 @@ class TrtFactory final : public EngineFactory {
 
   Logger logger_;
   std::unique_ptr<nvinfer1::IRuntime> runtime_;
+  std::mutex deserialize_mutex_;
   char version_[48] = {};
 };
 

@@ -43,8 +43,8 @@ using ::executorch::runtime::Result;
 using ::executorch::runtime::Span;
 
 // Upper bound on a delegate call's arguments when size arguments are filtered out
-// (a stack array: no allocation on the execute path).
-constexpr size_t kMaxDelegateArgs = 1024;
+// (a stack array: no allocation on the execute path); a blob lists no more.
+constexpr size_t kMaxDelegateArgs = kMaxIOTensors;
 
 // Name shared with the Python side (BackendDetails subclass / DelegationSpec).
 constexpr char kBackendName[] = "TensorRTBackend";

@@ -257,6 +257,15 @@ struct NetworkTensor {
   Shape shape;
 };
 
+// How an engine is deserialized.
+struct DeserializeOptions {
+  // Whether an engine may carry host code (plugins built into the engine) that
+  // TensorRT then runs in this process (IRuntime::setEngineHostCodeAllowed). Off
+  // unless the user turns it on (load-time option engine_host_code); a TensorRT
+  // without the setting (TensorRT-RTX) runs no engine host code.
+  bool allow_host_code = false;
+};
+
 class EngineFactory {
  public:
   virtual ~EngineFactory() = default;
@@ -267,7 +276,13 @@ class EngineFactory {
   // place; the caller may free them once this returns).
   virtual ::executorch::runtime::Result<std::unique_ptr<Engine>> deserialize(
       const void* data,
-      size_t size) = 0;
+      size_t size,
+      const DeserializeOptions& options) = 0;
+  ::executorch::runtime::Result<std::unique_ptr<Engine>> deserialize(
+      const void* data,
+      size_t size) {
+    return deserialize(data, size, DeserializeOptions{});
+  }
 
   // Parses `onnx` with the linked TensorRT's ONNX parser and builds a serialized
   // engine for the current device into `engine`. On failure returns the Error and

@@ -16,17 +16,16 @@
 //     payload inside the blob inflates to its size or is refused; every
 //     optimization profile covers every input at its rank;
 //   * every tensor spec has a name, rank <= kMaxRank, a known dtype and
-//     0 <= min <= opt <= max per dim; io_spec_from reproduces it.
+//     0 <= min <= opt <= max <= kMaxDimValue per dim, at most kMaxIOTensors of
+//     them; io_spec_from reproduces it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
-#include <executorch/runtime/platform/platform.h>
-#include <executorch/runtime/platform/runtime.h>
-
 #include "blob.h"
+#include "fuzz_support.h"
 #include "payload.h"
 #include "runtime_settings.h"
 
@@ -36,40 +35,7 @@ using namespace executorch_tensorrt;
 
 namespace {
 
-// ET_LOG lines are formatted (ExecuTorch's vsnprintf, so the arguments are read)
-// and counted, but not printed: printing would make the fuzzer I/O bound.
-size_t g_log_lines = 0;
 volatile uint64_t g_sink = 0; // keeps reads of informational fields
-size_t g_backend_lines = 0;
-
-void count_log(
-    et_timestamp_t,
-    et_pal_log_level_t,
-    const char*,
-    const char*,
-    size_t,
-    const char* message,
-    size_t length) {
-  ++g_log_lines;
-  if (length >= 15 && std::memcmp(message, "TensorRTBackend", 15) == 0) {
-    ++g_backend_lines;
-  }
-  if (std::getenv("ETRT_FUZZ_VERBOSE") != nullptr) {
-    std::fprintf(stderr, "  log: %.*s", static_cast<int>(length), message);
-  }
-}
-
-[[noreturn]] void finding(const char* what) {
-  std::fprintf(stderr, "FUZZ FINDING: %s\n", what);
-  std::abort();
-}
-
-#define FUZZ_EXPECT(cond)                 \
-  do {                                    \
-    if (!(cond)) {                        \
-      finding(#cond);                     \
-    }                                     \
-  } while (0)
 
 void check_spec(const blob::TensorSpec& t) {
   FUZZ_EXPECT(t.name() != nullptr && t.name()->size() > 0);
@@ -80,7 +46,7 @@ void check_spec(const blob::TensorSpec& t) {
   FUZZ_EXPECT(spec.dtype == static_cast<int8_t>(t.dtype()));
   for (int32_t d = 0; d < spec.rank; ++d) {
     const DimRange& r = spec.dims[d];
-    FUZZ_EXPECT(0 <= r.min && r.min <= r.opt && r.opt <= r.max);
+    FUZZ_EXPECT(0 <= r.min && r.min <= r.opt && r.opt <= r.max && r.max <= kMaxDimValue);
   }
 }
 
@@ -160,6 +126,7 @@ void exercise_valid(const uint8_t* data, size_t size, const BlobView& view) {
 
   // What TensorRTDelegate::create reads.
   FUZZ_EXPECT(h.inputs() != nullptr && h.outputs() != nullptr);
+  FUZZ_EXPECT(size_t{h.inputs()->size()} + h.outputs()->size() <= kMaxIOTensors);
   for (const blob::TensorSpec* t : *h.inputs()) {
     check_spec(*t);
   }
@@ -197,23 +164,21 @@ void exercise_valid(const uint8_t* data, size_t size, const BlobView& view) {
 } // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  executorch::runtime::register_pal(
-      executorch::runtime::PalImpl::create(count_log, __FILE__));
-  executorch::runtime::runtime_init();
+  etrt_fuzz::install_log_counter(__FILE__);
   return 0;
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  g_backend_lines = 0;
+  etrt_fuzz::log_counts().backend_lines = 0;
   Result<BlobView> view = parse_blob(data, size);
   if (!view.ok()) {
     FUZZ_EXPECT(
         view.error() == Error::InvalidProgram ||
         view.error() == Error::DelegateInvalidCompatibility);
-    FUZZ_EXPECT(g_backend_lines == 1); // one line naming the cause
+    FUZZ_EXPECT(etrt_fuzz::log_counts().backend_lines == 1); // one line naming the cause
     return 0;
   }
-  FUZZ_EXPECT(g_backend_lines == 0);
+  FUZZ_EXPECT(etrt_fuzz::log_counts().backend_lines == 0);
   exercise_valid(data, size, view.get());
   return 0;
 }

@@ -370,6 +370,32 @@ else
   else
     record FAIL "portable: a truncated cache entry is rebuilt" "see $(plog truncated)"; show_log "$(plog truncated)" 20
   fi
+  # 4b. A tampered entry (one byte of its engine changed, still a valid engine that computes
+  #     other numbers): refused by the entry's digest before TensorRT sees it, rebuilt (the
+  #     load costs a build, not a crash), and the output is right (MATCH).
+  ENTRY=$(find "$CACHE" -name '*.engine' | head -1)
+  TAMPERED=0
+  if [ -n "$ENTRY" ] && "$PYTHON" - "$ENTRY" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+at = data.find(b" 2.0", 128)  # the engine's "muls <v> 2.0", after the 128-byte header
+if at < 0:
+    sys.exit(1)
+data[at + 1:at + 2] = b"3"
+open(path, "wb").write(bytes(data))
+PY
+  then TAMPERED=1; fi
+  prun tampered portable EXECUTORCH_TENSORRT_ENGINE_CACHE="$CACHE" TRT_DOUBLE_BUILD_DELAY_MS=400
+  TAMPERED_MS=$(load_ms "$(plog tampered)")
+  if [ "$TAMPERED" -eq 1 ] && matched tampered && grep -q "failing its SHA-256 digest" "$(plog tampered)" &&
+     grep -q "built and cached" "$(plog tampered)" &&
+     awk -v t="$TAMPERED_MS" -v h="$HIT_MS" 'BEGIN { exit !(t >= 400 && h + 200 < t) }'; then
+    record PASS "portable: a tampered cache entry is refused by its digest and rebuilt" "load ${TAMPERED_MS} ms (a build) vs ${HIT_MS} ms on a hit"
+  else
+    record FAIL "portable: a tampered cache entry is rebuilt" "tampered=$TAMPERED, load ${TAMPERED_MS} ms; see $(plog tampered)"
+    show_log "$(plog tampered)" 20
+  fi
   # 5. engine_mode='both' whose engine claims another version: rebuilt from its ONNX model.
   prun both_stale both_stale EXECUTORCH_TENSORRT_ENGINE_CACHE="${CACHE}_both"
   if matched both_stale && grep -q "comes from its ONNX model.*test-double-0" "$(plog both_stale)" &&

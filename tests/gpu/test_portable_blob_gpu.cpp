@@ -1,9 +1,10 @@
 // Portable blobs on a GPU, through ExecuTorch's BackendInterface with
 // the test double: the engine is built at init from the blob's ONNX model (the
 // double records what it was asked to build), kept in the engine cache and
-// reused (log line and init time), rebuilt when its entry is truncated or when
-// TensorRT refuses it, refused with the partition and TensorRT's message when the
-// build fails, and two processes loading at once leave one valid entry.
+// reused (log line and init time), rebuilt when its entry is truncated or
+// tampered with (timed) or when TensorRT refuses it, refused with the partition
+// and TensorRT's message when the build fails, and two processes loading at once
+// leave one valid entry.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,7 +29,6 @@
 #include "test_support.h"
 #include "trt_double.h"
 
-using executorch::extension::from_blob;
 using executorch::runtime::BackendOption;
 using executorch::runtime::Error;
 using executorch::runtime::EValue;
@@ -97,28 +97,8 @@ struct CacheOption {
   }
 };
 
-// Runs the delegate once on host tensors and checks y.
-bool runs_correctly(BackendHarness& h, executorch::runtime::DelegateHandle* handle) {
-  const int rows = 3, cols = 32;
-  std::vector<float> x(rows * cols), y(rows * cols, 0.f);
-  for (size_t i = 0; i < x.size(); ++i) {
-    x[i] = std::sin(0.3f * static_cast<float>(i)) * 2.f;
-  }
-  auto tx = from_blob(x.data(), {rows, cols});
-  auto ty = from_blob(y.data(), {rows, cols});
-  EValue ex(*tx), ey(*ty);
-  EValue* args[] = {&ex, &ey};
-  if (h.execute(handle, args, 2) != Error::Ok) {
-    return false;
-  }
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float want = (x[i] > 0.f ? x[i] : 0.f) * 2.f - x[i];
-    if (std::fabs(y[i] - want) > 1e-5f) {
-      std::fprintf(stderr, "  y[%zu] = %f, expected %f\n", i, y[i], want);
-      return false;
-    }
-  }
-  return true;
+float relu_expected(float x) {
+  return (x > 0.f ? x : 0.f) * 2.f - x;
 }
 
 // init + one run + destroy; the init's error (Ok when it loaded and ran right).
@@ -135,7 +115,7 @@ Error load_and_run(const std::vector<uint8_t>& blob, Span<const BackendOption> o
   if (!handle.ok()) {
     return handle.error();
   }
-  const bool ok = runs_correctly(h, handle.get());
+  const bool ok = etrt_test::runs_correctly(h, handle.get(), 3, 32, relu_expected);
   h.destroy(handle.get());
   return ok ? Error::Ok : Error::Internal;
 }
@@ -229,6 +209,35 @@ ETRT_TEST(truncated_cache_entry_is_rebuilt) {
   // And the rebuilt entry is valid.
   ETRT_CHECK_EQ(load_and_run(blob, option.span()), Error::Ok);
   ETRT_CHECK_EQ(count_logs({"engine cache hit"}), 1);
+}
+
+ETRT_TEST(tampered_cache_entry_is_refused_and_rebuilt) {
+  reset_double();
+  const std::string dir = temp_dir();
+  CacheOption option(dir);
+  trt_double::config().build_delay_ms = 300; // TensorRT's build time, in small
+  const auto blob = write_blob(portable());
+  double build_ms = 0, hit_ms = 0, tampered_ms = 0;
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &build_ms), Error::Ok);
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &hit_ms), Error::Ok);
+  const auto entries = entries_in(dir);
+  ETRT_REQUIRE(entries.size() == 1);
+  // One byte of the cached engine, still a valid engine computing other numbers:
+  // refused by the entry's digest before deserialization, so the load builds and
+  // still computes y = relu(x) * 2 - x (load_and_run checks it).
+  ETRT_REQUIRE(etrt_test::edit_file(entries[0], "muls 1 2.0", "muls 1 3.0",
+                                    executorch_tensorrt::kEngineCacheHeaderSize));
+  const uint64_t builds = trt_double::stats().builds.load();
+  ETRT_CHECK_EQ(load_and_run(blob, option.span(), &tampered_ms), Error::Ok);
+  ETRT_CHECK_EQ(trt_double::stats().builds.load(), builds + 1);
+  ETRT_CHECK_EQ(count_logs({entries[0].c_str(), "failing its SHA-256 digest", "removing it"}), 1);
+  std::printf("  init: %.1f ms building, %.1f ms from the cache, %.1f ms with a tampered "
+              "entry (rebuilt)\n", build_ms, hit_ms, tampered_ms);
+  ETRT_CHECK(tampered_ms >= 300.0); // a build, not a crash and not the tampered engine
+  ETRT_CHECK(hit_ms + 200.0 < tampered_ms);
+  // The rebuilt entry is valid again.
+  ETRT_CHECK_EQ(load_and_run(blob, option.span()), Error::Ok);
+  ETRT_CHECK_EQ(trt_double::stats().builds.load(), builds + 1);
 }
 
 ETRT_TEST(failed_build_is_an_init_error_naming_partition_and_message) {

@@ -2,9 +2,12 @@
 // BackendInterface, as a loaded Method would.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <vector>
 
+#include <executorch/extension/tensor/tensor.h>
 #include <executorch/runtime/backend/interface.h>
 #include <executorch/runtime/core/memory_allocator.h>
 #include <executorch/runtime/core/named_data_map.h>
@@ -76,5 +79,35 @@ class BackendHarness {
   executorch::runtime::MemoryAllocator allocator_;
   bool freed_ = false;
 };
+
+// Executes a one-input, one-output float32 delegate once on host tensors of
+// [rows, cols] (x[i] = 2 sin(0.3 i): both signs) and checks y[i] = expected(x[i])
+// within 1e-5 + 1e-6 |expected|; the first wrong element is printed.
+inline bool runs_correctly(
+    BackendHarness& h,
+    executorch::runtime::DelegateHandle* handle,
+    int rows,
+    int cols,
+    float (*expected)(float)) {
+  std::vector<float> x(static_cast<size_t>(rows) * cols), y(x.size(), 0.f);
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::sin(0.3f * static_cast<float>(i)) * 2.f;
+  }
+  auto tx = executorch::extension::from_blob(x.data(), {rows, cols});
+  auto ty = executorch::extension::from_blob(y.data(), {rows, cols});
+  executorch::runtime::EValue ex(*tx), ey(*ty);
+  executorch::runtime::EValue* args[] = {&ex, &ey};
+  if (h.execute(handle, args, 2) != executorch::runtime::Error::Ok) {
+    return false;
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float want = expected(x[i]);
+    if (std::fabs(y[i] - want) > 1e-5f + 1e-6f * std::fabs(want)) {
+      std::fprintf(stderr, "  y[%zu] = %f, expected %f\n", i, y[i], want);
+      return false;
+    }
+  }
+  return true;
+}
 
 } // namespace etrt_test

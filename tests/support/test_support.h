@@ -143,6 +143,30 @@ inline std::vector<uint8_t> pattern_bytes(size_t n, uint8_t seed, uint8_t step) 
   return v;
 }
 
+// Overwrites, in the file at `path`, the first `find` at or after byte `from` with
+// `with` (as long as `find`), in place, as someone editing it would. False when it
+// is not there or the file cannot be written.
+inline bool edit_file(
+    const std::string& path, const std::string& find, const std::string& with, size_t from) {
+  FILE* f = std::fopen(path.c_str(), "r+b");
+  if (f == nullptr || with.size() != find.size()) {
+    if (f != nullptr) {
+      std::fclose(f);
+    }
+    return false;
+  }
+  std::string bytes;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) {
+    bytes.append(buf, n);
+  }
+  const size_t at = bytes.find(find, from);
+  const bool ok = at != std::string::npos && std::fseek(f, static_cast<long>(at), SEEK_SET) == 0 &&
+      std::fwrite(with.data(), 1, with.size(), f) == with.size();
+  return std::fclose(f) == 0 && ok;
+}
+
 // Forks `n` processes, each running child(i) and exiting 0 when it returns true.
 inline std::vector<pid_t> fork_children(int n, const std::function<bool(int)>& child) {
   std::vector<pid_t> pids;

@@ -591,7 +591,9 @@ class DoubleFactory final : public EngineFactory {
   }
   Result<std::unique_ptr<executorch_tensorrt::Engine>> deserialize(
       const void* data,
-      size_t size) override {
+      size_t size,
+      const executorch_tensorrt::DeserializeOptions& options) override {
+    stats().last_host_code_allowed.store(options.allow_host_code ? 1 : 0);
     int refuse = config().refuse_deserializations.load();
     while (refuse > 0 &&
            !config().refuse_deserializations.compare_exchange_weak(refuse, refuse - 1)) {

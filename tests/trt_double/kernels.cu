@@ -15,36 +15,7 @@ __global__ void elementwise(
   const size_t stride = static_cast<size_t>(blockDim.x) * gridDim.x;
   for (size_t i = static_cast<size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += stride) {
-    const float x = a[i];
-    float y;
-    switch (kind) {
-      case OpKind::kAdd:
-        y = x + b[i];
-        break;
-      case OpKind::kSub:
-        y = x - b[i];
-        break;
-      case OpKind::kMul:
-        y = x * b[i];
-        break;
-      case OpKind::kRelu:
-        y = x > 0.f ? x : 0.f;
-        break;
-      case OpKind::kNeg:
-        y = -x;
-        break;
-      case OpKind::kAddScalar:
-        y = x + scalar;
-        break;
-      case OpKind::kMulScalar:
-        y = x * scalar;
-        break;
-      case OpKind::kCopy:
-      default:
-        y = x;
-        break;
-    }
-    out[i] = y;
+    out[i] = apply_op(kind, a[i], b != nullptr ? b[i] : 0.f, scalar);
   }
 }
 

@@ -53,6 +53,8 @@ struct Stats {
   std::atomic<uint64_t> contexts_created{0};
   // Bytes of "weights" (a program's `weights` line) engines hold now.
   std::atomic<int64_t> weights_held{0};
+  // DeserializeOptions::allow_host_code of the last deserialization (-1: none).
+  std::atomic<int> last_host_code_allowed{-1};
 };
 
 // What the last build was asked for: the partition, the SHA-256 of the

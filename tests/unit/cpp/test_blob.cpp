@@ -17,6 +17,8 @@ using executorch_tensorrt::check_device;
 using executorch_tensorrt::check_engine_build;
 using executorch_tensorrt::check_engine_crc;
 using executorch_tensorrt::Flavor;
+using executorch_tensorrt::kMaxDimValue;
+using executorch_tensorrt::kMaxIOTensors;
 using executorch_tensorrt::parse_blob;
 using executorch_tensorrt::versions_compatible;
 using etrt_test::count_logs;
@@ -211,6 +213,30 @@ ETRT_TEST(device_beyond_count_is_not_found) {
   ETRT_CHECK_EQ(check_device(blob.get(), 1), Error::NotFound);
   ETRT_CHECK_EQ(count_logs({"baked for CUDA device 1", "sees 1 CUDA device(s)"}), 1);
   ETRT_CHECK_EQ(check_device(blob.get(), 0), Error::NotFound);
+}
+
+ETRT_TEST(claims_beyond_the_runtime_limits_are_refused_before_anything_is_sized) {
+  // A dim no ExecuTorch tensor can have (sizes are 32-bit), as a profile's max.
+  auto spec = valid_spec();
+  spec.inputs[0].dims[0] = {1, 4, int64_t{1} << 31};
+  auto bytes = write_blob(spec);
+  ETRT_CHECK_EQ(parse_blob(bytes.data(), bytes.size()).error(), Error::InvalidProgram);
+  ETRT_CHECK_EQ(count_logs({"claims up to 2147483648 elements"}), 1);
+  spec.inputs[0].dims[0] = {1, 4, kMaxDimValue}; // the largest allowed
+  bytes = write_blob(spec);
+  ETRT_CHECK(parse_blob(bytes.data(), bytes.size()).ok());
+
+  // More inputs and outputs than a delegate call can pass.
+  spec = valid_spec();
+  while (spec.inputs.size() + spec.outputs.size() <= kMaxIOTensors) {
+    spec.inputs.push_back({"in" + std::to_string(spec.inputs.size()), static_dims({1})});
+  }
+  bytes = write_blob(spec);
+  ETRT_CHECK_EQ(parse_blob(bytes.data(), bytes.size()).error(), Error::InvalidProgram);
+  ETRT_CHECK_EQ(count_logs({"lists 1025 inputs and outputs, more than the 1024"}), 1);
+  spec.inputs.pop_back();
+  bytes = write_blob(spec);
+  ETRT_CHECK(parse_blob(bytes.data(), bytes.size()).ok());
 }
 
 ETRT_TEST(inconsistent_tensor_specs_are_invalid_program) {

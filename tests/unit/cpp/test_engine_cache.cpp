@@ -213,7 +213,7 @@ ETRT_TEST(damaged_entries_are_detected_removed_and_rebuilt) {
   // Truncated (a crash mid-copy, a full disk).
   ETRT_CHECK(damage(key_of(1), [](const std::string& p) { truncate(p.c_str(), 2000); }));
   ETRT_CHECK(damage(key_of(2), [](const std::string& p) { truncate(p.c_str(), 10); }));
-  // A flipped payload byte: the checksum.
+  // A flipped payload byte: the digest.
   ETRT_CHECK(damage(key_of(3), [](const std::string& p) {
     FILE* f = std::fopen(p.c_str(), "r+b");
     std::fseek(f, kEngineCacheHeaderSize + 77, SEEK_SET);
@@ -233,7 +233,7 @@ ETRT_TEST(damaged_entries_are_detected_removed_and_rebuilt) {
   }));
   ETRT_CHECK_EQ(etrt_test::count_logs({"engine cache entry", "truncated or padded"}), 1);
   ETRT_CHECK_EQ(etrt_test::count_logs({"engine cache entry", "shorter than its header"}), 2);
-  ETRT_CHECK_EQ(etrt_test::count_logs({"failing its checksum"}), 1);
+  ETRT_CHECK_EQ(etrt_test::count_logs({"failing its SHA-256 digest"}), 1);
   ETRT_CHECK_EQ(etrt_test::count_logs({"stored under another key"}), 1);
 
   // get_or_build rebuilds a damaged entry and leaves a valid one.

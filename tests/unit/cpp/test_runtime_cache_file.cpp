@@ -62,17 +62,17 @@ ETRT_TEST(missing_and_damaged_files_are_reported_not_fatal) {
   const auto data = payload(100, 3);
   const std::string good = dir + "/good.cache";
   ETRT_CHECK_EQ(save_runtime_cache_file(good.c_str(), data.data(), data.size()), Error::Ok);
-  ETRT_CHECK_EQ(truncate(good.c_str(), 24 + 50), 0);
+  ETRT_CHECK_EQ(truncate(good.c_str(), executorch_tensorrt::kRuntimeCacheHeaderSize + 50), 0);
   ETRT_CHECK_EQ(load_runtime_cache_file(good.c_str()).error(), Error::InvalidExternalData);
   ETRT_CHECK_EQ(etrt_test::count_logs({"truncated"}), 1);
-  // A flipped payload byte fails the checksum.
+  // A flipped payload byte fails the digest.
   ETRT_CHECK_EQ(save_runtime_cache_file(good.c_str(), data.data(), data.size()), Error::Ok);
   FILE* f = std::fopen(good.c_str(), "r+b");
-  std::fseek(f, 24 + 10, SEEK_SET);
+  std::fseek(f, executorch_tensorrt::kRuntimeCacheHeaderSize + 10, SEEK_SET);
   std::fputc(0xff ^ data[10], f);
   std::fclose(f);
   ETRT_CHECK_EQ(load_runtime_cache_file(good.c_str()).error(), Error::InvalidExternalData);
-  ETRT_CHECK_EQ(etrt_test::count_logs({"checksum"}), 1);
+  ETRT_CHECK_EQ(etrt_test::count_logs({"SHA-256 digest"}), 1);
   // An unwritable location fails the save, logged, and nothing else happens.
   ETRT_CHECK_EQ(save_runtime_cache_file("/nonexistent-dir/x.cache", data.data(), data.size()),
                 Error::AccessFailed);
