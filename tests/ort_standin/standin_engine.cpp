@@ -399,9 +399,11 @@ class StandinFactory final : public EngineFactory {
     return standin_version();
   }
 
+  // `options` asks nothing of ONNX Runtime: a stand-in engine carries no host code.
   Result<std::unique_ptr<executorch_tensorrt::Engine>> deserialize(
       const void* data,
-      size_t size) override {
+      size_t size,
+      const executorch_tensorrt::DeserializeOptions& /*options*/) override {
     const auto* bytes = static_cast<const uint8_t*>(data);
     uint64_t onnx_size = 0;
     if (size >= kEngineHeaderSize) {

@@ -78,8 +78,9 @@ def test_same_bytes_from_two_folders_and_no_folder_named(exports, mode):
     assert model.graph.node
     for node in model.graph.node:
         assert not {p.key for p in node.metadata_props} & SOURCE_LOCATION_KEYS
-        # What profiling and error messages map nodes back by is kept.
-        assert any(p.key == "pkg.torch.onnx.name_scopes" for p in node.metadata_props)
+        # The stored payload keeps no node metadata at all (backend/payloads.py); what
+        # profiling and error messages map layers back by on the device is the node's name.
+        assert node.name.startswith("node_"), node.name
 
 
 def test_strip_source_locations_reaches_subgraphs_functions_and_doc_strings():
