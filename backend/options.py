@@ -206,6 +206,10 @@ class TensorRTOptions:
             the output's largest |expected| (None: the defaults for the precision, see
             backend/verify.py TOLERANCES). A test suite with its own tolerances
             (ExecuTorch's backend suite) passes them here.
+        verify_lsb: for a partition that quantizes activations, an element also passes
+            when it is within this many quantization steps of its output (None: 2; see
+            backend/quant_verify.py): two correct quantized models differ where a value
+            rounds to the neighbouring step.
         engine_builder: which engine builder turns ONNX into engine bytes ('tensorrt';
             tests register a test double).
         engine_mode: 'prebuilt' (an engine), 'portable' (the ONNX model TensorRT parsed
@@ -229,6 +233,7 @@ class TensorRTOptions:
     verify: bool = True
     verify_rtol: Optional[float] = None
     verify_atol: Optional[float] = None
+    verify_lsb: Optional[float] = None
     engine_builder: str = "tensorrt"
     engine_mode: str = "prebuilt"
     on_failure: str = "fallback"
@@ -270,7 +275,7 @@ class TensorRTOptions:
                 f"got {self.runtime_cache_path!r}"
             )
         s("verify", _bool("verify", self.verify))
-        for tol in ("verify_rtol", "verify_atol"):
+        for tol in ("verify_rtol", "verify_atol", "verify_lsb"):
             if getattr(self, tol) is not None:
                 s(tol, _tolerance(tol, getattr(self, tol)))
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))

@@ -24,6 +24,8 @@ class PartitionStats:
     build_s: float
     verify_max_abs_diff: float | None = None
     verify_max_rel_diff: float | None = None
+    # largest error in quantization steps of its output (a partition that quantizes activations)
+    verify_max_lsb: float | None = None
     # The ONNX model TensorRT parsed, kept only when the partitioner was made with
     # keep_onnx=True (the conformance suite runs it with onnxruntime in place of the engine).
     onnx_model: bytes | None = None

@@ -257,7 +257,7 @@ def build_partition(
         from .verify import VerificationError, verify_partition
 
         reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
-        tolerances = (options.verify_rtol, options.verify_atol)
+        tolerances = (options.verify_rtol, options.verify_atol, options.verify_lsb)
         try:
             verify_diff = verify_partition(
                 name, reference, model, inputs, options.precision, tolerances, onnx_bytes
@@ -310,6 +310,7 @@ def build_partition(
         name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
         verify_max_abs_diff=getattr(verify_diff, "max_abs", None),
         verify_max_rel_diff=getattr(verify_diff, "max_rel", None),
+        verify_max_lsb=getattr(verify_diff, "max_lsb", None),
         onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
         onnx_handed_off=handed_off,
     )

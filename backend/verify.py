@@ -21,6 +21,7 @@ import torch
 from torch.export import ExportedProgram
 
 from executorch_tensorrt.serialization.blob import TensorInfo
+from . import quant_verify
 from .profiles import example_inputs, index_ranges
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ _REDUCED = {"fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}
 
 
 def resolve_tolerances(precision: str, tolerances: tuple | None = None) -> tuple[float, float]:
-    """(rtol, atol): the given ones where not None, else the precision's defaults."""
+    """(rtol, atol): the given ones where not None, else the precision's defaults.
+    ``tolerances``: (rtol, atol) or (rtol, atol, lsb)."""
     default_rtol, default_atol = TOLERANCES[precision]
-    rtol, atol = tolerances if tolerances is not None else (None, None)
+    rtol, atol = tuple(tolerances)[:2] if tolerances is not None else (None, None)
     return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
 
 
@@ -54,6 +56,9 @@ class VerificationError(AssertionError):
 class VerifyResult:
     max_abs: float  # largest |got - expected| over all floating outputs
     max_rel: float  # largest |got - expected| / max(|expected|, 1e-3 * scale)
+    # largest |got - expected| in quantization steps of its output, for a partition that
+    # quantizes activations (backend/quant_verify.py); None otherwise
+    max_lsb: Optional[float] = None
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -245,6 +250,22 @@ def _fmt(v) -> str:
     return f"{v:.6g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
+def _eager_or_none(name: str, run):
+    """``run()`` (the partition run eagerly), or None, with a warning, when it fails."""
+    try:
+        return run()
+    except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
+        # Generated inputs are not valid for every partition: integer inputs used as
+        # divisors or as indices the graph does not show can be zero or out of range. The
+        # partition computes nothing to compare on them, so the check is inconclusive, not
+        # failed; say so loudly.
+        log.warning(
+            "partition %s not verified: the partition itself fails on generated inputs (%s: %s)",
+            name, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
+        )
+        return None
+
+
 def verify_partition(
     name: str,
     eager_ep: ExportedProgram,
@@ -257,7 +278,8 @@ def verify_partition(
     """Runs the ONNX model and the partition on the same inputs; raises VerificationError
     on a mismatch, else returns the largest errors.
 
-    ``tolerances`` is (rtol, atol); either may be None for the precision's default.
+    ``tolerances`` is (rtol, atol) or (rtol, atol, lsb); any may be None for the
+    default (lsb: quant_verify.DEFAULT_LSB, for partitions that quantize activations).
     Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
     inputs: nothing can be compared then. ``model_bytes``: ``model`` serialized, if at hand."""
     if precision == "fp32":
@@ -266,20 +288,18 @@ def verify_partition(
         precision = next((p for p, t in _REDUCED.items() if _holds(model, t)), precision)
     rtol, atol = resolve_tolerances(precision, tolerances)
     args = example_inputs(inputs, index_sizes=index_ranges(eager_ep))
+    # A partition that quantizes activations: onnxruntime also returns every quantized
+    # tensor, and eager runs (once, after it) with them (backend/quant_verify.py).
+    code_values = quant_verify.code_values(model, eager_ep) if quant_verify.quantizes_activations(eager_ep) else {}
+    if not code_values:
+        expected = _eager_or_none(name, lambda: run_eager(eager_ep, args))
+        if expected is None:
+            return None
     try:
-        expected = run_eager(eager_ep, args)
-    except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
-        # Generated inputs are not valid for every partition: integer inputs used as
-        # divisors or as indices the graph does not show can be zero or out of range. The
-        # partition computes nothing to compare on them, so the check is inconclusive, not
-        # failed; say so loudly.
-        log.warning(
-            "partition %s not verified: the partition itself fails on generated inputs (%s: %s)",
-            name, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
-        )
-        return None
-    try:
-        session = _session_for(model, model_bytes)
+        if code_values:
+            session = _session_for(quant_verify.with_outputs(model, list(code_values.values())))
+        else:
+            session = _session_for(model, model_bytes)
         feeds = {i.name: _to_numpy(a) for i, a in zip(session.get_inputs(), args)}
         got = session.run(None, feeds)
     except Exception as e:  # noqa: BLE001 - onnxruntime's errors name no partition
@@ -288,9 +308,30 @@ def verify_partition(
             f"(precision {precision}): {type(e).__name__}: {str(e).strip()[:400]}"
         ) from e
     out_names = [o.name for o in model.graph.output]
+    if code_values:
+        by_value = dict(zip([o.name for o in session.get_outputs()], got))
+        got = got[: len(out_names)]
+        codes = {fx: (value, by_value[value]) for fx, value in code_values.items() if value in by_value}
+        forced = _eager_or_none(name, lambda: quant_verify.forced_eager(eager_ep, _flat_inputs(eager_ep, args), codes))
+        if forced is None:
+            return None
+        expected, checks = forced
+        bad = next((c for c in checks if not c.ok), None)
+        if bad is not None:
+            raise VerificationError(
+                f"partition {name}: the ONNX model quantizes {bad.fx_node} (ONNX value {bad.onnx_value!r}) "
+                f"differently from eager: {bad.differ} of {bad.size} codes differ, by up to {bad.max_diff:g} "
+                f"steps (allowed: one step at {quant_verify.MAX_FLIPS:.0%} of them, where a value rounds to the "
+                f"neighbouring step).",
+                _producer(model, bad.onnx_value),
+            )
     if len(got) != len(expected):
         raise VerificationError(f"partition {name}: ONNX gives {len(got)} outputs, eager {len(expected)}")
+    lsb = tuple(tolerances)[2] if tolerances is not None and len(tolerances) > 2 else None
+    lsb = quant_verify.DEFAULT_LSB if lsb is None else lsb
+    steps = quant_verify.output_steps(eager_ep, [_to_numpy(e) for e in expected])
     worst_abs = worst_rel = 0.0
+    worst_lsb: Optional[float] = None if steps is None else 0.0
     for k, (g, e) in enumerate(zip(got, expected)):
         onnx_name = out_names[k] if k < len(out_names) else str(k)
         where = f"partition {name}, output {k} ({onnx_name!r})"
@@ -336,6 +377,10 @@ def verify_partition(
         diff = np.where(both_nan | same_inf, 0.0, diff)
         diff = np.where(np.isnan(diff), np.inf, diff)  # a NaN on one side only
         allowed = atol * scale + rtol * np.abs(np.where(finite, e64, 0.0))
+        step = steps[k] if steps is not None else None
+        if step is not None:
+            allowed = np.maximum(allowed, lsb * step)
+            worst_lsb = max(worst_lsb or 0.0, quant_verify.lsb_errors(diff, step))
         rel = diff / np.maximum(np.abs(np.where(finite, e64, 0.0)), 1e-3 * scale)
         max_abs = float(diff.max(initial=0.0))
         max_rel = float(rel.max(initial=0.0))
@@ -349,7 +394,8 @@ def verify_partition(
                 f"partition run eagerly {_fmt(e64[idx])}. Max abs error {max_abs:.3g}, max rel "
                 f"error {max_rel:.3g}; allowed |got - expected| <= atol * scale + rtol * |expected| "
                 f"with rtol={rtol:g}, atol={atol:g}, scale={scale:.3g} (the output's largest "
-                f"|expected|), precision {precision}. If this difference is acceptable, set the "
-                f"options {TOLERANCE_OPTIONS}."
+                f"|expected|){', ' + quant_verify.describe(step, lsb) if step is not None else ''}, "
+                f"precision {precision}. If this difference is acceptable, set the "
+                f"options {TOLERANCE_OPTIONS}{' / verify_lsb' if step is not None else ''}."
             )
-    return VerifyResult(worst_abs, worst_rel)
+    return VerifyResult(worst_abs, worst_rel, worst_lsb)

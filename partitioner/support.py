@@ -25,7 +25,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from executorch_tensorrt.backend import onnx_export
+from executorch_tensorrt.backend import onnx_export, quantized_onnx
 from executorch_tensorrt.backend.aten import edge_to_aten_target, is_fake, to_aten
 from executorch_tensorrt.backend.engine import describe_parser_error, onnx_parser, parse_errors
 from executorch_tensorrt.backend.lowering import LoweringError, export_onnx, export_onnx_program
@@ -296,12 +296,16 @@ def _parses_with_zero_weights(parser, program) -> bool:
     if not hasattr(parser, "load_model_proto") or not hasattr(parser, "load_initializer"):
         return False
     sizes: dict[str, int] = {}
+    scales = quantized_onnx.positive_initializers(program.model.graph)
+    ones: dict[str, torch.Tensor] = {}  # a quantization scale must be positive for the parser
 
     def placeholder(name: str, const: Any) -> Any:
         raw = const.raw
         if raw.numel() == 0:
             return None
         sizes[name] = raw.numel() * raw.element_size()
+        if name in scales:
+            ones[name] = torch.ones(raw.shape, dtype=raw.dtype)
         return ir.ExternalTensor("__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name)
 
     with onnx_export.initializers_as(program, placeholder):
@@ -314,7 +318,8 @@ def _parses_with_zero_weights(parser, program) -> bool:
         if not parser.load_model_proto(data):
             return False
         for i, (name, size) in enumerate(sizes.items()):
-            if not parser.load_initializer(name, base + _WEIGHT_ALIGNMENT * i, size):
+            address = ones[name].data_ptr() if name in ones else base + _WEIGHT_ALIGNMENT * i
+            if not parser.load_initializer(name, address, size):
                 return False
         return bool(parser.parse_model_proto())
 

@@ -31,6 +31,7 @@ from executorch_tensorrt.backend.tensorrt_backend import (
 )
 from executorch_tensorrt.serialization.blob import DTYPE_CODES
 
+from . import quantized
 from .carve import carve_partitions
 from .support import SUPPORT, SUPPORTED, Verdict, data_dependent
 from .symbolic import data_value_verdict, feeds_only_reads, symbolic_conflicts
@@ -153,7 +154,7 @@ def _static_verdict(node: torch.fx.Node, options: TensorRTOptions) -> Optional[V
     vals = _tensors(node.meta.get("val")) + [
         t for a in node.all_input_nodes for t in _tensors(a.meta.get("val"))
     ]
-    for t in vals:
+    for t in vals if not quantized.dtype_exempt(node) else ():
         if t.dtype not in DTYPE_CODES or t.dtype == torch.float64:
             return Verdict(False, f"dtype {t.dtype} is not supported by TensorRT")
     return None
@@ -446,6 +447,7 @@ class TensorRTPartitioner(Partitioner):
         parts = self._settle(ep, verdicts, call, program_specs)
         self.last_verdicts = {n.name: v for n, v in verdicts.items()}
         tags = self._tag(ep, parts, call, program_specs)
+        quantized.settle_outside(ep.graph_module, [n for part in parts for n in part])
         self._built.clear()
         self._whole_model = None
         if not tags:
