@@ -1,0 +1,500 @@
+"""Quantized programs into TensorRT: PT2E (TensorRTQuantizer, XNNPACK's quantizer) and
+torchao weight-only INT8/INT4, each lowered with real TensorRT-RTX builds and checked
+against the quantized eager program (verify=True: onnxruntime runs the Q/DQ ONNX model
+TensorRT parsed; quantized tensors must agree code for code, outputs within one
+quantization step) and, for the record, against the float model.
+
+Each case prints one line: delegates, quantization ops left outside, the largest error in
+quantization steps, the error against the float model, the engine bytes.
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import logging
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from executorch.exir import to_edge_transform_and_lower
+from torch.export import Dim
+
+from executorch_tensorrt.backend import quantized_onnx
+from executorch_tensorrt.backend.quantization import affine_layout
+from executorch_tensorrt.backend.stats import partition_stats
+from executorch_tensorrt.backend.verify import VerificationError, onnxruntime_session
+from executorch_tensorrt.examples import MLP, SmallCNN, llama_dynamic_shapes, llama_inputs, tiny_llama
+from executorch_tensorrt.partitioner import TensorRTPartitioner
+from executorch_tensorrt.pte import read_delegates
+from executorch_tensorrt.quantize import quant_ops_outside, quantize_int8, quantize_weights
+from executorch_tensorrt.quantizer import TensorRTQuantizationConfig, TensorRTQuantizer
+
+IMAGE = 64  # small images keep the torchvision lowerings lean on 2 cores
+
+
+class Warnings(logging.Handler):
+    """Collects warnings of our loggers (pytest's logging plugin is off)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> "Warnings":
+        logging.getLogger("executorch_tensorrt").addHandler(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("executorch_tensorrt").removeHandler(self)
+
+
+class Lowered:
+    def __init__(self, ep, **options) -> None:
+        options.setdefault("verify", True)
+        self.partitioner = TensorRTPartitioner(keep_onnx=True, **options)
+        self.edge = to_edge_transform_and_lower(ep, partitioner=[self.partitioner])
+        self.partitions = partition_stats(self.edge)
+        self.outside = quant_ops_outside(self.edge)
+        gm = self.edge.exported_program().graph_module
+        self.delegates = sum(1 for n in gm.graph.nodes if "executorch_call_delegate" in str(n.target))
+        self.runnable = self.edge.exported_program().module()
+        self.onnx = {p.name: onnx.load_from_string(p.onnx_model) for p in self.partitions}
+        self.pte = self.edge.to_executorch().buffer  # the program emits
+
+    @property
+    def max_lsb(self):
+        """The largest verification error in quantization steps (None: weights only)."""
+        found = [p.verify_max_lsb for p in self.partitions if p.verify_max_lsb is not None]
+        return max(found) if found else None
+
+    def initializer_types(self) -> collections.Counter:
+        return collections.Counter(
+            onnx.TensorProto.DataType.Name(t.data_type) for m in self.onnx.values() for t in m.graph.initializer
+        )
+
+    def op_types(self) -> collections.Counter:
+        return collections.Counter(n.op_type for m in self.onnx.values() for n in m.graph.node)
+
+    def run(self, *inputs: torch.Tensor):
+        """The lowered program, each delegate run by onnxruntime on its parsed ONNX model."""
+        from conformance.flows import _DelegatesOnOnnxRuntime
+
+        models = {p.name: p.onnx_model for p in self.partitions}
+        with torch.no_grad():
+            return _DelegatesOnOnnxRuntime(self.runnable, models).run(*inputs)
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _float_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    """Largest |got - want| as a fraction of the float output's range."""
+    return (got.float() - want.float()).abs().max().item() / want.float().abs().max().item()
+
+
+def _report(case: str, low: Lowered, float_err: float) -> None:
+    if low.max_lsb is not None:
+        vs_eager = f"max error {low.max_lsb:.3g} LSB"
+    else:  # weights only: the same float values, float tolerances
+        vs_eager = f"max rel error {max(p.verify_max_rel_diff for p in low.partitions):.2g} (weights only)"
+    print(
+        f"\n[quant] {case}: delegates {low.delegates}, quantization ops outside {len(low.outside)}, "
+        f"{vs_eager} vs eager quantized, {float_err:.2%} of range vs the float model, "
+        f"engine {sum(p.engine_bytes for p in low.partitions)} bytes (TensorRT-RTX: built)"
+    )
+
+
+def _calibrate_batchnorm(model: torch.nn.Module, shape: tuple) -> torch.nn.Module:
+    """Random-weight torchvision models compute vanishing activations (mobilenet_v2's reach
+    1e-9); batch statistics of random inputs make them a normalized network to quantize."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None
+    model.train()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(shape, generator=g))
+    return model.eval()
+
+
+def _batches(args: tuple, n: int, seed: int = 2) -> list[tuple]:
+    g = torch.Generator().manual_seed(seed)
+    return [tuple(torch.randn(a.shape, generator=g) for a in args) for _ in range(n)]
+
+
+# -- PT2E with TensorRTQuantizer: one explicitly quantized engine ---------------------
+
+
+def _torchvision(name: str) -> torch.nn.Module:
+    import torchvision
+
+    torch.manual_seed(0)
+    return _calibrate_batchnorm(torchvision.models.get_model(name, weights=None), (4, 3, IMAGE, IMAGE))
+
+
+MODELS = {
+    "mlp": (lambda: MLP().eval(), (4, 32), Dim("batch", min=1, max=64)),
+    "resnet18": (lambda: _torchvision("resnet18"), (2, 3, IMAGE, IMAGE), Dim("batch", min=1, max=8)),
+    "mobilenet_v2": (lambda: _torchvision("mobilenet_v2"), (2, 3, IMAGE, IMAGE), Dim("batch", min=1, max=8)),
+}
+
+
+@pytest.fixture(scope="module")
+def int8_programs():
+    """Per model: the float model, and its PT2E INT8 program (TensorRTQuantizer, two
+    calibration batches) exported with a dynamic batch."""
+    made = {}
+
+    def get(name: str):
+        if name not in made:
+            factory, shape, batch = MODELS[name]
+            model = factory()
+            args = (torch.randn(shape, generator=torch.Generator().manual_seed(0)),)
+            ep = quantize_int8(copy.deepcopy(model), args, _batches(args, 2), ({0: batch},))
+            made[name] = (model, args, ep)
+        return made[name]
+
+    return get
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic_batch"])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_tensorrt_quantizer_int8(int8_programs, name, dynamic):
+    model, args, ep = int8_programs(name)
+    if not dynamic:
+        ep = torch.export.export(ep.module(), args)
+    low = Lowered(ep)
+    assert low.delegates == 1
+    assert low.outside == []  # every quantize/dequantize is inside the engine
+    ops = low.op_types()
+    # a dequantize after each quantize, and one per weight
+    assert 0 < ops["QuantizeLinear"] < ops["DequantizeLinear"], ops
+    assert "Round" not in ops  # explicit quantization, nothing emulated in float
+    types = low.initializer_types()
+    assert types["INT8"] > 0  # the weights are INT8 in the model TensorRT built
+    assert low.max_lsb is not None and 0 <= low.max_lsb <= 1.0
+    # The lowered program (the engine's ONNX model on onnxruntime) against the eager
+    # quantized program and the float model, at another batch size when dynamic.
+    x = torch.randn((3,) + args[0].shape[1:] if dynamic else args[0].shape, generator=torch.Generator().manual_seed(5))
+    got = _first(low.run(x))
+    with torch.no_grad():
+        want_q, want_f = ep.module()(x), model(x)
+    step = want_q.abs().max().item() / 127
+    assert (got - want_q).abs().max().item() <= 8 * step  # unforced: rounding flips propagate
+    float_err = _float_error(got, want_f)
+    assert float_err < 0.25, float_err
+    _report(f"PT2E INT8 {name} ({'dynamic batch' if dynamic else 'static'})", low, float_err)
+
+
+def test_portable_blob_carries_the_qdq_model(int8_programs):
+    """Standard TensorRT (JetPack 10.3) has no builder here: the portable blob carries the
+    explicitly quantized ONNX model for the target to build."""
+    _, args, ep = int8_programs("mlp")
+    low = Lowered(torch.export.export(ep.module(), args), engine_mode="portable")
+    (d,) = [d for d in read_delegates(low.pte) if d.blob is not None]
+    assert len(d.blob.engine) == 0
+    model = onnx.load_from_string(bytes(d.blob.onnx))
+    ops = collections.Counter(n.op_type for n in model.graph.node)
+    assert ops["QuantizeLinear"] == 2 and ops["DequantizeLinear"] == 4, ops
+    assert model.opset_import[0].version <= 20  # INT8 per tensor/channel: no newer opset needed
+
+
+# -- programs quantized by XNNPACK's quantizer: what TensorRT takes goes in ---------------
+
+
+@pytest.mark.parametrize("dynamic", [False, True], ids=["static", "dynamic_quantization"])
+def test_xnnpack_quantized_program(dynamic):
+    """XNNPACK's scheme: asymmetric activations (non-zero zero points), or parameters
+    computed at run time (dynamic). TensorRT's INT8 is symmetric with build-time scales:
+    those pairs run inside the one engine as float arithmetic with eager's values (one
+    warning says so); the symmetric per-channel weights are INT8 dequantizations."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    model = SmallCNN().eval() if not dynamic else MLP().eval()
+    args = (torch.randn(2, 3, 32, 32),) if not dynamic else (torch.randn(4, 32),)
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_dynamic=dynamic))
+    ep = quantize_int8(copy.deepcopy(model), args, _batches(args, 2), quantizer=quantizer)
+    with Warnings() as w:
+        low = Lowered(ep)
+    assert low.delegates == 1 and low.outside == []
+    emulated = [m for m in w.messages if "run inside the TensorRT engine as float arithmetic" in m]
+    assert len(emulated) == 1, w.messages
+    assert ("dynamic quantization" if dynamic else "non-zero zero point") in emulated[0]
+    ops = low.op_types()
+    assert ops["DequantizeLinear"] >= 2 and ops["QuantizeLinear"] == 0 and ops["Round"] > 0, ops
+    assert low.initializer_types()["INT8"] >= 2
+    x = torch.randn(args[0].shape, generator=torch.Generator().manual_seed(3))
+    got = _first(low.run(x))
+    with torch.no_grad():
+        want_q, want_f = ep.module()(x), model(x)
+    assert (got - want_q).abs().max().item() <= 8 * want_q.abs().max().item() / 127
+    _report(f"XNNPACKQuantizer {'dynamic' if dynamic else 'static'} {type(model).__name__}", low, _float_error(got, want_f))
+
+
+# -- torchao weight-only ---------------------------------------------------------------
+
+
+def _int8_weight_only_classic(model):
+    from torchao.quantization import Int8WeightOnlyConfig, quantize_
+
+    quantize_(model, Int8WeightOnlyConfig())
+    return model
+
+
+@pytest.mark.parametrize("config", ["Int8WeightOnlyConfig", "int8-weight-only", "int4-weight-only"])
+def test_weight_only_mlp(config):
+    model = MLP().eval()
+    args = (torch.randn(4, 32),)
+    q = copy.deepcopy(model)
+    if config == "Int8WeightOnlyConfig":
+        _int8_weight_only_classic(q)  # an int8 weight converted to float, the matmul scaled
+    else:
+        quantize_weights(q, config)
+    with torch.no_grad():
+        ep = torch.export.export(q, args, dynamic_shapes=({0: Dim("batch", min=1, max=64)},))
+    low = Lowered(ep)
+    assert low.delegates == 1 and low.outside == []
+    types = low.initializer_types()
+    want_type = "INT4" if config.startswith("int4") else "INT8"
+    # MLP: Linear(32, 64) and Linear(64, 10); int4 groups of 32 divide both
+    assert types[want_type] == 2, types
+    assert low.op_types()["DequantizeLinear"] == 2
+    assert low.max_lsb is None  # weights only: float tolerances
+    assert all(p.verify_max_rel_diff is not None for p in low.partitions)
+    x = torch.randn(7, 32, generator=torch.Generator().manual_seed(4))
+    got = _first(low.run(x))
+    with torch.no_grad():
+        want_q, want_f = q(x), model(x)
+    assert _float_error(got, want_q) < 1e-4
+    _report(f"torchao {config} MLP (dynamic batch)", low, _float_error(got, want_f))
+
+
+POSITION_OPS = {"aten.select_copy.int", "aten._local_scalar_dense.default", "aten.slice_copy.Tensor",
+                "aten.scalar_tensor.default"}
+
+
+@pytest.mark.parametrize("scheme", ["int8-weight-only", "int4-weight-only"])
+def test_weight_only_llama(scheme):
+    """ExecuTorch's Llama example (2 layers), prefill with a dynamic sequence: the whole
+    decoder stack is one engine with INT8 / INT4 (groups of 32) weights; prefill and
+    decode steps through it match the eager quantized model."""
+    from test_llm import _export, _OnnxDelegates, _rel_err, _steps
+
+    model = tiny_llama(n_layers=2)
+    q = quantize_weights(copy.deepcopy(model), scheme)
+    low = Lowered(_export(q, 8, dynamic=True))
+    assert low.delegates == 1 and low.outside == []
+    types = low.initializer_types()
+    # 2 layers x 7 projections + the output projection
+    assert types["INT4" if scheme.startswith("int4") else "INT8"] == 15, types
+    assert (next(iter(low.onnx.values())).opset_import[0].version == 21) == scheme.startswith("int4")
+    runner = _OnnxDelegates(copy.deepcopy(low.runnable), {p.name: p.onnx_model for p in low.partitions})
+    ref_q, ref_f = copy.deepcopy(q), copy.deepcopy(model)  # fresh KV caches
+    q_err = f_err = 0.0
+    for tokens, pos in _steps(seed=3):  # prefill 7, decode, a chunk of 5, decode
+        got = runner.step(tokens, pos)
+        with torch.no_grad():
+            q_err = max(q_err, _rel_err(got, ref_q(*llama_inputs(tokens, pos))))
+            f_err = max(f_err, _rel_err(got, ref_f(*llama_inputs(tokens, pos))))
+    assert q_err < 1e-3, q_err
+    _report(f"torchao {scheme} Llama (2 layers, prefill+decode)", low, f_err)
+
+
+def test_asymmetric_weights_are_dequantized_at_export():
+    """TensorRT takes zero point 0 only: a weight with non-zero zero points (torchao's
+    asymmetric mapping) is dequantized at export exactly as eager does, one warning."""
+    from torchao.quantization import IntxWeightOnlyConfig, quantize_
+    from torchao.quantization.granularity import PerGroup
+    from torchao.quantization.quant_primitives import MappingType
+
+    model = MLP().eval()
+    quantize_(model, IntxWeightOnlyConfig(weight_dtype=torch.int4, granularity=PerGroup(32),
+                                          mapping_type=MappingType.ASYMMETRIC))
+    args = (torch.randn(4, 32),)
+    with Warnings() as w:
+        low = Lowered(torch.export.export(model, args))
+    assert low.delegates == 1 and low.outside == []
+    assert any("non-zero zero points" in m for m in w.messages), w.messages
+    assert low.op_types()["DequantizeLinear"] == 0
+    assert "INT4" not in low.initializer_types() and "INT8" not in low.initializer_types()
+    with torch.no_grad():
+        assert _float_error(_first(low.run(args[0])), model(*args)) < 1e-5
+
+
+# -- what stays outside TensorRT -------------------------------------------------------
+
+
+def test_quantization_ops_left_outside_get_executorch_kernels(int8_programs):
+    """Quantize/dequantize ops TensorRT does not get (here: excluded) run on ExecuTorch's
+    quantized kernels, which the partitioner loads: the program emits."""
+    _, args, ep = int8_programs("mlp")
+    with Warnings() as w:
+        low = Lowered(
+            torch.export.export(ep.module(), args),
+            exclude_ops=["quantized_decomposed.quantize_per_tensor"],
+        )
+    assert "quantized_decomposed.quantize_per_tensor.default" in low.outside
+    assert any("executorch.kernels.quantized" in m for m in w.messages), w.messages
+    assert low.delegates >= 1 and len(low.pte) > 0
+    from executorch.exir._serialize import _deserialize_pte_binary
+
+    program = _deserialize_pte_binary(low.pte).program
+    ops = {o.name for plan in program.execution_plan for o in plan.operators}
+    assert "quantized_decomposed::quantize_per_tensor" in ops, ops
+
+
+def test_torchao_op_left_outside_is_a_clear_error():
+    """torchao's ops have no ExecuTorch kernel: left outside, they fail the export at
+    partitioning with the nodes and what to do, not later in to_executorch."""
+    model = quantize_weights(MLP().eval(), "int4-weight-only")
+    ep = torch.export.export(model, (torch.randn(4, 32),))
+    with pytest.raises(RuntimeError, match=r"torchao.dequantize_affine.default.*ExecuTorch has no kernel"):
+        to_edge_transform_and_lower(ep, partitioner=[TensorRTPartitioner(exclude_ops=["torchao.dequantize_affine"])])
+
+
+# -- verification catches a wrong lowering ---------------------------------------------
+
+
+def test_verification_names_a_wrongly_quantized_tensor(int8_programs, monkeypatch):
+    """A quantize exported with twice its scale: its codes disagree with eager's almost
+    everywhere, and verification names it."""
+    from executorch_tensorrt.backend import onnx_export
+
+    _, args, ep = int8_programs("mlp")
+    right = quantized_onnx.quantize_per_tensor
+
+    def doubled(x, scale, *rest):
+        return right(x, scale * 2, *rest)
+
+    # The exporter's registry takes a translation registered later first.
+    registry = onnx_export._exporter_core()[1]
+    target = torch.ops.quantized_decomposed.quantize_per_tensor.default
+    registry.register_op(target, doubled)
+    try:
+        with pytest.raises(VerificationError, match=r"quantizes .*quantize_per_tensor.*differently from eager"):
+            to_edge_transform_and_lower(
+                torch.export.export(ep.module(), args), partitioner=[TensorRTPartitioner(on_failure="error")]
+            )
+    finally:
+        registry.functions[target.name()] = [d for d in registry.functions[target.name()] if d.onnx_function is not doubled]
+
+
+def test_verification_catches_wrong_int4_packing(monkeypatch):
+    """INT4 weights packed high nibble first: the dequantized weights are wrong and the
+    outputs differ from eager far beyond float tolerances."""
+    model = quantize_weights(MLP().eval(), "int4-weight-only")
+    right = quantized_onnx._int4_tensor
+
+    def swapped(name, value):
+        t = right(name, value)
+        raw = np.frombuffer(t.raw_data, np.uint8)
+        t.raw_data = (((raw & 0xF) << 4) | (raw >> 4)).astype(np.uint8).tobytes()
+        return t
+
+    monkeypatch.setattr(quantized_onnx, "_int4_tensor", swapped)
+    with pytest.raises(VerificationError, match="differs from eager"):
+        to_edge_transform_and_lower(
+            torch.export.export(model, (torch.randn(4, 32),)), partitioner=[TensorRTPartitioner(on_failure="error")]
+        )
+
+
+# -- the pieces --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "shape, block, layout",
+    [
+        ([8, 64], [8, 64], ("tensor", -1, 0)),
+        ([8, 64], [1, 64], ("axis", 0, 0)),
+        ([8, 64], [1, 32], ("block", 1, 32)),
+        ([64, 8], [32, 1], ("block", 0, 32)),
+        ([4, 8, 64], [1, 1, 32], ("block", 2, 32)),
+        ([4, 8, 64], [4, 1, 32], None),  # a blocked dim beside a dim with one scale for all of it
+        ([8, 64], [2, 32], None),  # two blocked dims
+        ([8, 60], [1, 32], None),  # 32 does not divide 60
+    ],
+)
+def test_affine_layout(shape, block, layout):
+    assert affine_layout(shape, block) == layout
+
+
+def test_int4_packing_round_trips():
+    values = np.array([[-8, 7, 0, -1, 3], [1, -2, 5, -6, 4]], np.int8)
+    t = quantized_onnx._int4_tensor("w", values)
+    assert t.data_type == onnx.TensorProto.INT4 and len(t.raw_data) == 5
+    assert np.array_equal(onnx.numpy_helper.to_array(t).astype(np.int8), values)
+
+
+def test_settle_drops_zero_zero_points_and_folds_casts():
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.arange(-4, 4, dtype=np.int8).reshape(2, 4), "w")
+    s = numpy_helper.from_array(np.array([0.5, 0.25], np.float64), "s")
+    z = numpy_helper.from_array(np.zeros(2, np.int64), "z")
+    nodes = [
+        helper.make_node("Cast", ["s"], ["s32"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["z"], ["z8"], to=TensorProto.INT8),
+        helper.make_node("DequantizeLinear", ["w", "s32", "z8"], ["y"], axis=0, name="dq"),
+    ]
+    graph = helper.make_graph(nodes, "g", [], [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], [w, s, z])
+    model = quantized_onnx.settle(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)], ir_version=10))
+    (dq,) = model.graph.node
+    assert len(dq.input) == 2  # zero point 0 dropped
+    assert {t.name for t in model.graph.initializer} == {"w", "dq__scale"}
+    scale = next(t for t in model.graph.initializer if t.name == "dq__scale")
+    assert scale.data_type == TensorProto.FLOAT
+    session = onnxruntime_session(model.SerializeToString())
+    want = np.arange(-4, 4, dtype=np.float32).reshape(2, 4) * np.array([[0.5], [0.25]], np.float32)
+    assert np.array_equal(session.run(None, {})[0], want)
+
+
+class _Block(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1)
+        self.fc = torch.nn.Linear(8, 4)
+
+    def forward(self, x):
+        y = self.conv2(torch.relu(self.conv1(x)))
+        return self.fc(torch.relu(y + x).mean((2, 3)))
+
+
+def test_tensorrt_quantizer_places_qdq_where_tensorrt_expects_them():
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+
+    aten = torch.ops.aten
+    args = (torch.randn(1, 8, 8, 8),)
+    gm = torch.export.export(_Block().eval(), args).module()
+    TensorRTQuantizer().annotate(gm)
+    specs = {n.target for n in gm.graph.nodes if "quantization_annotation" in n.meta}
+    assert specs == {aten.conv2d.default, aten.linear.default, aten.add.Tensor}
+    conv = next(n for n in gm.graph.nodes if n.target is aten.conv2d.default)
+    qmap = conv.meta["quantization_annotation"].input_qspec_map
+    act, weight = qmap[conv.args[0]], qmap[conv.args[1]]
+    assert (act.dtype, act.quant_min, act.quant_max, act.qscheme) == (torch.int8, -128, 127, torch.per_tensor_symmetric)
+    assert (weight.quant_min, weight.quant_max, weight.qscheme, weight.ch_axis) == (-127, 127, torch.per_channel_symmetric, 0)
+    add = next(n for n in gm.graph.nodes if n.target is aten.add.Tensor)
+    (skip,) = add.meta["quantization_annotation"].input_qspec_map
+    assert skip.name == "x"  # the skip input, not the convolution's result
+    # skip=("fc",) leaves the classifier float
+    gm = torch.export.export(_Block().eval(), args).module()
+    prepare_pt2e(gm, TensorRTQuantizer(TensorRTQuantizationConfig(skip=("fc",))))
+    assert not any(n.target is aten.linear.default and "quantization_annotation" in n.meta for n in gm.graph.nodes)
+
+
+def test_quantizer_config_is_validated():
+    with pytest.raises(ValueError, match="activation_observer"):
+        TensorRTQuantizationConfig(activation_observer="entropy")
+    with pytest.raises(ValueError, match="tuple of module names"):
+        TensorRTQuantizationConfig(skip="fc")
