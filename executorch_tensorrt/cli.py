@@ -30,6 +30,9 @@ def _quiet_import_logs() -> Iterator[None]:
 with _quiet_import_logs():
     from executorch_tensorrt.backend.options import ENGINE_MODES, PRECISIONS
 
+# executorch_tensorrt.quantize.SCHEMES (not imported here: it is only needed to quantize)
+QUANTIZE_SCHEMES = ("int8", "int8-weight-only", "int4-weight-only")
+
 
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
@@ -73,6 +76,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         engine_mode=args.engine_mode,
     )
     check_output_path(args.output)
+    if args.calibration is not None and args.quantize != "int8":
+        raise ValueError("--calibration is for --quantize int8 (PT2E); weight-only schemes need no calibration")
     if args.etrecord is not None:
         check_output_path(args.etrecord, "model.etrecord")
         if os.path.abspath(args.etrecord) == os.path.abspath(args.output):
@@ -82,8 +87,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     say(f"{trt.flavor.label} {trt.version}; model {args.model}{' (dynamic)' if args.dynamic else ''}")
     ex = load_example(args.model, dynamic=args.dynamic)
+    program = (ex.module, ex.args, ex.dynamic_shapes)
+    if args.quantize:
+        program = (_quantized(ex, args, say), ex.args, ex.dynamic_shapes)
     et, report = export_to_pte(
-        {"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say, etrecord=args.etrecord is not None
+        {"forward": program}, options, progress=say, etrecord=args.etrecord is not None
     )
     with open(args.output, "wb") as f:
         et.write_to_file(f)
@@ -95,12 +103,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not report.partitions:
         print(_nothing_delegated(report))
         print()
+    lsb = args.verify and any(p.verify_max_lsb is not None for p in report.partitions)
     rows = [
         [p.name, p.ops, f"{p.engine_bytes:,}", f"{p.onnx_s:.2f}", f"{p.build_s:.2f}"]
         + ([_diff(p.verify_max_abs_diff), _diff(p.verify_max_rel_diff)] if args.verify else [])
+        + ([_diff(p.verify_max_lsb)] if lsb else [])
         for p in report.partitions
     ]
     header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verify max abs err", "max rel err"] if args.verify else [])
+    header += ["max err (quantization steps)"] if lsb else []
     if rows:
         print(_table(rows, header))
         print()
@@ -110,6 +121,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     print("seconds per stage:     " + ", ".join(f"{k} {v:.2f}" for k, v in report.stages.items()))
     print(f".pte size:             {report.pte_bytes:,} bytes ({report.engine_bytes:,} in engines)")
     return 0
+
+
+def _quantized(ex, args: argparse.Namespace, say):
+    """The example quantized as --quantize says (an ExportedProgram)."""
+    from executorch_tensorrt.quantize import load_calibration, quantize_example
+
+    calibration = None
+    if args.quantize == "int8":
+        calibration = load_calibration(args.calibration, ex.args) if args.calibration else [ex.args]
+        source = args.calibration or "the example's inputs"
+        say(f"quantize int8 (PT2E, TensorRTQuantizer), calibrating on {len(calibration)} batch(es) of {source} ...")
+    else:
+        say(f"quantize {args.quantize} (torchao, Linear layers) ...")
+    return quantize_example(ex.module, ex.args, args.quantize, ex.dynamic_shapes, calibration)
 
 
 def _nothing_delegated(report) -> str:
@@ -220,6 +245,16 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument(
         "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
         help="prebuilt: engines; portable: the ONNX models, built on the target; both",
+    )
+    e.add_argument(
+        "--quantize", default=None, choices=QUANTIZE_SCHEMES,
+        help="int8: PT2E with TensorRTQuantizer (INT8 activations and weights, calibrated); "
+        "int8-weight-only / int4-weight-only: torchao, the Linear layers' weights",
+    )
+    e.add_argument(
+        "--calibration", metavar="FILE.pt", default=None,
+        help="for --quantize int8: torch.save'd list of input batches (a tensor or a tuple of tensors each); "
+        "default: the example's own inputs",
     )
     e.add_argument(
         "--etrecord", metavar="FILE", default=None,

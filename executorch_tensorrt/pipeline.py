@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
+from torch.export import ExportedProgram
 from executorch.exir import ExecutorchBackendConfig, ExecutorchProgramManager, to_edge_transform_and_lower
 
 from executorch_tensorrt.backend.aten import compute_nodes
@@ -49,7 +50,8 @@ def export_to_pte(
     progress: Callable[[str], None] = lambda s: None,
     etrecord: bool = False,
 ) -> tuple[ExecutorchProgramManager, ExportReport]:
-    """``programs`` maps method name -> (module, example args, dynamic_shapes or None).
+    """``programs`` maps method name -> (module, example args, dynamic_shapes or None);
+    the module may be an ExportedProgram already (a quantized one), which is used as is.
     ``etrecord``: also make ExecuTorch's ETRecord (the returned manager's
     ``get_etrecord()``), which maps the delegates' profiling events to the ops."""
     options = options or TensorRTOptions()
@@ -58,7 +60,7 @@ def export_to_pte(
     t = time.perf_counter()
     progress("torch.export ...")
     eps = {
-        name: torch.export.export(module, args, dynamic_shapes=dyn)
+        name: module if isinstance(module, ExportedProgram) else torch.export.export(module, args, dynamic_shapes=dyn)
         for name, (module, args, dyn) in programs.items()
     }
     report.stages["torch.export"] = time.perf_counter() - t

@@ -29,7 +29,8 @@ def load_calibration(path: str, example_args: tuple) -> list[tuple]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file, one message
-        raise ValueError(f"cannot read calibration data {path!r}: {type(e).__name__}: {e}") from e
+        why = str(e).strip() or "not a file torch.save wrote"
+        raise ValueError(f"cannot read calibration data {path!r}: {type(e).__name__}: {why}") from e
     if isinstance(data, torch.Tensor) or (isinstance(data, (tuple, list)) and data and all(
         isinstance(t, torch.Tensor) for t in data
     ) and len(example_args) > 1 and len(data) == len(example_args)):
@@ -75,7 +76,14 @@ def quantize_int8(
         prepared = prepare_pt2e(captured, quantizer if quantizer is not None else TensorRTQuantizer())
         n = 0
         for batch in calibration:
-            prepared(*batch)
+            try:
+                prepared(*batch)
+            except Exception as e:  # noqa: BLE001 - the batch, not the model, is at fault
+                shapes = lambda ts: ", ".join(str(list(t.shape)) for t in ts)  # noqa: E731
+                raise ValueError(
+                    f"calibration batch {n} (shapes {shapes(batch)}) fails in the model: {e}; the example "
+                    f"arguments' shapes are {shapes(args)}"
+                ) from e
             n += 1
         if n == 0:
             raise ValueError("INT8 quantization needs at least one calibration batch")

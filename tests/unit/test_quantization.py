@@ -498,3 +498,44 @@ def test_quantizer_config_is_validated():
         TensorRTQuantizationConfig(activation_observer="entropy")
     with pytest.raises(ValueError, match="tuple of module names"):
         TensorRTQuantizationConfig(skip="fc")
+
+
+# -- the CLI ------------------------------------------------------------------------------
+
+
+def test_cli_export_int8_with_calibration_file(tmp_path):
+    import json
+
+    from test_cli import run_cli
+
+    data = tmp_path / "calibration.pt"
+    g = torch.Generator().manual_seed(0)
+    torch.save([torch.randn(4, 32, generator=g) for _ in range(3)], data)
+    out = tmp_path / "mlp_int8.pte"
+    proc = run_cli("export", "mlp", "-o", str(out), "--quantize", "int8", "--calibration", str(data), "--dynamic")
+    assert f"calibrating on 3 batch(es) of {data}" in proc.stdout
+    assert "max err (quantization steps)" in proc.stdout
+    assert "left to ExecuTorch" not in proc.stdout
+    method = json.loads(run_cli("inspect", str(out), "--json").stdout)["methods"]["forward"]
+    assert method["ops_outside_tensorrt"] == 0 and len(method["delegates"]) == 1
+    ops = method["ops_in_tensorrt_by_name"]
+    assert ops["quantized_decomposed.quantize_per_tensor.default"] == 2, ops
+    assert ops["quantized_decomposed.dequantize_per_channel.default"] == 2, ops
+
+
+def test_cli_quantize_errors(tmp_path, capsys):
+    from executorch_tensorrt.cli import main
+
+    bad = tmp_path / "bad.pt"
+    torch.save([torch.randn(4, 7)], bad)
+    out = str(tmp_path / "m.pte")
+
+    def error(*argv) -> str:
+        assert main(["export", "mlp", "-o", out, *argv]) == 2
+        return capsys.readouterr().err
+
+    assert "error: calibration batch 0 (shapes [4, 7]) fails in the model" in error(
+        "--quantize", "int8", "--calibration", str(bad)
+    )
+    assert "cannot read calibration data" in error("--quantize", "int8", "--calibration", str(tmp_path / "none.pt"))
+    assert "--calibration is for --quantize int8" in error("--quantize", "int4-weight-only", "--calibration", str(bad))
