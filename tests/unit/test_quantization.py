@@ -539,3 +539,82 @@ def test_cli_quantize_errors(tmp_path, capsys):
     )
     assert "cannot read calibration data" in error("--quantize", "int8", "--calibration", str(tmp_path / "none.pt"))
     assert "--calibration is for --quantize int8" in error("--quantize", "int4-weight-only", "--calibration", str(bad))
+
+
+# -- what TensorRT-RTX builds (the README's version table) -------------------------------
+
+
+def _qdq_model(kind: str) -> onnx.ModelProto:
+    """A MatMul [1, 64] x [64, 32] (weights N=32 outputs) in one quantization form."""
+    from onnx import TensorProto as T
+    from onnx import helper as h
+    from onnx import numpy_helper as nh
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((64, 32)).astype(np.float32)
+    ws = (np.abs(w).max(0) / 127).astype(np.float32)
+    wq = np.round(w / ws).astype(np.int8)
+    w4 = rng.integers(-8, 8, (64, 32)).astype(np.int8)
+    s4 = (np.abs(rng.standard_normal((2, 32))) * 0.01 + 1e-3).astype(np.float32)
+    f = lambda v, n: nh.from_array(np.asarray(v), n)  # noqa: E731
+    act = [h.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]), h.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"])]
+    act_inits = [f(np.float32(0.05), "s"), f(np.int8(0), "z")]
+    forms = {
+        "int8": (act + [h.make_node("DequantizeLinear", ["wq", "ws"], ["wd"], axis=1),
+                        h.make_node("MatMul", ["xd", "wd"], ["y"])], act_inits + [f(wq, "wq"), f(ws, "ws")]),
+        "int8 zero point 3": ([h.make_node("QuantizeLinear", ["x", "s", "z3"], ["xq"]),
+                               h.make_node("DequantizeLinear", ["xq", "s", "z3"], ["xd"]),
+                               h.make_node("MatMul", ["xd", "w"], ["y"])], [f(np.float32(0.05), "s"), f(np.int8(3), "z3"), f(w, "w")]),
+        "int8 weight-only": ([h.make_node("DequantizeLinear", ["wq", "ws"], ["wd"], axis=1),
+                              h.make_node("MatMul", ["x", "wd"], ["y"])], [f(wq, "wq"), f(ws, "ws")]),
+        "int8 weight cast": ([h.make_node("Cast", ["wq"], ["wd"], to=T.FLOAT), h.make_node("MatMul", ["x", "wd"], ["y"])],
+                             [f(wq, "wq")]),
+        "int4 weight-only blocked 32": (
+            [h.make_node("DequantizeLinear", ["w4", "s4"], ["wd"], axis=0, block_size=32), h.make_node("MatMul", ["x", "wd"], ["y"])],
+            [quantized_onnx._int4_tensor("w4", w4), f(s4, "s4")]),
+        "int8 weight-only blocked 32": (
+            [h.make_node("DequantizeLinear", ["w8", "s4"], ["wd"], axis=0, block_size=32), h.make_node("MatMul", ["x", "wd"], ["y"])],
+            [f(w4, "w8"), f(s4, "s4")]),
+        "fp8": ([h.make_node("QuantizeLinear", ["x", "s", "z8"], ["xq"]), h.make_node("DequantizeLinear", ["xq", "s", "z8"], ["xd"]),
+                 h.make_node("DequantizeLinear", ["w8", "ws"], ["wd"], axis=1), h.make_node("MatMul", ["xd", "wd"], ["y"])],
+                [f(np.float32(0.05), "s"), h.make_tensor("z8", T.FLOAT8E4M3FN, [], [0.0]),
+                 h.make_tensor("w8", T.FLOAT8E4M3FN, [64, 32], (w / ws).flatten().tolist()), f(ws, "ws")]),
+    }
+    nodes, inits = forms[kind]
+    graph = h.make_graph(nodes, "g", [h.make_tensor_value_info("x", T.FLOAT, [1, 64])],
+                         [h.make_tensor_value_info("y", T.FLOAT, [1, 32])], inits)
+    return h.make_model(graph, opset_imports=[h.make_opsetid("", 21)], ir_version=10)
+
+
+# What TensorRT-RTX 1.7.1 does with each form, built here without a GPU; the README's table
+# says the same (a TensorRT update that changes one fails here).
+RTX_BUILDS = {
+    "int8": True,
+    "int8 zero point 3": "Non-zero zero point is not supported",
+    "int8 weight-only": True,
+    "int8 weight cast": "Quantized constant",
+    "int4 weight-only blocked 32": True,
+    "int8 weight-only blocked 32": True,
+    "fp8": True,
+}
+
+
+@pytest.mark.parametrize("kind", list(RTX_BUILDS))
+def test_what_tensorrt_rtx_builds(kind):
+    from executorch_tensorrt.backend.engine import BuildRequest, EngineBuildError, TensorRTEngineBuilder
+    from executorch_tensorrt.backend.options import TensorRTOptions
+    from executorch_tensorrt.backend.trt import Flavor, load
+    from executorch_tensorrt.serialization.blob import Dim as BlobDim
+    from executorch_tensorrt.serialization.blob import TensorInfo
+
+    if load().flavor is not Flavor.RTX or load().version != "1.7.1.116":
+        pytest.skip("the table is TensorRT-RTX 1.7.1.116's")
+    io = lambda name, n: TensorInfo(name, torch.float32, (BlobDim(1, 1, 1), BlobDim(n, n, n)))  # noqa: E731
+    request = BuildRequest(kind, _qdq_model(kind).SerializeToString(), [io("x", 64)], [io("y", 32)], ["MatMul"],
+                           TensorRTOptions())
+    expected = RTX_BUILDS[kind]
+    if expected is True:
+        assert len(TensorRTEngineBuilder().build(request).engine) > 0
+    else:
+        with pytest.raises(EngineBuildError, match=expected):
+            TensorRTEngineBuilder().build(request)
