@@ -12,7 +12,7 @@ from executorch.exir._serialize._program import deserialize_pte_binary
 from executorch.exir.schema import DataLocation, KernelCall
 
 from executorch_tensorrt.serialization import blob as blob_mod
-from executorch_tensorrt.backend.options import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
+from executorch_tensorrt.backend.partition_spec import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
 from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 BACKEND_ID = TensorRTBackend.__name__

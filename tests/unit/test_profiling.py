@@ -24,7 +24,7 @@ from executorch.exir.lowered_backend_module import get_lowered_submodules
 
 from executorch_tensorrt.backend.provenance import onnx_node_fx_name
 from executorch_tensorrt.backend.stats import partition_stats
-from executorch_tensorrt.backend.tensorrt_backend import ENGINE_EVENTS
+from executorch_tensorrt.backend.partition_build import ENGINE_EVENTS
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from tests.gpu import make_ptes
 
