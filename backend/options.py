@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # ExecuTorch is imported only where specs are made (this modu
 # propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY; tests/unit/test_options.py checks
 # they agree).
 TARGET_DEVICE_COMPILE_SPEC_KEY = "target_device"
+# The delegate's backend id: TensorRTBackend's class name, which the C++ runtime registers
+# under too (tests/unit/test_options.py checks they agree).
+BACKEND_ID = "TensorRTBackend"
 
 OPTION_KEY_PREFIX = "tensorrt."
 

@@ -192,15 +192,17 @@ def build_partition(
     out_names = [o.name for o in model.graph.output]
     inputs, outputs = io_infos(edge_program, in_names, out_names, spec.dim_ranges, spec.dim_names)
     onnx_bytes = model.SerializeToString()
-    verify_diff = None
+    verification = None
     if options.verify:
         from .verify import VerificationError, verify_partition
+        from .verify_inputs import input_ranges
 
         reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
         tolerances = (options.verify_rtol, options.verify_atol)
+        ranges = input_ranges(edge_program, {n: (lo, hi) for n, lo, hi in options.verify_input_ranges})
         try:
-            verify_diff = verify_partition(
-                name, reference, model, inputs, options.precision, tolerances, onnx_bytes
+            verification = verify_partition(
+                name, reference, model, inputs, options.precision, tolerances, onnx_bytes, ranges
             )
         except Exception as e:
             if not isinstance(e, VerificationError) and not _is_onnxruntime_error(e):
@@ -248,8 +250,7 @@ def build_partition(
     data = blob_mod.serialize(info, built.engine, onnx_payload)
     stats = PartitionStats(
         name, len(ops), len(built.engine), onnx_s=t1 - t0, verify_s=t2 - t1, build_s=t3 - t2,
-        verify_max_abs_diff=getattr(verify_diff, "max_abs", None),
-        verify_max_rel_diff=getattr(verify_diff, "max_rel", None),
+        verification=verification,
         onnx_model=onnx_bytes if handoff is not None and handoff.keep_onnx else None,
         onnx_handed_off=handed_off,
     )

@@ -21,7 +21,7 @@ import torch
 from torch.export import ExportedProgram
 
 from executorch_tensorrt.serialization.blob import TensorInfo
-from .profiles import example_inputs, index_ranges
+from .verify_inputs import ATTEMPTS, divisor_inputs, drawn_integers, example_inputs, index_ranges
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,44 @@ class VerificationError(AssertionError):
 
 
 @dataclass(frozen=True)
+class OutputCheck:
+    """How one output of a partition compared. ``margin``: the worst element's
+    |got - expected| / allowed (allowed = atol * scale + rtol * |expected|): it passes at
+    1 or below. Integer and bool outputs must be equal (``exact``; margin 0)."""
+
+    name: str
+    scale: float  # the output's largest finite |expected|
+    max_abs: float  # largest |got - expected|
+    margin: float
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class VerifyResult:
-    max_abs: float  # largest |got - expected| over all floating outputs
-    max_rel: float  # largest |got - expected| / max(|expected|, 1e-3 * scale)
+    """A partition's verification: its outputs' checks, the tolerances and precision they
+    were judged with and how the integer inputs were drawn; or why it could not be
+    verified (``unverified``: the partition itself fails on every draw of inputs)."""
+
+    outputs: tuple = ()  # of OutputCheck
+    rtol: float = 0.0
+    atol: float = 0.0
+    precision: str = "fp32"
+    inputs: str = ""
+    unverified: str | None = None
+
+    # Largest |got - expected| / max(|expected|, 1e-3 * scale) over the float outputs: a
+    # diagnostic for reports; the pass rule is each output's margin.
+    max_rel: float | None = None
+
+    @property
+    def max_abs(self) -> float | None:
+        return max((o.max_abs for o in self.outputs), default=0.0) if self.unverified is None else None
+
+
+PASS_RULE = (
+    "an element passes when |got - expected| <= atol * scale + rtol * |expected|, scale being "
+    "the output's largest |expected|; integer and bool outputs must be equal"
+)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -253,31 +288,44 @@ def verify_partition(
     precision: str = "fp32",
     tolerances: tuple | None = None,
     model_bytes: Optional[bytes] = None,
-) -> VerifyResult | None:
-    """Runs the ONNX model and the partition on the same inputs; raises VerificationError
-    on a mismatch, else returns the largest errors.
+    input_ranges: dict[int, tuple] | None = None,
+) -> VerifyResult:
+    """Runs the ONNX model and the partition on the same inputs (verify_inputs.py); raises
+    VerificationError on a mismatch, else returns each output's figures.
 
     ``tolerances`` is (rtol, atol); either may be None for the precision's default.
-    Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
-    inputs: nothing can be compared then. ``model_bytes``: ``model`` serialized, if at hand."""
+    ``input_ranges``: {input position: (lo, hi)} the user gave. When the partition itself,
+    run eagerly, fails on every draw of inputs, nothing can be compared: the result says
+    so (``unverified``) and a warning is logged. ``model_bytes``: ``model`` serialized,
+    if at hand."""
     if precision == "fp32":
         # A program in fp16/bf16 (a .half() model) computes in that precision whatever
         # the option says: its tolerances are that precision's.
         precision = next((p for p, t in _REDUCED.items() if _holds(model, t)), precision)
     rtol, atol = resolve_tolerances(precision, tolerances)
-    args = example_inputs(inputs, index_sizes=index_ranges(eager_ep))
-    try:
-        expected = run_eager(eager_ep, args)
-    except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
-        # Generated inputs are not valid for every partition: integer inputs used as
-        # divisors or as indices the graph does not show can be zero or out of range. The
-        # partition computes nothing to compare on them, so the check is inconclusive, not
-        # failed; say so loudly.
+    index_sizes, ranges = index_ranges(eager_ep), input_ranges or {}
+    divisors = divisor_inputs(eager_ep)
+    tried = []
+    for attempt in ATTEMPTS:
+        args = example_inputs(inputs, index_sizes=index_sizes, divisors=divisors, ranges=ranges, attempt=attempt)
+        try:
+            expected = run_eager(eager_ep, args)
+            break
+        except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
+            # Generated inputs are not valid for every partition (integers used as
+            # indices the graph does not show can be out of range): draw again, narrower.
+            tried.append(f"{attempt.what}: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+            if not drawn_integers(inputs, index_sizes, ranges):
+                break
+    else:
+        expected = None
+    if expected is None:
+        reason = "the partition itself fails eagerly on generated inputs (" + "; ".join(tried) + ")"
         log.warning(
-            "partition %s not verified: the partition itself fails on generated inputs (%s: %s)",
-            name, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
+            "partition %s not verified: %s; give its integer inputs valid values with verify_input_ranges",
+            name, reason,
         )
-        return None
+        return VerifyResult(rtol=rtol, atol=atol, precision=precision, unverified=reason)
     try:
         session = _session_for(model, model_bytes)
         feeds = {i.name: _to_numpy(a) for i, a in zip(session.get_inputs(), args)}
@@ -290,7 +338,9 @@ def verify_partition(
     out_names = [o.name for o in model.graph.output]
     if len(got) != len(expected):
         raise VerificationError(f"partition {name}: ONNX gives {len(got)} outputs, eager {len(expected)}")
-    worst_abs = worst_rel = 0.0
+    checks = []
+    worst_rel = 0.0
+    drawn = attempt.what if drawn_integers(inputs, index_sizes, ranges) else ""
     for k, (g, e) in enumerate(zip(got, expected)):
         onnx_name = out_names[k] if k < len(out_names) else str(k)
         where = f"partition {name}, output {k} ({onnx_name!r})"
@@ -308,7 +358,10 @@ def verify_partition(
 
         def fail(message: str) -> VerificationError:
             node = node_at_fault()
-            return VerificationError(message + (f" First diverging ONNX node: {node}." if node else ""), node)
+            inputs_text = f" Inputs: {drawn}." if drawn else ""
+            return VerificationError(
+                message + inputs_text + (f" First diverging ONNX node: {node}." if node else ""), node
+            )
 
         e = e.detach().float().numpy() if e.dtype.is_floating_point else e.numpy()
         if g.shape != e.shape:
@@ -325,6 +378,8 @@ def verify_partition(
                     f"of {e.size} elements differ; integer and bool outputs must be equal, "
                     f"{TOLERANCE_OPTIONS} do not apply)."
                 )
+            scale = float(np.abs(e.astype(np.float64)).max(initial=0.0)) if e.dtype.kind in "iu" else 1.0
+            checks.append(OutputCheck(onnx_name, scale, 0.0, 0.0, exact=True))
             continue
         g64, e64 = g.astype(np.float64), e.astype(np.float64)
         finite = np.isfinite(e64)
@@ -337,19 +392,22 @@ def verify_partition(
         diff = np.where(np.isnan(diff), np.inf, diff)  # a NaN on one side only
         allowed = atol * scale + rtol * np.abs(np.where(finite, e64, 0.0))
         rel = diff / np.maximum(np.abs(np.where(finite, e64, 0.0)), 1e-3 * scale)
+        ratio = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1.0), np.where(diff > 0, np.inf, 0.0))
         max_abs = float(diff.max(initial=0.0))
         max_rel = float(rel.max(initial=0.0))
-        worst_abs, worst_rel = max(worst_abs, max_abs), max(worst_rel, max_rel)
+        margin = float(ratio.max(initial=0.0))
+        worst_rel = max(worst_rel, max_rel)
         bad = diff > allowed
         if bad.any():
             idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.where(bad, diff - allowed, -np.inf)), e.shape))
             raise fail(
                 f"{where}: ONNX differs from eager by more than the tolerance at {int(bad.sum())} of "
                 f"{e.size} elements; at index {idx} the ONNX model gives {_fmt(g64[idx])}, the "
-                f"partition run eagerly {_fmt(e64[idx])}. Max abs error {max_abs:.3g}, max rel "
-                f"error {max_rel:.3g}; allowed |got - expected| <= atol * scale + rtol * |expected| "
-                f"with rtol={rtol:g}, atol={atol:g}, scale={scale:.3g} (the output's largest "
+                f"partition run eagerly {_fmt(e64[idx])}. Worst |got - expected| / allowed {margin:.3g} "
+                f"(max abs error {max_abs:.3g}); allowed |got - expected| <= atol * scale + rtol * "
+                f"|expected| with rtol={rtol:g}, atol={atol:g}, scale={scale:.3g} (the output's largest "
                 f"|expected|), precision {precision}. If this difference is acceptable, set the "
                 f"options {TOLERANCE_OPTIONS}."
             )
-    return VerifyResult(worst_abs, worst_rel)
+        checks.append(OutputCheck(onnx_name, scale, max_abs, margin))
+    return VerifyResult(tuple(checks), rtol, atol, precision, drawn, None, worst_rel)

@@ -130,6 +130,7 @@ class Settled:
     parts: list  # of lists of nodes
     built: dict  # key -> (PartitionSpec, PreprocessResult)
     builds: dict  # key -> _Build (with the program's signature), for a Plan
+    dropped: set = field(default_factory=set)  # nodes left to ExecuTorch by a fallback
 
 
 def settle(
@@ -157,7 +158,9 @@ def settle(
         if not failures:
             return settled
         for part, failure in failures:
-            fall_back(part, failure, verdicts, lowering.stats, rounds < MAX_NARROWING_ROUNDS, droppable)
+            settled.dropped.update(
+                fall_back(part, failure, verdicts, lowering.stats, rounds < MAX_NARROWING_ROUNDS, droppable)
+            )
         follow_sources(ep.graph_module, verdicts, overwrite=True)
         rounds += 1
 
@@ -204,10 +207,10 @@ def fall_back(
     stats: LoweringStats,
     narrow: bool,
     droppable: Callable[[torch.fx.Node], bool],
-) -> None:
+) -> list[torch.fx.Node]:
     """Leaves the nodes of ``part`` that ``failure`` names to ExecuTorch (with
     ``narrow``; else the whole partition): a negative verdict each, one warning, one
-    entry in ``stats.fallbacks``."""
+    entry in ``stats.fallbacks``. Returns the nodes left."""
     by_name = {n.name: n for n in part}
     computes = set(compute_nodes(part[0].graph.owning_module))
     blamed = [by_name[x] for x in failure.fx_nodes if x in by_name and droppable(by_name[x])]
@@ -248,17 +251,21 @@ def fall_back(
         what, failure.partition, how, len(drop), ", ".join(n.name for n in drop[:12])
         + (", ..." if len(drop) > 12 else ""), failure.message,
     )
+    return drop
 
 
-def plan_of(ep_graph: torch.fx.Graph, verdicts: dict, settled: Settled, kept_whole: Callable[[Any], bool]) -> Plan:
-    """The Plan of a program settled before ExecuTorch's decomposition: its verdicts,
-    the kept-whole nodes inside partitions that build, and their blobs."""
+def plan_of(
+    ep_graph: torch.fx.Graph, verdicts: dict, asked: set, settled: Settled, kept_whole: Callable[[Any], bool]
+) -> Plan:
+    """The Plan of a program settled before ExecuTorch's decomposition: TensorRT's
+    verdicts (its parser's on the ``asked`` nodes, its builder's and verification's
+    fallbacks), the kept-whole nodes inside partitions that build, and their blobs."""
     kept = set()
     for part in settled.parts:
         kept |= {n.name for n in part if kept_whole(n)}
     return Plan(
         graph=ep_graph,
-        verdicts={n.name: v for n, v in verdicts.items()},
+        verdicts={n.name: verdicts[n] for n in (asked | settled.dropped) if n in verdicts},
         kept=frozenset(kept),
         builds=dict(settled.builds),
     )

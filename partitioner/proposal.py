@@ -131,19 +131,22 @@ def support_verdicts(
     options: TensorRTOptions,
     stats: LoweringStats,
     known: Optional[Callable[[torch.fx.Node], Optional[Verdict]]] = None,
-) -> tuple[dict[torch.fx.Node, Verdict], Any]:
-    """A verdict for every call_function node of ``ep``, and the whole-program ONNX model
+) -> tuple[dict[torch.fx.Node, Verdict], Any, set]:
+    """A verdict for every call_function node of ``ep``, the whole-program ONNX model
     made for the question (None if the program did not export as a whole, or no such
-    export was needed). ``known``: the parser's verdict on a node where it is known
-    already (a node of a program settled before, see fallback.Plan); only nodes it does
-    not know are asked about, each on its own."""
+    export was needed), and the nodes whose verdict is TensorRT's (its parser's, or
+    ``known``'s). ``known``: TensorRT's verdict on a node where it is known already (a
+    node of a program settled before, see fallback.Plan); only nodes it does not know
+    are asked about, each on its own. Reasons that need no parser are always the
+    program's own (a size read from data in one program can be a constant in the next)."""
     gm = ep.graph_module
     verdicts: dict[torch.fx.Node, Verdict] = {}
-    pending = []
+    pending, asked = [], set()
     for n in compute_nodes(gm):
         v = static_verdict(n, options) or data_value_verdict(n)
-        if v is None and known is not None:
-            v = known(n)
+        if v is None:
+            asked.add(n)
+            v = known(n) if known is not None else None
         if v is None:
             pending.append(n)
         else:
@@ -168,7 +171,7 @@ def support_verdicts(
             verdicts[n] = rejected.get(n.name, SUPPORTED)
     follow_sources(gm, verdicts)
     feeds_only_reads(gm, verdicts)
-    return verdicts, (whole[1] if whole is not None else None)
+    return verdicts, (whole[1] if whole is not None else None), asked
 
 
 def proposed_partitions(gm: torch.fx.GraphModule, verdicts: dict) -> list[list[torch.fx.Node]]:

@@ -8,10 +8,12 @@ options that match nothing). This module wires them to ExecuTorch's Partitioner 
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import itertools
 import logging
-import operator
 import weakref
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import torch
 from executorch.exir.backend.compile_spec_schema import CompileSpec
@@ -41,6 +43,47 @@ log = logging.getLogger(__name__)
 _MAX_PLANS = 16
 
 
+@contextlib.contextmanager
+def _shape_env_untouched(ep: ExportedProgram) -> Iterator[None]:
+    """Leaves the program's ShapeEnv as it was. Settling retraces and runs partitions of
+    the program, which adds symbols, replacements and runtime asserts to the ShapeEnv
+    its fake tensors share; ExecuTorch then decomposes the program again with that
+    ShapeEnv, and what settling added changes the result (sizes read from data, item(),
+    stay pending and fail it, or make shapes data-dependent that were not)."""
+    env = program_shape_env(ep)
+    if env is None:
+        for n in ep.graph.nodes:
+            env = getattr(getattr(n.meta.get("val"), "fake_mode", None), "shape_env", None)
+            if env is not None:
+                break
+    saved = None if env is None else {k: _copied(v) for k, v in vars(env).items()}
+    try:
+        yield
+    finally:
+        if saved is not None:
+            for k in [k for k in vars(env) if k not in saved]:
+                delattr(env, k)
+            for k, v in saved.items():
+                setattr(env, k, v)
+
+
+def _copied(value: Any) -> Any:
+    """A copy of a ShapeEnv attribute deep enough that later additions leave it as is:
+    containers and the containers they hold (counters too), anything else as it is."""
+    if isinstance(value, (dict, list, set)):
+        inner = value.items() if isinstance(value, dict) else value
+        if isinstance(value, dict):
+            out = copy.copy(value)
+            for k, v in inner:
+                if isinstance(v, (dict, list, set)):
+                    out[k] = copy.copy(v)
+            return out
+        return copy.copy(value)
+    if isinstance(value, itertools.count):
+        return copy.copy(value)
+    return value
+
+
 class _Program:
     """One program being partitioned: names, specs and hand-offs of its partitions."""
 
@@ -59,11 +102,10 @@ class _Program:
         self.dim_names = dim_names(ep)
 
     def key(self, part: list[torch.fx.Node]) -> frozenset:
-        """A partition's identity across the programs ExecuTorch derives from one another
-        (its nodes named as in the program the plan settled)."""
-        return frozenset(
-            self.source(n) or n.name for n in part if n.op == "call_function" and n.target is not operator.getitem
-        )
+        """A partition's identity across the programs ExecuTorch derives from one another:
+        its compute nodes named as in the program a plan settled (size arithmetic is
+        renamed from one program to the next; it follows from the tensors' shapes)."""
+        return frozenset(self.source(n) or n.name for n in part if n in self.computes)
 
     def spec_for(self, part: list[torch.fx.Node]) -> PartitionSpec:
         return PartitionSpec(
@@ -170,7 +212,11 @@ class TensorRTPartitioner(Partitioner):
     def _settle_ahead(self, ep: ExportedProgram) -> Plan:
         """Settles ``ep`` (ATen, decomposed around the kept ops) before ExecuTorch commits
         its decomposition."""
-        verdicts, whole = support_verdicts(ep, self.options, self.stats)
+        with _shape_env_untouched(ep):
+            return self._settle_ahead_of(ep)
+
+    def _settle_ahead_of(self, ep: ExportedProgram) -> Plan:
+        verdicts, whole, asked = support_verdicts(ep, self.options, self.stats)
         program = _Program(self, ep, whole)
         settled = settle(
             ep,
@@ -179,7 +225,7 @@ class TensorRTPartitioner(Partitioner):
             build_ahead=self.options.on_failure == "fallback",
             droppable=lambda n: True,  # nothing is committed yet
         )
-        plan = plan_of(ep.graph, verdicts, settled, is_kept_whole)
+        plan = plan_of(ep.graph, verdicts, asked, settled, is_kept_whole)
         self._plans = self._plans[-(_MAX_PLANS - 1):] + [plan]
         return plan
 
@@ -218,10 +264,10 @@ class TensorRTPartitioner(Partitioner):
         ep = exported_program
         plan = self._program_plan(ep)
         if plan is not None:
-            verdicts, whole = support_verdicts(ep, self.options, self.stats, known=plan.verdict)
+            verdicts, whole, _ = support_verdicts(ep, self.options, self.stats, known=plan.verdict)
             kept_whole = plan.keeps
         else:
-            verdicts, whole = support_verdicts(ep, self.options, self.stats)
+            verdicts, whole, _ = support_verdicts(ep, self.options, self.stats)
             kept_whole = is_kept_whole
         program = _Program(self, ep, whole, plan)
         settled = settle(
