@@ -22,15 +22,32 @@ class PartitionStats:
     onnx_s: float
     verify_s: float
     build_s: float
-    verify_max_abs_diff: float | None = None
-    verify_max_rel_diff: float | None = None
-    # largest error in quantization steps of its output (a partition that quantizes activations)
-    verify_max_lsb: float | None = None
+    # verify.VerifyResult: each output's scale, worst error and margin, or why the
+    # partition could not be verified (its ``unverified``); None with verify=False.
+    verification: Any = None
     # The ONNX model TensorRT parsed, kept only when the partitioner was made with
     # keep_onnx=True (the conformance suite runs it with onnxruntime in place of the engine).
     onnx_model: bytes | None = None
     onnx_handed_off: bool = False  # the partitioner's ONNX export served this partition
     prebuilt: bool = False  # the partitioner built this blob (to fall back from failures)
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is not None and self.verification.unverified is None
+
+    @property
+    def verify_max_abs_diff(self) -> float | None:
+        return getattr(self.verification, "max_abs", None)
+
+    @property
+    def verify_max_rel_diff(self) -> float | None:
+        return getattr(self.verification, "max_rel", None)
+
+    @property
+    def verify_max_lsb(self) -> float | None:
+        """The largest error in quantization steps of its output (a partition that
+        quantizes activations, backend/quant_verify.py); None otherwise."""
+        return getattr(self.verification, "max_lsb", None)
 
 
 @dataclass

@@ -15,6 +15,7 @@ Two ways of asking, both through the same edge -> ATen -> ONNX path the backend 
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from dataclasses import dataclass
@@ -75,7 +76,20 @@ def signature(node: torch.fx.Node, precision: str) -> tuple:
         arg_sig(node.args),
         tuple(sorted((k, arg_sig(v)) for k, v in node.kwargs.items())),
         precision,
+        read_outputs(node),
     )
+
+
+def read_outputs(node: torch.fx.Node) -> Optional[tuple[int, ...]]:
+    """The results of a multi-output node the program reads (through getitem), or None
+    when it reads the node some other way (or the node has one result). A probe returns
+    only these: a rewrite may apply only when the others are unused (embedding_bag's
+    offsets and bag sizes, max pooling's indices), as in the program itself."""
+    if not isinstance(node.meta.get("val"), (tuple, list)) or not node.users:
+        return None
+    if any(u.target is not operator.getitem for u in node.users):
+        return None
+    return tuple(sorted({int(u.args[1]) for u in node.users}))
 
 
 def data_dependent(node: torch.fx.Node) -> bool:
@@ -129,9 +143,9 @@ class _OneOp(torch.nn.Module):
     """Calls one ATen op; tensors that were weights in the source program are buffers here
     (so they become ONNX initializers, as in the real lowering), the rest are inputs."""
 
-    def __init__(self, target, args, kwargs, weights: dict) -> None:
+    def __init__(self, target, args, kwargs, weights: dict, outputs: Optional[tuple[int, ...]] = None) -> None:
         super().__init__()
-        self.target, self.args_t, self.kwargs_t = target, args, kwargs
+        self.target, self.args_t, self.kwargs_t, self.outputs = target, args, kwargs, outputs
         for k, t in weights.items():
             self.register_buffer(k, t)
 
@@ -150,7 +164,7 @@ class _OneOp(torch.nn.Module):
             return a
 
         out = self.target(*fill(self.args_t), **{k: fill(v) for k, v in self.kwargs_t.items()})
-        return out
+        return out if self.outputs is None else tuple(out[i] for i in self.outputs)
 
 
 class ParserSupport:
@@ -212,7 +226,7 @@ class ParserSupport:
         try:
             args = template(node.args)
             kwargs = {k: template(v) for k, v in node.kwargs.items()}
-            module = _OneOp(edge_to_aten_target(node.target), args, kwargs, weights).eval()
+            module = _OneOp(edge_to_aten_target(node.target), args, kwargs, weights, read_outputs(node)).eval()
             with onnx_export.quiet():
                 one = torch.export.export(module, tuple(inputs), strict=False)
             one = apply_precision(one, precision)

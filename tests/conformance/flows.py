@@ -190,10 +190,10 @@ class _DelegatesOnOnnxRuntime(torch.fx.Interpreter):
         self.sessions: dict[str, Any] = {}
 
     def _session(self, lowered) -> Any:
-        from executorch_tensorrt.backend.options import partition_name_from_specs
+        from executorch_tensorrt.backend.partition_spec import PartitionSpec
         from executorch_tensorrt.backend.verify import onnxruntime_session
 
-        name = partition_name_from_specs(lowered.compile_specs)
+        name = PartitionSpec.from_compile_specs(lowered.compile_specs).name
         if name not in self.sessions:
             model = self.onnx_models.get(name)
             if model is None:

@@ -58,7 +58,7 @@ def _warnings():
         def emit(self, record):
             records.append(record.getMessage())
 
-    logger = logging.getLogger("executorch_tensorrt.partitioner.tensorrt_partitioner")
+    logger = logging.getLogger("executorch_tensorrt.partitioner.fallback")
     handler = Keep(logging.WARNING)
     logger.addHandler(handler)
     try:
@@ -183,16 +183,20 @@ def test_verification_failure_falls_back():
     assert len([m for m in logged if "verification refused partition" in m]) == len(fallbacks)
 
 
-def test_kept_op_that_cannot_be_built_names_the_way_out(refusing_builder):
-    # linear is kept whole for TensorRT and has no ExecuTorch kernel: if TensorRT cannot
-    # build it either, the error says how to have it decomposed for ExecuTorch
+def test_kept_op_that_cannot_be_built_is_decomposed_for_executorch(refusing_builder):
+    # linear is kept whole for TensorRT, and as it is has no ExecuTorch kernel: when
+    # TensorRT cannot build it, it falls back decomposed (addmm), one warning
     refusing_builder("refuses_gemm", "Gemm", "MatMul")
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).eval()
-    with pytest.raises(RuntimeError, match="exclude_ops"):
-        lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm")
-    low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm", exclude_ops=["linear"])
+    with _warnings() as logged:
+        low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm")
+    assert len([m for m in logged if "refused partition" in m]) == 1
     assert low.remaining_ops().count("aten.addmm.default") == 2
+    assert "aten.linear.default" not in low.remaining_ops()
     assert low.delegated_ops["forward"] == ["aten.relu.default"]
+    excluded = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm", exclude_ops=["linear"])
+    assert excluded.remaining_ops().count("aten.addmm.default") == 2
+    assert excluded.delegated_ops["forward"] == ["aten.relu.default"]
 
 
 def test_verification_naming_a_node_narrows_to_it(monkeypatch):

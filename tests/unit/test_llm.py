@@ -19,7 +19,7 @@ from executorch.exir import to_edge_transform_and_lower
 from torch.export import Dim
 
 from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
-from executorch_tensorrt.backend.options import partition_name_from_specs
+from executorch_tensorrt.backend.partition_spec import PartitionSpec
 from executorch_tensorrt.backend.stats import partition_stats
 from executorch_tensorrt.backend.verify import onnxruntime_session
 from executorch_tensorrt.examples import llama_dynamic_shapes, llama_inputs, tiny_llama
@@ -84,7 +84,7 @@ class _OnnxDelegates(torch.fx.Interpreter):
         if "executorch_call_delegate" not in str(target):
             return super().call_function(target, args, kwargs)
         lowered, *inputs = args
-        name = partition_name_from_specs(lowered.compile_specs)
+        name = PartitionSpec.from_compile_specs(lowered.compile_specs).name
         if name not in self.sessions:
             self.sessions[name] = onnxruntime_session(self.onnx[name])
         session = self.sessions[name]

@@ -9,7 +9,7 @@ import torch
 from executorch.exir import to_edge_transform_and_lower
 from torch.export import Dim
 
-from executorch_tensorrt.backend.options import PARTITION_NAME_KEY, PARTITION_OPS_KEY
+from executorch_tensorrt.backend.partition_spec import PARTITION_NAME_KEY, PARTITION_OPS_KEY
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from executorch_tensorrt.pte import inspect_json, method_ops, methods, read_delegates
 

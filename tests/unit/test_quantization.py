@@ -514,7 +514,7 @@ def test_cli_export_int8_with_calibration_file(tmp_path):
     out = tmp_path / "mlp_int8.pte"
     proc = run_cli("export", "mlp", "-o", str(out), "--quantize", "int8", "--calibration", str(data), "--dynamic")
     assert f"calibrating on 3 batch(es) of {data}" in proc.stdout
-    assert "max err (quantization steps)" in proc.stdout
+    assert "partition_0.0 quantizes activations: each quantized tensor as eager's" in proc.stdout
     assert "left to ExecuTorch" not in proc.stdout
     method = json.loads(run_cli("inspect", str(out), "--json").stdout)["methods"]["forward"]
     assert method["ops_outside_tensorrt"] == 0 and len(method["delegates"]) == 1
@@ -618,3 +618,9 @@ def test_what_tensorrt_rtx_builds(kind):
     else:
         with pytest.raises(EngineBuildError, match=expected):
             TensorRTEngineBuilder().build(request)
+
+
+def test_cli_offers_the_schemes_quantize_has():
+    from executorch_tensorrt import cli, quantize
+
+    assert cli.QUANTIZE_SCHEMES == quantize.SCHEMES
