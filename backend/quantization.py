@@ -37,13 +37,13 @@ INT4 packing).
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
 
 from .options import op_name
+from . import rewrites
 from .rewrites import _bound, _Emitter
 
 aten = torch.ops.aten
@@ -338,51 +338,37 @@ def needs_rewrite(gm: torch.fx.GraphModule, weights: set[str]) -> bool:
     )
 
 
+def _ops(names: tuple) -> list:
+    """The loaded OpOverloads of ``names`` ('ns.op.overload')."""
+    found = []
+    for name in names:
+        ns, op, overload = name.split(".")
+        packet = getattr(getattr(torch.ops, ns, None), op, None)
+        target = getattr(packet, overload, None) if packet is not None else None
+        if target is not None:
+            found.append(target)
+    return found
+
+
 def rewrite(
     gm: torch.fx.GraphModule, weights: set[str], origin_key: str, summary: Optional[QuantizationSummary] = None
 ) -> Optional[dict[str, str]]:
-    """Rewrite ``gm`` (an ATen graph) in place as the module docstring says. ``weights``:
-    the names of its weight placeholders. Returns None when nothing changed, else
-    {replaced node: replacement} for nodes that may be program outputs; new nodes carry
-    the replaced node's provenance (origin_key) and have no meta['val'] yet."""
+    """Rewrite ``gm`` (an ATen graph) in place as the module docstring says, with
+    rewrites.py's machinery. ``weights``: the names of its weight placeholders. Returns
+    None when nothing changed, else {replaced node: replacement} for nodes that may be
+    program outputs; new nodes carry the replaced node's provenance (origin_key) and have
+    no meta['val'] yet."""
     summary = summary if summary is not None else QuantizationSummary()
-    graph = gm.graph
-    renamed: dict[str, str] = {}
-    for node in list(graph.nodes):
-        if node.op != "call_function":
-            continue
-        name = op_text(node.target)
-        emit = _Emitter(graph, node, origin_key)
-        result: Any = None
-        if name in _DEQUANTIZE:
-            result = _dequantize_rule(node, emit, summary)
-        elif name == QUANTIZE_PER_TENSOR:
-            result = _quantize_rule(node, emit)
-        elif name in _CHOOSE:
-            outs = _choose_qparams_rule(node, emit)
-            for u in list(node.users):
-                if u.target is operator.getitem:
-                    renamed[u.name] = outs[u.args[1]].name
-                    u.replace_all_uses_with(outs[u.args[1]])
-                    graph.erase_node(u)
-            if not node.users:
-                graph.erase_node(node)
-            continue
-        elif node.target is aten._to_copy.default:
-            result = _integer_weight_rule(node, emit, weights)
-        elif name == DEQUANTIZE_AFFINE:
-            result = _affine_rule(node, emit)
-        if result is None:
-            continue
-        renamed[node.name] = result.name
-        node.replace_all_uses_with(result)
-        graph.erase_node(node)
-    if not renamed:
-        return None
-    graph.eliminate_dead_code()
-    graph.lint()
-    gm.recompile()
-    return renamed
+    rules: dict[Any, Any] = {aten._to_copy.default: lambda n, emit: _integer_weight_rule(n, emit, weights)}
+    for target in _ops(_DEQUANTIZE):
+        rules[target] = lambda n, emit: _dequantize_rule(n, emit, summary)
+    for target in _ops((QUANTIZE_PER_TENSOR,)):
+        rules[target] = _quantize_rule
+    for target in _ops(_CHOOSE):
+        rules[target] = _choose_qparams_rule
+    for target in _ops((DEQUANTIZE_AFFINE,)):
+        rules[target] = _affine_rule
+    return rewrites.rewrite(gm, origin_key, rules)
 
 
 def summarize(gm: torch.fx.GraphModule, nodes: Optional[set] = None) -> QuantizationSummary:

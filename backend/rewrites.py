@@ -510,15 +510,17 @@ RULES: dict[Any, Callable[[torch.fx.Node, _Emitter], Optional[Outputs]]] = {
 }
 
 
-def rewrite(gm: torch.fx.GraphModule, origin_key: str) -> Optional[dict[str, str]]:
-    """Apply RULES to ``gm`` in place. Returns None when no rule applied (``gm`` untouched),
-    else {name of a replaced node: name of its replacement} for nodes that may be program
-    outputs. New nodes have no meta['val'] yet: the caller propagates shapes."""
+def rewrite(gm: torch.fx.GraphModule, origin_key: str, rules: Optional[dict] = None) -> Optional[dict[str, str]]:
+    """Apply RULES (or ``rules``, keyed the same way) to ``gm`` in place. Returns None when
+    no rule applied (``gm`` untouched), else {name of a replaced node: name of its
+    replacement} for nodes that may be program outputs. New nodes have no meta['val'] yet:
+    the caller propagates shapes."""
     graph = gm.graph
+    rules = RULES if rules is None else rules
     renamed: dict[str, str] = {}
     changed = False
     for node in list(graph.nodes):
-        rule = RULES.get(node.target) if node.op == "call_function" else None
+        rule = rules.get(node.target) if node.op == "call_function" else None
         if rule is None:
             continue
         emit = _Emitter(graph, node, origin_key)

@@ -34,6 +34,12 @@ from executorch_tensorrt.quantizer import TensorRTQuantizationConfig, TensorRTQu
 IMAGE = 64  # small images keep the torchvision lowerings lean on 2 cores
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Random weights, the same in every run."""
+    torch.manual_seed(0)
+
+
 class Warnings(logging.Handler):
     """Collects warnings of our loggers (pytest's logging plugin is off)."""
 
@@ -253,7 +259,8 @@ def test_xnnpack_quantized_program(dynamic):
     got = _first(low.run(x))
     with torch.no_grad():
         want_q, want_f = ep.module()(x), model(x)
-    assert (got - want_q).abs().max().item() <= 8 * want_q.abs().max().item() / 127
+    noise = _rounding_sensitivity(ep.module(), x)  # unforced: see test_tensorrt_quantizer_int8
+    assert (got - want_q).abs().max().item() <= 2 * noise + 2 * want_q.abs().max().item() / 127
     _report(f"XNNPACKQuantizer {'dynamic' if dynamic else 'static'} {type(model).__name__}", low, _float_error(got, want_f))
 
 
