@@ -87,6 +87,7 @@ def main() -> None:
                     help="Llama configs' dim (256: the tiny example; repeat for more)")
     args = ap.parse_args()
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    import executorch.kernels.quantized  # noqa: F401  for what XNNPACK leaves outside
 
     cases = []
     for name in args.models.split(","):
