@@ -338,6 +338,24 @@ def needs_rewrite(gm: torch.fx.GraphModule, weights: set[str]) -> bool:
     )
 
 
+# Dequantize ops and the keyword naming their output dtype (float32 when absent).
+_OUTPUT_DTYPE_KWARG = {
+    DEQUANTIZE_PER_TENSOR: "out_dtype",
+    DEQUANTIZE_PER_TENSOR_T: "out_dtype",
+    DEQUANTIZE_PER_CHANNEL: "out_dtype",
+    DEQUANTIZE_AFFINE: "output_dtype",
+}
+
+
+def dequantize_to(graph: torch.fx.Graph, dtype: torch.dtype) -> None:
+    """Dequantize ops of ``graph`` that make float32 make ``dtype`` instead (the program
+    computing in fp16/bf16: backend/precision.py)."""
+    for node in graph.nodes:
+        key = _OUTPUT_DTYPE_KWARG.get(op_text(node.target)) if node.op == "call_function" else None
+        if key is not None and node.kwargs.get(key) in (None, torch.float32):
+            node.kwargs = {**node.kwargs, key: dtype}
+
+
 def _ops(names: tuple) -> list:
     """The loaded OpOverloads of ``names`` ('ns.op.overload')."""
     found = []

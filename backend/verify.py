@@ -351,7 +351,7 @@ def verify_partition(
         ) from e
     out_names = [o.name for o in model.graph.output]
     if code_values:
-        got, expected = _forced(name, model, eager_ep, args, session, got, code_values)
+        got, expected = _forced(name, model, eager_ep, args, session, got, code_values, precision)
     if len(got) != len(expected):
         raise VerificationError(f"partition {name}: ONNX gives {len(got)} outputs, eager {len(expected)}")
     lsb = tuple(tolerances)[2] if tolerances is not None and len(tolerances) > 2 else None
@@ -438,20 +438,20 @@ def verify_partition(
     return VerifyResult(tuple(checks), rtol, atol, precision, drawn, None, worst_rel, worst_lsb)
 
 
-def _forced(name: str, model: onnx.ModelProto, eager_ep: ExportedProgram, args, session, got, code_values: dict):
+def _forced(name: str, model: onnx.ModelProto, eager_ep: ExportedProgram, args, session, got, code_values: dict,
+            precision: str):
     """(the ONNX outputs, eager's outputs run on onnxruntime's quantized codes), after
     checking those codes against eager's (quant_verify.forced_eager)."""
     out_names = [o.name for o in model.graph.output]
     by_value = dict(zip([o.name for o in session.get_outputs()], got))
     codes = {fx: (value, by_value[value]) for fx, value in code_values.items() if value in by_value}
-    expected, checks = quant_verify.forced_eager(eager_ep, _flat_inputs(eager_ep, args), codes)
+    expected, checks = quant_verify.forced_eager(eager_ep, _flat_inputs(eager_ep, args), codes, precision)
     bad = next((c for c in checks if not c.ok), None)
     if bad is not None:
         raise VerificationError(
             f"partition {name}: the ONNX model quantizes {bad.fx_node} (ONNX value {bad.onnx_value!r}) "
             f"differently from eager: {bad.differ} of {bad.size} codes differ, by up to {bad.max_diff:g} "
-            f"steps (allowed: one step at {quant_verify.MAX_FLIPS:.0%} of them, where a value rounds to the "
-            f"neighbouring step).",
+            f"steps (allowed: {bad.allowed()}).",
             _producer(model, bad.onnx_value),
         )
     return got[: len(out_names)], expected

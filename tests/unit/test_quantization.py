@@ -647,3 +647,14 @@ def test_cli_offers_the_schemes_quantize_has():
     from executorch_tensorrt import cli, quantize
 
     assert cli.QUANTIZE_SCHEMES == quantize.SCHEMES
+
+
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_quantized_program_in_reduced_precision(int8_programs, precision):
+    """precision=fp16/bf16: the dequantizes make the precision's type (not float32), so the
+    quantized program stays one strongly typed engine; verification allows the codes the
+    reduced precision rounds differently."""
+    _, args, ep = int8_programs("mlp")
+    low = Lowered(torch.export.export(ep.module(), args), precision=precision)
+    assert low.delegates == 1 and low.outside == []
+    assert low.max_lsb is not None and low.max_lsb <= 1.0
