@@ -7,8 +7,10 @@ the same quantized program. One run, this machine; figures go to docs/measuremen
   (groups of 32) weight-only on the Linear layers; ``--llama-dim`` adds a larger config.
 
 Per model and scheme: .pte bytes and the ratio to the FP32 TensorRT .pte, lowering seconds
-(export excluded, TensorRT verification on), and the same quantized program through
-XnnpackPartitioner: delegates, ops left outside (of them quantization ops), .pte bytes.
+(export excluded, TensorRT verification on), the portable .pte (engine_mode="portable": the
+Q/DQ ONNX model a target such as JetPack's TensorRT builds, no engine), and the same
+quantized program through XnnpackPartitioner: delegates, ops left outside (of them
+quantization ops), .pte bytes.
 
     .venv/bin/python bench/quant.py [--models resnet18,mobilenet_v2,llama] [--llama-dim 1024]
 """
@@ -103,18 +105,21 @@ def main() -> None:
         print(f"{name}: fp32 {fp32}", flush=True)
         for scheme, make in schemes.items():
             ours = _lower(make(), TensorRTPartitioner())
+            portable = _lower(make(), TensorRTPartitioner(engine_mode="portable", verify=False))
             xnn = _lower(make(), XnnpackPartitioner())
-            print(f"{name} {scheme}: TensorRT {ours}, XNNPACK {xnn}", flush=True)
-            rows.append((name, weights, scheme, fp32, ours, xnn))
+            print(f"{name} {scheme}: TensorRT {ours}, portable {portable}, XNNPACK {xnn}", flush=True)
+            rows.append((name, weights, scheme, fp32, ours, portable, xnn))
     print()
     print("| model | scheme | FP32 .pte | quantized .pte (x FP32) | lowering s FP32 / quantized | "
-          "TensorRT delegates / ops outside (Q/DQ) | XNNPACK delegates / ops outside (Q/DQ) / .pte |")
-    print("|---|---|---|---|---|---|---|")
+          "TensorRT delegates / ops outside (Q/DQ) | portable .pte (x FP32) | "
+          "XNNPACK delegates / ops outside (Q/DQ) / .pte |")
+    print("|---|---|---|---|---|---|---|---|")
     mb = lambda b: f"{b / 1e6:.2f} MB"  # noqa: E731
-    for name, w, scheme, f, o, x in rows:
+    for name, w, scheme, f, o, p, x in rows:
         print(
             f"| {name}, {mb(w)} fp32 weights | {scheme} | {mb(f['pte'])} | {mb(o['pte'])} ({o['pte'] / f['pte']:.2f}x) "
             f"| {f['s']:.1f} / {o['s']:.1f} | {o['delegates']} / {o['outside']} ({o['quant']}) "
+            f"| {mb(p['pte'])} ({p['pte'] / f['pte']:.2f}x) "
             f"| {x['delegates']} / {x['outside']} ({x['quant']}) / {mb(x['pte'])} |"
         )
 
