@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import torch
 from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
 
 from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
 from executorch_tensorrt.backend.handoff import PartitionHandoff
@@ -57,8 +58,9 @@ class ProgramLowering(Protocol):
 
 
 def _signature(program: ExportedProgram, source: Callable[[torch.fx.Node], Optional[str]]) -> tuple:
-    """A partition program's inputs and outputs, in order: where each comes from (the
-    node or weight it stands for) and its dtype and shape."""
+    """A partition program's runtime inputs and its outputs, in order: the node each
+    stands for, its dtype and shape. (Weights and constants are the program's own,
+    baked into the engine either way; the edge dialect lifts scalars to constants.)"""
     gm = program.graph_module
     nodes = {n.name: n for n in gm.graph.nodes}
 
@@ -71,8 +73,7 @@ def _signature(program: ExportedProgram, source: Callable[[torch.fx.Node], Optio
         return where, type(val).__name__, str(val)
 
     ins = tuple(
-        (str(s.kind), s.target) if s.target is not None else (str(s.kind), *describe(s.arg.name))
-        for s in program.graph_signature.input_specs
+        describe(s.arg.name) for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
     )
     outs = tuple(describe(getattr(s.arg, "name", str(s.arg))) for s in program.graph_signature.output_specs)
     return ins, outs
