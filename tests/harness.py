@@ -3,6 +3,8 @@ TensorRT-RTX build and is checked with onnxruntime against eager (verify=True)."
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import operator
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -50,6 +52,25 @@ class Lowered:
 
         with torch.no_grad():
             return _DelegatesOnOnnxRuntime(self.runnable, self.onnx_models).run(*inputs)
+
+
+@contextlib.contextmanager
+def logged_warnings(logger: str = "executorch_tensorrt"):
+    """The warning messages logged under ``logger`` while the block runs (pytest's logging
+    plugin is off in this project)."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    log = logging.getLogger(logger)
+    handler = Keep(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)
 
 
 def _ops(gm) -> list[str]:

@@ -1,15 +1,13 @@
 """A partition TensorRT's parser accepts but its builder (or verification) refuses falls
 back to ExecuTorch instead of failing the export (on_failure='fallback', the default)."""
 
-import contextlib
-import logging
 
 import onnx
 import pytest
 import torch
 
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
-from harness import lower
+from harness import logged_warnings, lower
 
 
 class WindowMaskAttention(torch.nn.Module):
@@ -51,25 +49,6 @@ class WindowMaskAttention(torch.nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         attn = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + self.mask(x)
         return self.proj(attn.softmax(-1) @ v)
-
-
-@contextlib.contextmanager
-def _warnings():
-    """The partitioner's warning messages while the block runs (pytest's logging plugin
-    is off in this project)."""
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("executorch_tensorrt.partitioner.fallback")
-    handler = Keep(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 def _args():
@@ -124,7 +103,7 @@ def _assert_close(got, want, rtol=1e-4, atol=1e-5):
 def test_window_mask_scatter_refused_by_builder_falls_back(refusing_builder):
     builder = refusing_builder("refuses_scatternd", "ScatterND")
     model = WindowMaskAttention(scalar_copy=False, input_mask=True).eval()
-    with _warnings() as logged:
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
         low = lower(model, _args(), engine_builder="refuses_scatternd", keep_onnx=True)
     assert builder.refused >= 1
     # the mask's slice assignments run on ExecuTorch, the rest stays in TensorRT
@@ -179,7 +158,7 @@ class MatTanh(torch.nn.Module):
 def test_verification_failure_falls_back():
     # fp16 cannot match fp32 eager exactly: with zero tolerances the nodes verification
     # names (the first diverging ones) leave TensorRT, one warning per refused partition
-    with _warnings() as logged:
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
         low = lower(MatTanh().eval(), (torch.randn(2, 8),), precision="fp16", verify_rtol=0.0, verify_atol=0.0)
     fallbacks = low.partitioner.fallbacks
     assert fallbacks and all(f["stage"] == "verify" and "rtol=0," in f["message"] for f in fallbacks)
@@ -193,7 +172,7 @@ def test_kept_op_that_cannot_be_built_is_decomposed_for_executorch(refusing_buil
     # TensorRT cannot build it, it falls back decomposed (addmm), one warning
     refusing_builder("refuses_gemm", "Gemm", "MatMul")
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).eval()
-    with _warnings() as logged:
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
         low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm")
     assert len([m for m in logged if "refused partition" in m]) == 1
     assert low.remaining_ops().count("aten.addmm.default") == 2

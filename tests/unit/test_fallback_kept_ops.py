@@ -11,8 +11,6 @@ eagerly, and every kernel it calls must be one ExecuTorch's runtime has.
 
 from __future__ import annotations
 
-import contextlib
-import logging
 
 import onnx
 import pytest
@@ -22,7 +20,7 @@ import torchvision
 from executorch_tensorrt.backend import verify
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
 from executorch_tensorrt.pte import method_ops
-from harness import lower
+from harness import logged_warnings, lower
 
 
 class LinearNormGeluLinear(torch.nn.Module):
@@ -43,23 +41,6 @@ def _vit_block() -> torch.nn.Module:
         num_heads=4, hidden_dim=32, mlp_dim=64, dropout=0.0, attention_dropout=0.0
     )
     return block.eval()
-
-
-@contextlib.contextmanager
-def _warnings():
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("executorch_tensorrt")
-    handler = Keep(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 class _Refuses:
@@ -138,7 +119,7 @@ def test_builder_refusing_everything_falls_back_whole_and_executorch_runs_it(ref
     model = model_fn().eval()
     builder = refusing("refuses_all", name_layer=False)
     x = torch.randn(*shape)
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(model, (x,), engine_builder="refuses_all")
     assert builder.refused >= 1
     assert len(_refusals(logged)) == 1, logged  # one fallback, one warning
@@ -165,7 +146,7 @@ def test_verification_refusing_everything_falls_back_whole_and_executorch_runs_i
 
     monkeypatch.setattr(verify, "verify_partition", refuse)
     x = torch.randn(*shape)
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(model, (x,))
     assert len(refused) == 1 and len(_refusals(logged)) == 1, logged
     (fallback,) = low.partitioner.fallbacks
@@ -178,7 +159,7 @@ def test_builder_refusing_layer_norm_narrows_to_it(refusing):
     model = LinearNormGeluLinear().eval()
     refusing("refuses_layernorm", "LayerNormalization")
     x = torch.randn(4, 8, 32)
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(model, (x,), engine_builder="refuses_layernorm", keep_onnx=True)
     assert len(_refusals(logged)) == 1, logged
     (fallback,) = low.partitioner.fallbacks
@@ -208,7 +189,7 @@ def test_verification_naming_gelu_narrows_to_it(monkeypatch):
     monkeypatch.setattr(verify, "verify_partition", refuse_gelu)
     model = LinearNormGeluLinear().eval()
     x = torch.randn(4, 8, 32)
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(model, (x,), keep_onnx=True)
     assert len(_refusals(logged)) == 1, logged
     (fallback,) = low.partitioner.fallbacks
@@ -223,7 +204,7 @@ def test_vit_block_refusing_gemm_keeps_the_rest_in_tensorrt(refusing):
     model = _vit_block()
     refusing("refuses_gemm", "Gemm", "MatMul")
     x = torch.randn(2, 8, 32)
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(model, (x,), engine_builder="refuses_gemm", keep_onnx=True)
     assert _refusals(logged) and len(_refusals(logged)) == len(low.partitioner.fallbacks)
     assert "aten.linear.default" not in low.delegated_ops["forward"]

@@ -5,31 +5,12 @@ the program does not have. One warning each."""
 
 from __future__ import annotations
 
-import contextlib
-import logging
 
 import torch
 
-from harness import lower
+from harness import logged_warnings, lower
 
 F = torch.nn.functional
-
-
-@contextlib.contextmanager
-def _warnings():
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("executorch_tensorrt")
-    handler = Keep(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 class Attention(torch.nn.Module):
@@ -47,7 +28,7 @@ _X = (torch.randn(1, 8, 16),)
 
 
 def test_excluding_softmax_of_an_sdpa_warns_with_the_name_that_works():
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(Attention(), _X, exclude_ops=["softmax"])
     about = [m for m in logged if "exclude_ops" in m]
     assert len(about) == 1, logged
@@ -56,7 +37,7 @@ def test_excluding_softmax_of_an_sdpa_warns_with_the_name_that_works():
     assert "aten.scaled_dot_product_attention" in msg and "exclude_ops=['aten._softmax']" in msg
     assert "aten._softmax.default" in low.delegated_ops["forward"]  # it really excluded nothing
     # the name the warning gives works, and draws no warning
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(Attention(), _X, exclude_ops=["aten._softmax"])
     assert not [m for m in logged if "exclude_ops" in m], logged
     assert "aten._softmax.default" in low.remaining_ops()
@@ -65,7 +46,7 @@ def test_excluding_softmax_of_an_sdpa_warns_with_the_name_that_works():
 
 def test_excluding_an_op_the_program_lacks_warns_once():
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.Tanh())
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         lower(mlp, (torch.randn(2, 8),), exclude_ops=["relu", "tanh"])
     about = [m for m in logged if "exclude_ops" in m]
     assert len(about) == 1 and "'aten.relu'" in about[0] and "holds no op of that name" in about[0], logged
@@ -73,7 +54,7 @@ def test_excluding_an_op_the_program_lacks_warns_once():
 
 def test_min_block_size_above_every_region_warns_naming_the_value():
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4))
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         low = lower(mlp, (torch.randn(2, 8),), min_block_size=50)
     assert low.delegates == []
     about = [m for m in logged if "min_block_size" in m]
@@ -86,7 +67,7 @@ def test_verify_range_of_an_unknown_input_warns():
         def forward(self, x):
             return x * 2
 
-    with _warnings() as logged:
+    with logged_warnings() as logged:
         lower(Scale(), (torch.randn(4),), verify_input_ranges={"tokens": (0, 9)})
     about = [m for m in logged if "verify_input_ranges" in m]
     assert len(about) == 1 and "'tokens'" in about[0] and "'x'" in about[0], logged
