@@ -73,6 +73,24 @@ def logged_warnings(logger: str = "executorch_tensorrt"):
         log.removeHandler(handler)
 
 
+def refuse_verification_of(monkeypatch, fx_word: str) -> None:
+    """Verification (for the rest of the test) refuses every partition holding a node
+    whose FX name contains ``fx_word``, naming that node's ONNX node as verification does;
+    other partitions are verified as usual."""
+    from executorch_tensorrt.backend import verify
+    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
+
+    real = verify.verify_partition
+
+    def refusing(name, eager_ep, model, *args, **kwargs):
+        for node in model.graph.node:
+            if fx_word in (onnx_node_fx_name(node) or ""):
+                raise verify.VerificationError(f"partition {name}: output differs (forced)", node_name=node.name)
+        return real(name, eager_ep, model, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify_partition", refusing)
+
+
 def _ops(gm) -> list[str]:
     return [
         op_name_safe(n.target)

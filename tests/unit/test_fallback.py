@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
-from harness import logged_warnings, lower
+from harness import logged_warnings, lower, refuse_verification_of
 
 
 class WindowMaskAttention(torch.nn.Module):
@@ -187,18 +187,7 @@ def test_verification_naming_a_node_narrows_to_it(monkeypatch):
     """A verification error that names the failing ONNX node (``node_name``, as
     verification sets it) moves only the FX node it came from to ExecuTorch; the partition
     is split around it and built again."""
-    from executorch_tensorrt.backend import verify
-    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
-
-    real_verify = verify.verify_partition
-
-    def refuse_tanh(name, eager_ep, model, *args, **kwargs):
-        for node in model.graph.node:
-            if "tanh" in (onnx_node_fx_name(node) or ""):
-                raise verify.VerificationError(f"partition {name}: output differs", node_name=node.name)
-        return real_verify(name, eager_ep, model, *args, **kwargs)
-
-    monkeypatch.setattr(verify, "verify_partition", refuse_tanh)
+    refuse_verification_of(monkeypatch, "tanh")
 
     class Chain(torch.nn.Module):
         def forward(self, x):

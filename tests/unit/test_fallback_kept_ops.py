@@ -20,7 +20,7 @@ import torchvision
 from executorch_tensorrt.backend import verify
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
 from executorch_tensorrt.pte import method_ops
-from harness import logged_warnings, lower
+from harness import logged_warnings, lower, refuse_verification_of
 
 
 class LinearNormGeluLinear(torch.nn.Module):
@@ -176,17 +176,7 @@ def test_builder_refusing_layer_norm_narrows_to_it(refusing):
 
 
 def test_verification_naming_gelu_narrows_to_it(monkeypatch):
-    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
-
-    real = verify.verify_partition
-
-    def refuse_gelu(name, eager_ep, model, *args, **kwargs):
-        for node in model.graph.node:
-            if "gelu" in (onnx_node_fx_name(node) or ""):
-                raise verify.VerificationError(f"partition {name}: output differs (forced)", node_name=node.name)
-        return real(name, eager_ep, model, *args, **kwargs)
-
-    monkeypatch.setattr(verify, "verify_partition", refuse_gelu)
+    refuse_verification_of(monkeypatch, "gelu")
     model = LinearNormGeluLinear().eval()
     x = torch.randn(4, 8, 32)
     with logged_warnings() as logged:
