@@ -256,17 +256,18 @@ def fall_back(
 
 
 def plan_of(
-    ep_graph: torch.fx.Graph, verdicts: dict, asked: set, settled: Settled, kept_whole: Callable[[Any], bool]
+    ep_graph: torch.fx.Graph, verdicts: dict, parser: dict, settled: Settled, kept_whole: Callable[[Any], bool]
 ) -> Plan:
     """The Plan of a program settled before ExecuTorch's decomposition: TensorRT's
-    verdicts (its parser's on the ``asked`` nodes, its builder's and verification's
-    fallbacks), the kept-whole nodes inside partitions that build, and their blobs."""
+    verdicts (its ``parser``'s, its builder's and verification's fallbacks; reasons that
+    need no TensorRT are each program's own), the kept-whole nodes inside partitions that
+    build, and their blobs."""
     kept = set()
     for part in settled.parts:
         kept |= {n.name for n in part if kept_whole(n)}
     return Plan(
         graph=ep_graph,
-        verdicts={n.name: verdicts[n] for n in (asked | settled.dropped) if n in verdicts},
+        verdicts={**{n.name: v for n, v in parser.items()}, **{n.name: verdicts[n] for n in settled.dropped}},
         kept=frozenset(kept),
         builds=dict(settled.builds),
     )

@@ -9,8 +9,6 @@ options that match nothing). This module wires them to ExecuTorch's Partitioner 
 from __future__ import annotations
 
 import contextlib
-import copy
-import itertools
 import logging
 import weakref
 from typing import Any, Callable, Iterator, Optional
@@ -44,44 +42,26 @@ _MAX_PLANS = 16
 
 
 @contextlib.contextmanager
-def _shape_env_untouched(ep: ExportedProgram) -> Iterator[None]:
-    """Leaves the program's ShapeEnv as it was. Settling retraces and runs partitions of
-    the program, which adds symbols, replacements and runtime asserts to the ShapeEnv
-    its fake tensors share; ExecuTorch then decomposes the program again with that
-    ShapeEnv, and what settling added changes the result (sizes read from data, item(),
-    stay pending and fail it, or make shapes data-dependent that were not)."""
+def _unbacked_symbols_kept(ep: ExportedProgram) -> Iterator[None]:
+    """Leaves the program's ShapeEnv's pending unbacked symbols as they were: settling
+    retraces partitions of the program, and each size read from data there (item()) adds
+    one to the ShapeEnv the program's fake tensors share; left pending, they fail
+    ExecuTorch's next decomposition of the program ("Pending unbacked symbols ... not in
+    returned outputs"). (What else settling records there, such as the facts learnt about
+    those symbols, is left: ExecuTorch's later passes rely on it.)"""
     env = program_shape_env(ep)
     if env is None:
         for n in ep.graph.nodes:
             env = getattr(getattr(n.meta.get("val"), "fake_mode", None), "shape_env", None)
             if env is not None:
                 break
-    saved = None if env is None else {k: _copied(v) for k, v in vars(env).items()}
+    pending = getattr(env, "pending_fresh_unbacked_symbols", None)
+    saved = list(pending) if pending is not None else None
     try:
         yield
     finally:
         if saved is not None:
-            for k in [k for k in vars(env) if k not in saved]:
-                delattr(env, k)
-            for k, v in saved.items():
-                setattr(env, k, v)
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a ShapeEnv attribute deep enough that later additions leave it as is:
-    containers and the containers they hold (counters too), anything else as it is."""
-    if isinstance(value, (dict, list, set)):
-        inner = value.items() if isinstance(value, dict) else value
-        if isinstance(value, dict):
-            out = copy.copy(value)
-            for k, v in inner:
-                if isinstance(v, (dict, list, set)):
-                    out[k] = copy.copy(v)
-            return out
-        return copy.copy(value)
-    if isinstance(value, itertools.count):
-        return copy.copy(value)
-    return value
+            pending[:] = saved
 
 
 class _Program:
@@ -212,11 +192,11 @@ class TensorRTPartitioner(Partitioner):
     def _settle_ahead(self, ep: ExportedProgram) -> Plan:
         """Settles ``ep`` (ATen, decomposed around the kept ops) before ExecuTorch commits
         its decomposition."""
-        with _shape_env_untouched(ep):
+        with _unbacked_symbols_kept(ep):
             return self._settle_ahead_of(ep)
 
     def _settle_ahead_of(self, ep: ExportedProgram) -> Plan:
-        verdicts, whole, asked = support_verdicts(ep, self.options, self.stats)
+        verdicts, whole, parser = support_verdicts(ep, self.options, self.stats)
         program = _Program(self, ep, whole)
         settled = settle(
             ep,
@@ -225,7 +205,7 @@ class TensorRTPartitioner(Partitioner):
             build_ahead=self.options.on_failure == "fallback",
             droppable=lambda n: True,  # nothing is committed yet
         )
-        plan = plan_of(ep.graph, verdicts, asked, settled, is_kept_whole)
+        plan = plan_of(ep.graph, verdicts, parser, settled, is_kept_whole)
         self._plans = self._plans[-(_MAX_PLANS - 1):] + [plan]
         return plan
 
