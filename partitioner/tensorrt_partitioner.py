@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 _MAX_PLANS = 16
 
 
+def _is_edge_dialect(ep: ExportedProgram) -> bool:
+    """Does the program hold edge-dialect ops (which wrap the ATen op as ``_op``)?"""
+    return any(
+        n.op == "call_function" and isinstance(getattr(n.target, "_op", None), torch._ops.OpOverload)
+        for n in ep.graph.nodes
+    )
+
+
 @contextlib.contextmanager
 def _unbacked_symbols_kept(ep: ExportedProgram) -> Iterator[None]:
     """Leaves the program's ShapeEnv's pending unbacked symbols as they were: settling
@@ -176,11 +184,15 @@ class TensorRTPartitioner(Partitioner):
         first about the program as decomposed around the kept ops, which is settled then
         (a Plan); later about programs made from it, answered from that plan."""
 
+        # ExecuTorch asks again about the lowered program (edge dialect, delegates in it),
+        # to check that no kept node was left undelegated: answered from the plans only.
+        settle_here = not _is_edge_dialect(ep)
+
         def keep(node: torch.fx.Node) -> bool:
             if node.op != "call_function":
                 return False
             plan = self._plan_for(node)
-            if plan is None and node.graph is ep.graph:
+            if plan is None and settle_here and node.graph is ep.graph:
                 plan = self._settle_ahead(ep)
             return plan is not None and plan.keeps(node)
 
