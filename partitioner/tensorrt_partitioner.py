@@ -271,6 +271,8 @@ class TensorRTPartitioner(Partitioner):
             kept_whole=kept_whole,
             plan=plan,
         )
+        if plan is not None:
+            plan.builds.clear()  # blobs no partition of the program took (its partitions changed)
         self.last_verdicts = {n.name: v for n, v in verdicts.items()}
         tags = self._tag(ep, program, settled.parts, settled.built)
         self._calls += 1
