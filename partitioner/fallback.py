@@ -31,7 +31,7 @@ from executorch_tensorrt.backend.partition_build import BuiltPartition, Partitio
 from executorch_tensorrt.backend.partition_spec import PartitionSpec
 from executorch_tensorrt.backend.stats import LoweringStats
 
-from .carve import carve_partitions
+from .carve import CARVED_FROM_KEY, carve_partitions
 from .proposal import follow_sources, propose, source_chain
 from .support import Verdict
 
@@ -50,11 +50,25 @@ class ProgramLowering(Protocol):
     options: TensorRTOptions
     stats: LoweringStats
 
+    def source(self, node: torch.fx.Node) -> Optional[str]: ...
+
     def key(self, part: list[torch.fx.Node]) -> frozenset: ...
 
     def spec_for(self, part: list[torch.fx.Node]) -> PartitionSpec: ...
 
     def handoff_for(self, part: list[torch.fx.Node], spec: PartitionSpec) -> PartitionHandoff: ...
+
+
+def source_in(graph: torch.fx.Graph, node: torch.fx.Node) -> Optional[str]:
+    """The name of the node of ``graph`` that ``node`` is, or comes from (torch's
+    from_node provenance names the graphs a node was copied or decomposed from); None if
+    it comes from none."""
+    if node.graph is graph:
+        return node.name
+    for src in source_chain(node):
+        if getattr(src, "graph_id", None) == id(graph):
+            return src.name
+    return None
 
 
 def _signature(program: ExportedProgram, source: Callable[[torch.fx.Node], Optional[str]]) -> tuple:
@@ -67,7 +81,7 @@ def _signature(program: ExportedProgram, source: Callable[[torch.fx.Node], Optio
     def describe(name: str) -> tuple:
         n = nodes.get(name)
         val = n.meta.get("val") if n is not None else None
-        where = (source(n) if n is not None else None) or name
+        where = ((source(n) or n.meta.get(CARVED_FROM_KEY)) if n is not None else None) or name
         if isinstance(val, torch.Tensor):
             return where, str(val.dtype), str(list(val.shape))
         return where, type(val).__name__, str(val)
@@ -98,12 +112,7 @@ class Plan:
 
     def source(self, node: torch.fx.Node) -> Optional[str]:
         """The name of the node of this plan's program that ``node`` is (or comes from)."""
-        if node.graph is self.graph:
-            return node.name
-        for src in source_chain(node):
-            if getattr(src, "graph_id", None) == id(self.graph):
-                return src.name
-        return None
+        return source_in(self.graph, node)
 
     def keeps(self, node: torch.fx.Node) -> bool:
         return self.source(node) in self.kept
@@ -197,7 +206,7 @@ def _build_ahead(
             failures.append((part, f))
         else:
             settled.built[key] = (spec, built.result)
-            settled.builds[key] = _Build(built, _signature(program, lambda n: n.name))
+            settled.builds[key] = _Build(built, _signature(program, lowering.source))
     return failures
 
 

@@ -29,7 +29,7 @@ from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from . import reports
 from .decomposition import PRESERVED_OPS, is_kept_whole, preserved_ops_taken
-from .fallback import Plan, plan_of, settle
+from .fallback import Plan, plan_of, settle, source_in
 from .proposal import op_counts, support_verdicts
 from .support import Verdict
 
@@ -79,15 +79,20 @@ class _Program:
         self, owner: "TensorRTPartitioner", ep: ExportedProgram, whole_model: Any, plan: Optional[Plan] = None
     ) -> None:
         self.owner, self.ep, self.whole_model = owner, ep, whole_model
-        # Partitions are named as in the program a plan settled, where there is one.
-        self.source: Callable[[torch.fx.Node], Optional[str]] = plan.source if plan is not None else (lambda n: n.name)
-        self.scope = id(plan.graph if plan is not None else ep.graph)
+        # Nodes are named as in the program a plan settled, where there is one (also the
+        # nodes of partitions cut out of it: a placeholder takes the provenance of the
+        # node outside that feeds it).
+        self.graph = plan.graph if plan is not None else ep.graph
+        self.scope = id(self.graph)
         self.options, self.stats = owner.options, owner.stats
         self.computes = set(compute_nodes(ep.graph_module))
         env = program_shape_env(ep)
         declared = owner._declared_ranges if env is None else owner._declared_by_env.get(env, owner._declared_ranges)
         self.dim_ranges = dict(declared)
         self.dim_names = dim_names(ep)
+
+    def source(self, node: torch.fx.Node) -> Optional[str]:
+        return source_in(self.graph, node)
 
     def key(self, part: list[torch.fx.Node]) -> frozenset:
         """A partition's identity across the programs ExecuTorch derives from one another:
