@@ -49,10 +49,16 @@ def edge_to_aten_target(target: Any) -> Any:
 def to_aten(ep: ExportedProgram) -> ExportedProgram:
     """A copy of ``ep`` whose edge-dialect ops are replaced by the ATen ops they wrap."""
     gm = copy.deepcopy(ep.graph_module)
-    for node in gm.graph.nodes:
-        if node.op == "call_function":
-            node.target = edge_to_aten_target(node.target)
-            _undo_dim_order(node)
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        if node.target is torch.ops.aten._assert_tensor_metadata.default and not node.users:
+            # A dtype check of the program as exported (the edge dialect drops them too):
+            # false by design once the precision option converts the partition.
+            gm.graph.erase_node(node)
+            continue
+        node.target = edge_to_aten_target(node.target)
+        _undo_dim_order(node)
     gm.recompile()
     return with_graph(ep, gm, {})
 

@@ -14,7 +14,7 @@ unverified by verify.py.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch.export import ExportedProgram
@@ -89,20 +89,20 @@ def _base_name(target: Any) -> str:
     return name[: -len("_copy")]  # the edge dialect's view copies: slice_copy, ...
 
 
-def index_ranges(ep: ExportedProgram) -> dict[int, int]:
-    """{user input position: n} for integer inputs the graph uses as indices into a dim
-    of size n (an embedding's rows, a gather's or index_select's dim, an index list's
-    dims), looking through ops that pass values on (view, cast, slice, ...). Where an
-    input indexes several dims, the smallest."""
-    user_in = _user_inputs(ep)
+def _user_inputs(ep: ExportedProgram) -> list[str]:
+    return [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
+
+
+def _integer_uses(ep: ExportedProgram) -> Iterator[tuple[int, torch.fx.Node, torch.fx.Node, str]]:
+    """(user input position, node, a user of it, the user's op base name) for every use of
+    an integer user input and of what holds its values unchanged (views, casts, slices,
+    ...), those pass-through ops themselves not included."""
     nodes = {n.name: n for n in ep.graph.nodes}
-    out: dict[int, int] = {}
-    for pos, name in enumerate(user_in):
+    for pos, name in enumerate(_user_inputs(ep)):
         root = nodes.get(name)
         v = root.meta.get("val") if root is not None else None
         if not isinstance(v, torch.Tensor) or v.dtype.is_floating_point or v.dtype == torch.bool:
             continue
-        sizes = []
         todo, seen = [root], set()
         while todo:
             node = todo.pop()
@@ -113,21 +113,34 @@ def index_ranges(ep: ExportedProgram) -> dict[int, int]:
                 if user.op != "call_function":
                     continue
                 base = _base_name(user.target)
-                args = list(user.args)
                 if base in _PASS_THROUGH:
+                    args = list(user.args)
                     if args and (args[0] is node or (base == "aten.cat" and node in list(args[0]))):
                         todo.append(user)
                     continue
-                use = _INDEX_USES.get(base)
-                if use is not None and len(args) > use[0] and args[use[0]] is node:
-                    sizes.append(use[1](args))
-                elif base in ("aten.index", "aten.index_put") and len(args) > 1:
-                    for k, idx in enumerate(args[1] or []):
-                        if idx is node:
-                            sizes.append(_size(args[0], k))
-        sizes = [n for n in sizes if n is not None and n > 0]
-        if sizes:
-            out[pos] = min(sizes)
+                yield pos, node, user, base
+
+
+def index_ranges(ep: ExportedProgram) -> dict[int, int]:
+    """{user input position: n} for integer inputs the graph uses as indices into a dim
+    of size n (an embedding's rows, a gather's or index_select's dim, an index list's
+    dims), looking through ops that pass values on (view, cast, slice, ...). Where an
+    input indexes several dims, the smallest."""
+    sizes: dict[int, list] = {}
+    for pos, node, user, base in _integer_uses(ep):
+        args = list(user.args)
+        use = _INDEX_USES.get(base)
+        if use is not None and len(args) > use[0] and args[use[0]] is node:
+            sizes.setdefault(pos, []).append(use[1](args))
+        elif base in ("aten.index", "aten.index_put") and len(args) > 1:
+            for k, idx in enumerate(args[1] or []):
+                if idx is node:
+                    sizes.setdefault(pos, []).append(_size(args[0], k))
+    out = {}
+    for pos, found in sizes.items():
+        found = [n for n in found if n is not None and n > 0]
+        if found:
+            out[pos] = min(found)
     return out
 
 
@@ -135,38 +148,14 @@ def index_ranges(ep: ExportedProgram) -> dict[int, int]:
 _DIVISIONS = {"aten.div", "aten.floor_divide", "aten.remainder", "aten.fmod"}
 
 
-def _user_inputs(ep: ExportedProgram) -> list[str]:
-    return [s.arg.name for s in ep.graph_signature.input_specs if s.kind == InputKind.USER_INPUT]
-
-
 def divisor_inputs(ep: ExportedProgram) -> set[int]:
     """User input positions of integer inputs that reach a division's divisor, looking
     through ops that pass values on (view, cast, slice, ...)."""
-    nodes = {n.name: n for n in ep.graph.nodes}
-    out = set()
-    for pos, name in enumerate(_user_inputs(ep)):
-        root = nodes.get(name)
-        v = root.meta.get("val") if root is not None else None
-        if not isinstance(v, torch.Tensor) or v.dtype.is_floating_point or v.dtype == torch.bool:
-            continue
-        todo, seen = [root], set()
-        while todo and pos not in out:
-            node = todo.pop()
-            if node in seen:
-                continue
-            seen.add(node)
-            for user in node.users:
-                if user.op != "call_function":
-                    continue
-                base = _base_name(user.target)
-                args = list(user.args)
-                if base in _PASS_THROUGH:
-                    if args and (args[0] is node or (base == "aten.cat" and node in list(args[0]))):
-                        todo.append(user)
-                elif base in _DIVISIONS and len(args) > 1 and args[1] is node:
-                    out.add(pos)
-                    break
-    return out
+    return {
+        pos
+        for pos, node, user, base in _integer_uses(ep)
+        if base in _DIVISIONS and len(user.args) > 1 and user.args[1] is node
+    }
 
 
 def _dtype_bounds(dtype: torch.dtype) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Optional, Protocol
 
 import torch
 from torch.export import ExportedProgram
+from torch.export.graph_signature import InputKind
 
 from executorch_tensorrt.backend.aten import compute_nodes, op_name_safe
 from executorch_tensorrt.backend.handoff import PartitionHandoff
@@ -30,7 +31,7 @@ from executorch_tensorrt.backend.partition_build import BuiltPartition, Partitio
 from executorch_tensorrt.backend.partition_spec import PartitionSpec
 from executorch_tensorrt.backend.stats import LoweringStats
 
-from .carve import carve_partitions
+from .carve import CARVED_FROM_KEY, carve_partitions
 from .proposal import follow_sources, propose, source_chain
 from .support import Verdict
 
@@ -49,6 +50,8 @@ class ProgramLowering(Protocol):
     options: TensorRTOptions
     stats: LoweringStats
 
+    def source(self, node: torch.fx.Node) -> Optional[str]: ...
+
     def key(self, part: list[torch.fx.Node]) -> frozenset: ...
 
     def spec_for(self, part: list[torch.fx.Node]) -> PartitionSpec: ...
@@ -56,23 +59,35 @@ class ProgramLowering(Protocol):
     def handoff_for(self, part: list[torch.fx.Node], spec: PartitionSpec) -> PartitionHandoff: ...
 
 
+def source_in(graph: torch.fx.Graph, node: torch.fx.Node) -> Optional[str]:
+    """The name of the node of ``graph`` that ``node`` is, or comes from (torch's
+    from_node provenance names the graphs a node was copied or decomposed from); None if
+    it comes from none."""
+    if node.graph is graph:
+        return node.name
+    for src in source_chain(node):
+        if getattr(src, "graph_id", None) == id(graph):
+            return src.name
+    return None
+
+
 def _signature(program: ExportedProgram, source: Callable[[torch.fx.Node], Optional[str]]) -> tuple:
-    """A partition program's inputs and outputs, in order: where each comes from (the
-    node or weight it stands for) and its dtype and shape."""
+    """A partition program's runtime inputs and its outputs, in order: the node each
+    stands for, its dtype and shape. (Weights and constants are the program's own,
+    baked into the engine either way; the edge dialect lifts scalars to constants.)"""
     gm = program.graph_module
     nodes = {n.name: n for n in gm.graph.nodes}
 
     def describe(name: str) -> tuple:
         n = nodes.get(name)
         val = n.meta.get("val") if n is not None else None
-        where = (source(n) if n is not None else None) or name
+        where = ((source(n) or n.meta.get(CARVED_FROM_KEY)) if n is not None else None) or name
         if isinstance(val, torch.Tensor):
             return where, str(val.dtype), str(list(val.shape))
         return where, type(val).__name__, str(val)
 
     ins = tuple(
-        (str(s.kind), s.target) if s.target is not None else (str(s.kind), *describe(s.arg.name))
-        for s in program.graph_signature.input_specs
+        describe(s.arg.name) for s in program.graph_signature.input_specs if s.kind == InputKind.USER_INPUT
     )
     outs = tuple(describe(getattr(s.arg, "name", str(s.arg))) for s in program.graph_signature.output_specs)
     return ins, outs
@@ -97,12 +112,7 @@ class Plan:
 
     def source(self, node: torch.fx.Node) -> Optional[str]:
         """The name of the node of this plan's program that ``node`` is (or comes from)."""
-        if node.graph is self.graph:
-            return node.name
-        for src in source_chain(node):
-            if getattr(src, "graph_id", None) == id(self.graph):
-                return src.name
-        return None
+        return source_in(self.graph, node)
 
     def keeps(self, node: torch.fx.Node) -> bool:
         return self.source(node) in self.kept
@@ -196,7 +206,7 @@ def _build_ahead(
             failures.append((part, f))
         else:
             settled.built[key] = (spec, built.result)
-            settled.builds[key] = _Build(built, _signature(program, lambda n: n.name))
+            settled.builds[key] = _Build(built, _signature(program, lowering.source))
     return failures
 
 
@@ -255,17 +265,18 @@ def fall_back(
 
 
 def plan_of(
-    ep_graph: torch.fx.Graph, verdicts: dict, asked: set, settled: Settled, kept_whole: Callable[[Any], bool]
+    ep_graph: torch.fx.Graph, verdicts: dict, parser: dict, settled: Settled, kept_whole: Callable[[Any], bool]
 ) -> Plan:
     """The Plan of a program settled before ExecuTorch's decomposition: TensorRT's
-    verdicts (its parser's on the ``asked`` nodes, its builder's and verification's
-    fallbacks), the kept-whole nodes inside partitions that build, and their blobs."""
+    verdicts (its ``parser``'s, its builder's and verification's fallbacks; reasons that
+    need no TensorRT are each program's own), the kept-whole nodes inside partitions that
+    build, and their blobs."""
     kept = set()
     for part in settled.parts:
         kept |= {n.name for n in part if kept_whole(n)}
     return Plan(
         graph=ep_graph,
-        verdicts={n.name: verdicts[n] for n in (asked | settled.dropped) if n in verdicts},
+        verdicts={**{n.name: v for n, v in parser.items()}, **{n.name: verdicts[n] for n in settled.dropped}},
         kept=frozenset(kept),
         builds=dict(settled.builds),
     )

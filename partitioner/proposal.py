@@ -132,11 +132,11 @@ def support_verdicts(
     options: TensorRTOptions,
     stats: LoweringStats,
     known: Optional[Callable[[torch.fx.Node], Optional[Verdict]]] = None,
-) -> tuple[dict[torch.fx.Node, Verdict], Any, set]:
+) -> tuple[dict[torch.fx.Node, Verdict], Any, dict[torch.fx.Node, Verdict]]:
     """A verdict for every call_function node of ``ep``, the whole-program ONNX model
     made for the question (None if the program did not export as a whole, or no such
-    export was needed), and the nodes whose verdict is TensorRT's (its parser's, or
-    ``known``'s). ``known``: TensorRT's verdict on a node where it is known already (a
+    export was needed), and TensorRT's own verdicts (its parser's, or ``known``'s), before
+    the structural rules (symbolic.py) amend them. ``known``: TensorRT's verdict on a node where it is known already (a
     node of a program settled before, see fallback.Plan); only nodes it does not know
     are asked about, each on its own. Reasons that need no parser are always the
     program's own (a size read from data in one program can be a constant in the next)."""
@@ -170,9 +170,10 @@ def support_verdicts(
     else:
         for n in pending:
             verdicts[n] = rejected.get(n.name, SUPPORTED)
+    parser = {n: verdicts[n] for n in asked}  # as TensorRT gave them, before the structural rules
     follow_sources(gm, verdicts)
     feeds_only_reads(gm, verdicts)
-    return verdicts, (whole[1] if whole is not None else None), asked
+    return verdicts, (whole[1] if whole is not None else None), parser
 
 
 def proposed_partitions(gm: torch.fx.GraphModule, verdicts: dict) -> list[list[torch.fx.Node]]:

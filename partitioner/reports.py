@@ -94,9 +94,9 @@ def warn_nothing_delegated(
         if largest:
             log.warning(
                 "TensorRTPartitioner: min_block_size=%d leaves nothing to TensorRT: the largest of the "
-                "%d region(s) TensorRT takes holds %d compute op(s); all %d compute ops run on ExecuTorch's "
+                "%d region(s) TensorRT takes holds %d compute op(s), so every op runs on ExecuTorch's "
                 "kernels (min_block_size=%d or lower would delegate it)",
-                options.min_block_size, len(regions), largest, len(computes), largest,
+                options.min_block_size, len(regions), largest, largest,
             )
             return
     reasons: dict[str, int] = {}

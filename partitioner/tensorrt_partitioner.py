@@ -9,8 +9,6 @@ options that match nothing). This module wires them to ExecuTorch's Partitioner 
 from __future__ import annotations
 
 import contextlib
-import copy
-import itertools
 import logging
 import weakref
 from typing import Any, Callable, Iterator, Optional
@@ -31,7 +29,7 @@ from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
 
 from . import quantized, reports
 from .decomposition import PRESERVED_OPS, is_kept_whole, preserved_ops_taken
-from .fallback import Plan, plan_of, settle
+from .fallback import Plan, plan_of, settle, source_in
 from .proposal import op_counts, support_verdicts
 from .support import Verdict
 
@@ -43,45 +41,35 @@ log = logging.getLogger(__name__)
 _MAX_PLANS = 16
 
 
+def _is_edge_dialect(ep: ExportedProgram) -> bool:
+    """Does the program hold edge-dialect ops (which wrap the ATen op as ``_op``)?"""
+    return any(
+        n.op == "call_function" and isinstance(getattr(n.target, "_op", None), torch._ops.OpOverload)
+        for n in ep.graph.nodes
+    )
+
+
 @contextlib.contextmanager
-def _shape_env_untouched(ep: ExportedProgram) -> Iterator[None]:
-    """Leaves the program's ShapeEnv as it was. Settling retraces and runs partitions of
-    the program, which adds symbols, replacements and runtime asserts to the ShapeEnv
-    its fake tensors share; ExecuTorch then decomposes the program again with that
-    ShapeEnv, and what settling added changes the result (sizes read from data, item(),
-    stay pending and fail it, or make shapes data-dependent that were not)."""
+def _unbacked_symbols_kept(ep: ExportedProgram) -> Iterator[None]:
+    """Leaves the program's ShapeEnv's pending unbacked symbols as they were: settling
+    retraces partitions of the program, and each size read from data there (item()) adds
+    one to the ShapeEnv the program's fake tensors share; left pending, they fail
+    ExecuTorch's next decomposition of the program ("Pending unbacked symbols ... not in
+    returned outputs"). (What else settling records there, such as the facts learnt about
+    those symbols, is left: ExecuTorch's later passes rely on it.)"""
     env = program_shape_env(ep)
     if env is None:
         for n in ep.graph.nodes:
             env = getattr(getattr(n.meta.get("val"), "fake_mode", None), "shape_env", None)
             if env is not None:
                 break
-    saved = None if env is None else {k: _copied(v) for k, v in vars(env).items()}
+    pending = getattr(env, "pending_fresh_unbacked_symbols", None)
+    saved = list(pending) if pending is not None else None
     try:
         yield
     finally:
         if saved is not None:
-            for k in [k for k in vars(env) if k not in saved]:
-                delattr(env, k)
-            for k, v in saved.items():
-                setattr(env, k, v)
-
-
-def _copied(value: Any) -> Any:
-    """A copy of a ShapeEnv attribute deep enough that later additions leave it as is:
-    containers and the containers they hold (counters too), anything else as it is."""
-    if isinstance(value, (dict, list, set)):
-        inner = value.items() if isinstance(value, dict) else value
-        if isinstance(value, dict):
-            out = copy.copy(value)
-            for k, v in inner:
-                if isinstance(v, (dict, list, set)):
-                    out[k] = copy.copy(v)
-            return out
-        return copy.copy(value)
-    if isinstance(value, itertools.count):
-        return copy.copy(value)
-    return value
+            pending[:] = saved
 
 
 class _Program:
@@ -91,15 +79,20 @@ class _Program:
         self, owner: "TensorRTPartitioner", ep: ExportedProgram, whole_model: Any, plan: Optional[Plan] = None
     ) -> None:
         self.owner, self.ep, self.whole_model = owner, ep, whole_model
-        # Partitions are named as in the program a plan settled, where there is one.
-        self.source: Callable[[torch.fx.Node], Optional[str]] = plan.source if plan is not None else (lambda n: n.name)
-        self.scope = id(plan.graph if plan is not None else ep.graph)
+        # Nodes are named as in the program a plan settled, where there is one (also the
+        # nodes of partitions cut out of it: a placeholder takes the provenance of the
+        # node outside that feeds it).
+        self.graph = plan.graph if plan is not None else ep.graph
+        self.scope = id(self.graph)
         self.options, self.stats = owner.options, owner.stats
         self.computes = set(compute_nodes(ep.graph_module))
         env = program_shape_env(ep)
         declared = owner._declared_ranges if env is None else owner._declared_by_env.get(env, owner._declared_ranges)
         self.dim_ranges = dict(declared)
         self.dim_names = dim_names(ep)
+
+    def source(self, node: torch.fx.Node) -> Optional[str]:
+        return source_in(self.graph, node)
 
     def key(self, part: list[torch.fx.Node]) -> frozenset:
         """A partition's identity across the programs ExecuTorch derives from one another:
@@ -196,11 +189,15 @@ class TensorRTPartitioner(Partitioner):
         first about the program as decomposed around the kept ops, which is settled then
         (a Plan); later about programs made from it, answered from that plan."""
 
+        # ExecuTorch asks again about the lowered program (edge dialect, delegates in it),
+        # to check that no kept node was left undelegated: answered from the plans only.
+        settle_here = not _is_edge_dialect(ep)
+
         def keep(node: torch.fx.Node) -> bool:
             if node.op != "call_function":
                 return False
             plan = self._plan_for(node)
-            if plan is None and node.graph is ep.graph:
+            if plan is None and settle_here and node.graph is ep.graph:
                 plan = self._settle_ahead(ep)
             return plan is not None and plan.keeps(node)
 
@@ -212,11 +209,11 @@ class TensorRTPartitioner(Partitioner):
     def _settle_ahead(self, ep: ExportedProgram) -> Plan:
         """Settles ``ep`` (ATen, decomposed around the kept ops) before ExecuTorch commits
         its decomposition."""
-        with _shape_env_untouched(ep):
+        with _unbacked_symbols_kept(ep):
             return self._settle_ahead_of(ep)
 
     def _settle_ahead_of(self, ep: ExportedProgram) -> Plan:
-        verdicts, whole, asked = support_verdicts(ep, self.options, self.stats)
+        verdicts, whole, parser = support_verdicts(ep, self.options, self.stats)
         program = _Program(self, ep, whole)
         settled = settle(
             ep,
@@ -225,7 +222,7 @@ class TensorRTPartitioner(Partitioner):
             build_ahead=self.options.on_failure == "fallback",
             droppable=lambda n: True,  # nothing is committed yet
         )
-        plan = plan_of(ep.graph, verdicts, asked, settled, is_kept_whole)
+        plan = plan_of(ep.graph, verdicts, parser, settled, is_kept_whole)
         self._plans = self._plans[-(_MAX_PLANS - 1):] + [plan]
         return plan
 
@@ -279,6 +276,8 @@ class TensorRTPartitioner(Partitioner):
             kept_whole=kept_whole,
             plan=plan,
         )
+        if plan is not None:
+            plan.builds.clear()  # blobs no partition of the program took (its partitions changed)
         self.last_verdicts = {n.name: v for n, v in verdicts.items()}
         tags = self._tag(ep, program, settled.parts, settled.built)
         quantized.settle_outside(ep.graph_module, [n for part in settled.parts for n in part])

@@ -58,6 +58,13 @@ def _bytes(table, vtable_slot: int) -> bytes:
     return bytes(table._tab.Bytes[start : start + table._tab.VectorLen(o)])
 
 
+def _union(table, cls):
+    """A union member (a flatbuffers Table) read as the type its tag names."""
+    member = cls()
+    member.Init(table.Bytes, table.Pos)
+    return member
+
+
 def read_program(data: bytes) -> list[PteMethod]:
     """Every method of a .pte; a ValueError saying what is wrong for bytes that are not
     one (or are cut short)."""
@@ -111,17 +118,12 @@ def _read(data: bytes, segment_base: int) -> list[PteMethod]:
                 ins = chain.Instructions(k)
                 if ins.InstrArgsType() != InstructionArguments.KernelCall:
                     continue
-                call = KernelCall()
-                table = ins.InstrArgs()
-                call.Init(table.Bytes, table.Pos)
-                method.kernel_calls.append(ops[call.OpIndex()])
+                method.kernel_calls.append(ops[_union(ins.InstrArgs(), KernelCall).OpIndex()])
         for v in range(plan.ValuesLength()):
             value = plan.Values(v)
             if value.ValType() != KernelTypes.Tensor:
                 continue
-            t = Tensor()
-            table = value.Val()
-            t.Init(table.Bytes, table.Pos)
+            t = _union(value.Val(), Tensor)
             extra = t.ExtraTensorInfo()
             name = _text(extra.FullyQualifiedName()) if extra is not None else ""
             if name:

@@ -76,9 +76,11 @@ def _by_name(nodes) -> dict:
 
 
 def _layer_maps(dmap: dict) -> tuple:
-    """A debug handle map as what it maps: the engine events' handles, and the handles of
-    each layer (layer names follow the node names of the program the engine was built from)."""
-    return {k: dmap[k] for k in ENGINE_EVENTS}, sorted(v for k, v in dmap.items() if k not in ENGINE_EVENTS)
+    """A debug handle map as what it maps: the engine events' handles, and the handles its
+    layers cover. (Layer names follow the program the engine was built from: built while
+    partitioning, before ExecuTorch's last decomposition, a scalar is still an argument
+    and not yet a lifted constant with its own ONNX node.)"""
+    return {k: dmap[k] for k in ENGINE_EVENTS}, set().union(*(v for k, v in dmap.items() if k not in ENGINE_EVENTS))
 
 
 @pytest.fixture(scope="module")
