@@ -49,10 +49,16 @@ def edge_to_aten_target(target: Any) -> Any:
 def to_aten(ep: ExportedProgram) -> ExportedProgram:
     """A copy of ``ep`` whose edge-dialect ops are replaced by the ATen ops they wrap."""
     gm = copy.deepcopy(ep.graph_module)
-    for node in gm.graph.nodes:
-        if node.op == "call_function":
-            node.target = edge_to_aten_target(node.target)
-            _undo_dim_order(node)
+    for node in list(gm.graph.nodes):
+        if node.op != "call_function":
+            continue
+        if node.target is torch.ops.aten._assert_tensor_metadata.default and not node.users:
+            # A dtype check of the program as exported (the edge dialect drops them too):
+            # false by design once the precision option converts the partition.
+            gm.graph.erase_node(node)
+            continue
+        node.target = edge_to_aten_target(node.target)
+        _undo_dim_order(node)
     gm.recompile()
     return with_graph(ep, gm, {})
 
@@ -75,17 +81,23 @@ def with_graph(ep: ExportedProgram, gm: torch.fx.GraphModule, renamed: dict[str,
 
 
 def apply_rewrites(ep: ExportedProgram) -> ExportedProgram:
-    """``ep`` after backend/rewrites.py's rules (a copy; ``ep`` itself is left as it is,
-    it is the eager reference the ONNX model is verified against)."""
-    from . import rewrites
+    """``ep`` after backend/quantization.py's and backend/rewrites.py's rules (a copy;
+    ``ep`` itself is left as it is, it is the eager reference the ONNX model is verified
+    against)."""
+    from . import quantization, rewrites
 
-    if not rewrites.needs_rewrite(ep.graph_module):
+    weights = weight_placeholders(ep)
+    quantized = quantization.needs_rewrite(ep.graph_module, weights)
+    if not quantized and not rewrites.needs_rewrite(ep.graph_module):
         return ep
     gm = copy.deepcopy(ep.graph_module)
     try:
-        renamed = rewrites.rewrite(gm, ORIGIN_META_KEY)
-        if renamed is None:
+        # Quantization ops first: their float emulation may need the rules below.
+        renamed = quantization.rewrite(gm, weights, ORIGIN_META_KEY) if quantized else None
+        more = rewrites.rewrite(gm, ORIGIN_META_KEY)
+        if renamed is None and more is None:
             return ep
+        renamed = {**(renamed or {}), **(more or {})}
         fake_prop(gm)
     except Exception as e:
         raise LoweringError(f"ATen rewrite before ONNX export failed: {root_cause(e)}") from e
@@ -138,6 +150,14 @@ def is_fake(t: Any) -> bool:
     from torch._subclasses.fake_tensor import FakeTensor
 
     return isinstance(t, FakeTensor)
+
+
+def weight_placeholders(ep: ExportedProgram) -> set[str]:
+    """The names of the placeholders of ``ep``'s weights (parameters, buffers, constants)."""
+    from torch.export.graph_signature import InputKind
+
+    kinds = (InputKind.PARAMETER, InputKind.BUFFER, InputKind.CONSTANT_TENSOR)
+    return {s.arg.name for s in ep.graph_signature.input_specs if s.kind in kinds and hasattr(s.arg, "name")}
 
 
 def weights_of(ep: ExportedProgram) -> dict[str, torch.Tensor]:

@@ -39,7 +39,8 @@ from torch.export.graph_signature import InputKind
 
 from executorch_tensorrt.serialization import blob as blob_mod
 
-from .options import PARTITION_KEYS, TensorRTOptions, partition_name_from_specs
+from .options import TensorRTOptions
+from .partition_spec import PARTITION_KEYS, PartitionSpec
 from .stats import PartitionStats
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class _Entry:
     index: int
     program: ExportedProgram
     specs: List[CompileSpec]
-    options: TensorRTOptions
+    spec: PartitionSpec
     result: PreprocessResult
     blob: blob_mod.Blob
     shareable: _Shareable
@@ -74,7 +75,11 @@ class _Entry:
     @property
     def name(self) -> str:
         """method/partition: partition names repeat across methods."""
-        return f"{self.method}/{partition_name_from_specs(self.specs)}"
+        return f"{self.method}/{self.spec.name}"
+
+    @property
+    def options(self) -> TensorRTOptions:
+        return self.spec.options
 
     @property
     def coverage(self) -> tuple:
@@ -133,19 +138,22 @@ def _computes_the_same(leader: _Entry, member: _Entry) -> Optional[Any]:
     import onnx
 
     from .aten import to_aten
-    from .verify import VerificationError, verify_partition
+    from .verify import VerificationError, verify_partition, worse
+    from .verify_inputs import input_ranges
 
     model = onnx.load_from_string(leader.shareable.onnx_bytes)
     reference = to_aten(member.program)
-    tolerances = (member.options.verify_rtol, member.options.verify_atol)
+    options = member.options
+    tolerances = (options.verify_rtol, options.verify_atol, options.verify_lsb)
+    ranges = input_ranges(member.program, {n: (lo, hi) for n, lo, hi in options.verify_input_ranges})
     profiles = member.blob.info.profiles or (tuple(t.dims for t in member.blob.info.inputs),)
     worst = None
     for dims in profiles:
         inputs = tuple(blob_mod.TensorInfo(t.name, t.dtype, d) for t, d in zip(member.blob.info.inputs, dims))
         try:
             diff = verify_partition(
-                member.name, reference, model, inputs, member.options.precision, tolerances,
-                leader.shareable.onnx_bytes,
+                member.name, reference, model, inputs, options.precision, tolerances,
+                leader.shareable.onnx_bytes, ranges,
             )
         except VerificationError as e:
             log.info("partition %s keeps its own engine: %s's does not compute it (%s)", member.name, leader.name, e)
@@ -154,8 +162,11 @@ def _computes_the_same(leader: _Entry, member: _Entry) -> Optional[Any]:
             log.info("partition %s keeps its own engine: %s's could not be run on its inputs (%s)",
                      member.name, leader.name, e)
             return None
-        if diff is not None and (worst is None or diff.max_rel > worst.max_rel):
-            worst = diff
+        if diff is not None and diff.unverified is not None:
+            log.info("partition %s keeps its own engine: %s's cannot be compared on its inputs (%s)",
+                     member.name, leader.name, diff.unverified)
+            return None
+        worst = worse(worst, diff)
     return worst if worst is not None else True
 
 
@@ -186,7 +197,7 @@ def _reference(leader: _Entry, member: _Entry, check: Any, engine_events: tuple)
         if stats.onnx_model is not None:
             stats.onnx_model = leader.shareable.onnx_bytes
         if check is not True and check is not None:
-            stats.verify_max_abs_diff, stats.verify_max_rel_diff = check.max_abs, check.max_rel
+            stats.verification = check
         if isinstance(leader_stats, PartitionStats):
             log.info("partition %s runs the engine of partition %s (%d bytes stored once)",
                      member.name, leader.name, leader_stats.stored_bytes)
@@ -209,11 +220,11 @@ def share_engines(
                 shareable = getattr(result, _ATTR, None)
                 if shareable is None:
                     continue
-                options = TensorRTOptions.from_compile_specs(specs)
-                if not options.share_engines:
+                spec = PartitionSpec.from_compile_specs(specs)
+                if not spec.options.share_engines:
                     continue
                 blob = blob_mod.deserialize(result.processed_bytes, check_engine=False)
-                entries.append(_Entry(method, i, program, specs, options, result, blob, shareable))
+                entries.append(_Entry(method, i, program, specs, spec, result, blob, shareable))
         groups: dict[tuple, list[_Entry]] = {}
         for e in entries:
             groups.setdefault(_build_key(e), []).append(e)

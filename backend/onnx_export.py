@@ -25,6 +25,7 @@ from typing import Any, Callable, Optional
 import onnx
 import torch
 
+from . import quantized_onnx
 from .aten import is_fake
 from .errors import LoweringError, first_line, root_cause
 
@@ -132,6 +133,9 @@ def export(aten_ep: torch.export.ExportedProgram):
             if core is None:
                 return torch.onnx.export(aten_ep, dynamo=True, optimize=False, verbose=False)
             export_fn, registry, opset = core
+            _register_quantized(registry)
+            # Blocked and INT4 dequantization need a newer opset than the default.
+            opset = max(opset, quantized_onnx.required_opset(aten_ep.graph_module))
             return export_fn(aten_ep, registry=registry, optimize=False, verbose=False, opset_version=opset)
     except Exception as e:
         raise LoweringError(f"torch.onnx.export failed: {root_cause(e)}") from e
@@ -155,6 +159,19 @@ def _exporter_core():
     except Exception as e:  # noqa: BLE001 - fall back to the public API
         log.info("torch.onnx exporter internals unavailable (%s); using torch.onnx.export", e)
         return None
+
+
+_REGISTERED: set = set()
+
+
+def _register_quantized(registry) -> None:
+    """The translations of quantization ops (backend/quantized_onnx.py) ahead of
+    torchlib's, for each op loaded by now (torchao registers its ops when imported, maybe
+    after the registry was built)."""
+    for target, fn in quantized_onnx.translations().items():
+        if target not in _REGISTERED:
+            registry.register_op(target, fn)
+            _REGISTERED.add(target)
 
 
 _DECOMP_LOCK = threading.Lock()
@@ -206,8 +223,8 @@ def _skip_redundant_decomposition():
 def finish(program, weights: Optional[dict] = None) -> onnx.ModelProto:
     """Put real weights into ``program``'s initializers (converted to the dtype the
     initializer has, e.g. after apply_precision), optimize (unless ``optimize`` already
-    did), serialize without source locations (``strip_source_locations``). The program
-    is modified in place."""
+    did), serialize, settle its quantized weights (quantized_onnx.settle), and drop source
+    locations (``strip_source_locations``). The program is modified in place."""
     torch_tensor = _torch_tensor()
     weights = weights or {}
     for name, value in program.model.graph.initializers.items():
@@ -220,7 +237,7 @@ def finish(program, weights: Optional[dict] = None) -> onnx.ModelProto:
         elif is_fake(current):
             raise LoweringError(f"no real value for ONNX initializer {name!r}")
     optimize(program)
-    return strip_source_locations(program.model_proto)
+    return strip_source_locations(quantized_onnx.settle(program.model_proto))
 
 
 # Node metadata in which the exporter records where the exporting code lives: each
@@ -347,12 +364,15 @@ def initializers_as(program, stand_in: Callable[[str, Any], Any]):
 
 def model_proto_with_zero_fakes(program) -> onnx.ModelProto:
     """The ModelProto of an ONNX program whose initializers may be FakeTensors, with
-    zeros in their place, leaving ``program`` itself untouched."""
+    zeros in their place (ones for quantization scales), leaving ``program`` itself
+    untouched."""
     torch_tensor = _torch_tensor()
+    scales = quantized_onnx.positive_initializers(program.model.graph)
 
     def zeros(name: str, const: Any) -> Any:
         raw = const.raw
-        return torch_tensor(torch.zeros(raw.shape, dtype=raw.dtype), name) if is_fake(raw) else None
+        fill = torch.ones if name in scales else torch.zeros  # a quantization scale must be positive
+        return torch_tensor(fill(raw.shape, dtype=raw.dtype), name) if is_fake(raw) else None
 
     with initializers_as(program, zeros):
         return program.model_proto

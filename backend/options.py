@@ -10,26 +10,25 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
-
-from executorch.exir.backend.compile_spec_schema import CompileSpec
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 from executorch_tensorrt.serialization import blob as wire
 
 from .engine import registered_engine_builders
 from .profile_spec import normalize_profiles
 
-# ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
-# propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY). Read from ExecuTorch when it
-# has it, so both sides agree by construction.
-try:  # pragma: no cover - exercised implicitly on import
-    from executorch.exir.passes.propagate_device_pass import (
-        TARGET_DEVICE_COMPILE_SPEC_KEY,
-    )
-except ImportError:  # pragma: no cover
-    TARGET_DEVICE_COMPILE_SPEC_KEY = "target_device"
+if TYPE_CHECKING:  # ExecuTorch is imported only where specs are made (this module stays light)
+    from executorch.exir.backend.compile_spec_schema import CompileSpec
 
-_KEY_PREFIX = "tensorrt."
+# ExecuTorch's key for device-aware memory planning (executorch.exir.passes.
+# propagate_device_pass.TARGET_DEVICE_COMPILE_SPEC_KEY; tests/unit/test_options.py checks
+# they agree).
+TARGET_DEVICE_COMPILE_SPEC_KEY = "target_device"
+# The delegate's backend id: TensorRTBackend's class name, which the C++ runtime registers
+# under too (tests/unit/test_options.py checks they agree).
+BACKEND_ID = "TensorRTBackend"
+
+OPTION_KEY_PREFIX = "tensorrt."
 
 # The options a blob records take their values from the wire codes that carry them.
 PRECISIONS = tuple(wire.PRECISIONS)
@@ -70,6 +69,30 @@ def _tolerance(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError(f"Option '{name}' must be a non-negative number or None, got {value!r}")
     return float(value)
+
+
+def _input_ranges(value: Any) -> tuple:
+    """verify_input_ranges as sorted (name, lo, hi) triples, from {name: (lo, hi)} or
+    [(name, lo, hi), ...] (how it comes back from a CompileSpec)."""
+    what = "Option 'verify_input_ranges' must map input names to (lo, hi) number pairs, e.g. {'tokens': (0, 999)}"
+    if isinstance(value, dict):
+        items = [(k, *v) if isinstance(v, (list, tuple)) else (k, v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)):
+        items = [tuple(v) if isinstance(v, (list, tuple)) else (v,) for v in value]
+    else:
+        raise ValueError(f"{what}; got {value!r}")
+    out = {}
+    for item in items:
+        if len(item) != 3 or not isinstance(item[0], str) or not item[0]:
+            raise ValueError(f"{what}; got {value!r}")
+        name, lo, hi = item
+        for v in (lo, hi):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+                raise ValueError(f"{what}; input {name!r} has {lo!r}, {hi!r}")
+        if lo > hi:
+            raise ValueError(f"Option 'verify_input_ranges': input {name!r} has lo {lo!r} above hi {hi!r}")
+        out[name] = (name, lo, hi)
+    return tuple(out[k] for k in sorted(out))
 
 
 def _bool(name: str, value: Any) -> bool:
@@ -166,6 +189,22 @@ def exclude_op_name(op: Any) -> str:
     return ".".join(parts)
 
 
+# Options added after the first release whose default changes nothing: a CompileSpec only
+# when set, so a program lowered with default options keeps its bytes (tests/unit/data
+# holds profiles recorded from such programs). Read back, a missing option is its default.
+_WRITTEN_WHEN_SET = frozenset({"verify_input_ranges"})
+
+
+def exclude_matches(entry: str, op: Any) -> bool:
+    """Does the exclude_ops entry ``entry`` ('ns.name' or 'ns.name.overload') name ``op``
+    (an OpOverload, edge op, or its name)?"""
+    try:
+        name = op_name(op)
+    except ValueError:
+        return False
+    return name == entry or name.rsplit(".", 1)[0] == entry
+
+
 @dataclass(frozen=True)
 class TensorRTOptions:
     """Every option of the TensorRT delegate.
@@ -204,11 +243,23 @@ class TensorRTOptions:
             On by default: it runs each partition on the CPU twice (eagerly and in
             onnxruntime), measured by bench/aot.py at 2-14% of the lowering time of resnet50,
             mobilenet_v3_small and vit_b_16 on an idle 2-core machine.
+        verify_input_ranges: value ranges of the program's inputs for verification, by
+            input name (the forward argument's name): ``{"tokens": (0, 31999)}``; a
+            partition input that is one of them is drawn from [lo, hi] (integers
+            inclusive). Other inputs: floats standard normal; integers the graph uses as
+            indices spread over the indexed dim; other integers over [-8, 8] (no zero
+            where the graph divides by them), redrawn within [1, 8] when the partition
+            fails eagerly on them; bools both ways. A name the program does not have is
+            reported.
         verify_rtol, verify_atol: the tolerances of that comparison: an element passes when
             |got - expected| <= verify_atol * scale + verify_rtol * |expected|, scale being
             the output's largest |expected| (None: the defaults for the precision, see
             backend/verify.py TOLERANCES). A test suite with its own tolerances
             (ExecuTorch's backend suite) passes them here.
+        verify_lsb: for a partition that quantizes activations, an output element also
+            passes within this many quantization steps of its output (None: 1; see
+            backend/quant_verify.py, which also checks every quantized tensor code for
+            code).
         engine_builder: which engine builder turns ONNX into engine bytes ('tensorrt';
             tests register a test double).
         engine_mode: 'prebuilt' (an engine), 'portable' (the ONNX model TensorRT parsed
@@ -248,6 +299,8 @@ class TensorRTOptions:
     verify: bool = True
     verify_rtol: Optional[float] = None
     verify_atol: Optional[float] = None
+    verify_lsb: Optional[float] = None
+    verify_input_ranges: tuple = ()
     engine_builder: str = "tensorrt"
     engine_mode: str = "prebuilt"
     on_failure: str = "fallback"
@@ -293,9 +346,10 @@ class TensorRTOptions:
                 f"got {self.runtime_cache_path!r}"
             )
         s("verify", _bool("verify", self.verify))
-        for tol in ("verify_rtol", "verify_atol"):
+        for tol in ("verify_rtol", "verify_atol", "verify_lsb"):
             if getattr(self, tol) is not None:
                 s(tol, _tolerance(tol, getattr(self, tol)))
+        s("verify_input_ranges", _input_ranges(self.verify_input_ranges))
         s("engine_builder", _choice("engine_builder", self.engine_builder, registered_engine_builders()))
         s("engine_mode", _choice("engine_mode", self.engine_mode, ENGINE_MODES))
         s("on_failure", _choice("on_failure", self.on_failure, ON_FAILURE))
@@ -314,13 +368,11 @@ class TensorRTOptions:
 
     def excludes(self, op: Any) -> bool:
         """Is ``op`` (an OpOverload, edge op, or its name) excluded by exclude_ops?"""
-        if not self.exclude_ops:
-            return False
-        try:
-            name = op_name(op)
-        except ValueError:
-            return False
-        return name in self.exclude_ops or name.rsplit(".", 1)[0] in self.exclude_ops
+        return any(exclude_matches(entry, op) for entry in self.exclude_ops)
+
+    def input_range(self, name: str) -> Optional[tuple]:
+        """(lo, hi) for the program input ``name`` from verify_input_ranges, else None."""
+        return next(((lo, hi) for n, lo, hi in self.verify_input_ranges if n == name), None)
 
     @classmethod
     def create(cls, **kwargs: Any) -> "TensorRTOptions":
@@ -338,19 +390,25 @@ class TensorRTOptions:
     def target_device(self) -> str:
         return f"cuda:{self.device_id}"
 
-    def to_compile_specs(self) -> list[CompileSpec]:
+    def to_compile_specs(self) -> list["CompileSpec"]:
+        from executorch.exir.backend.compile_spec_schema import CompileSpec
+
         specs = []
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
+            if f.name in _WRITTEN_WHEN_SET and value == f.default:
+                continue
             if isinstance(value, (frozenset, tuple)):
                 value = sorted(value) if isinstance(value, frozenset) else list(value)
-            specs.append(CompileSpec(_KEY_PREFIX + f.name, json.dumps(value).encode()))
+            specs.append(CompileSpec(OPTION_KEY_PREFIX + f.name, json.dumps(value).encode()))
         if self.tag_target_device:
             specs.append(CompileSpec(TARGET_DEVICE_COMPILE_SPEC_KEY, self.target_device.encode()))
         return specs
 
     @classmethod
-    def from_compile_specs(cls, specs: Iterable[CompileSpec]) -> "TensorRTOptions":
+    def from_compile_specs(cls, specs: Iterable["CompileSpec"]) -> "TensorRTOptions":
+        """The options the specs hold (option keys and target_device only; a partition's
+        own specs are read by partition_spec.PartitionSpec, which calls this)."""
         values: dict[str, Any] = {}
         target_device = None
         for spec in specs:
@@ -358,12 +416,10 @@ class TensorRTOptions:
             if spec.key == TARGET_DEVICE_COMPILE_SPEC_KEY:
                 target_device = raw.decode()
                 continue
-            if spec.key in PARTITION_KEYS:
-                continue
-            if not spec.key.startswith(_KEY_PREFIX):
+            if not spec.key.startswith(OPTION_KEY_PREFIX):
                 raise ValueError(f"Unknown CompileSpec key {spec.key!r} for TensorRTBackend")
             try:
-                values[spec.key[len(_KEY_PREFIX) :]] = json.loads(raw.decode())
+                values[spec.key[len(OPTION_KEY_PREFIX) :]] = json.loads(raw.decode())
             except ValueError as e:
                 raise ValueError(f"CompileSpec {spec.key!r} holds malformed JSON: {raw!r}") from e
         if "compute_capabilities" in values:
@@ -375,59 +431,3 @@ class TensorRTOptions:
                 f"device_id={options.device_id}"
             )
         return options
-
-
-# Per-partition CompileSpec naming the partition (for messages and the blob); not an option.
-PARTITION_NAME_KEY = "tensorrt_partition_name"
-
-
-def partition_name_from_specs(specs: Iterable[CompileSpec]) -> str:
-    for spec in specs:
-        if spec.key == PARTITION_NAME_KEY:
-            return bytes(spec.value).decode()
-    return "partition"
-
-
-# Per-partition CompileSpec: the dynamic-dim ranges as the user declared them
-# ({symbol: [min, max]}). ExecuTorch's re-decomposition narrows a declared min of 1 to 2
-# (torch's 0/1 specialization); the profile must still accept what the user declared.
-DIM_RANGES_KEY = "tensorrt_dim_ranges"
-
-
-def dim_ranges_from_specs(specs: Iterable[CompileSpec]) -> dict[str, tuple[int, int]]:
-    for spec in specs:
-        if spec.key == DIM_RANGES_KEY:
-            return {k: (int(v[0]), int(v[1])) for k, v in json.loads(bytes(spec.value)).items()}
-    return {}
-
-
-# Per-partition CompileSpec: {symbol: the user's name for it} (the torch.export.Dim name,
-# or the input dim it came from), so messages and `inspect` speak the user's names.
-DIM_NAMES_KEY = "tensorrt_dim_names"
-
-
-def dim_names_from_specs(specs: Iterable[CompileSpec]) -> dict[str, str]:
-    for spec in specs:
-        if spec.key == DIM_NAMES_KEY:
-            return {str(k): str(v) for k, v in json.loads(bytes(spec.value)).items()}
-    return {}
-
-
-# Per-partition CompileSpec: {op name: count} of the compute ops the partition holds, so a
-# .pte says how many ops run inside TensorRT.
-PARTITION_OPS_KEY = "tensorrt_partition_ops"
-
-# Per-partition CompileSpecs the partitioner adds; not options.
-PARTITION_KEYS = (PARTITION_NAME_KEY, DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY)
-
-
-def spec_value(key: str, raw: bytes) -> Any:
-    """A CompileSpec's value as data: options and the partitioner's JSON specs decoded,
-    anything else (target_device, the partition name) as text."""
-    text = bytes(raw).decode(errors="replace")
-    if key.startswith(_KEY_PREFIX) or key in (DIM_RANGES_KEY, DIM_NAMES_KEY, PARTITION_OPS_KEY):
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    return text

@@ -9,6 +9,7 @@ from torch._guards import detect_fake_mode
 from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind, OutputKind
 
+from . import quantization
 from .aten import fake_prop
 
 PRECISION_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
@@ -59,6 +60,7 @@ def apply_precision(ep: ExportedProgram, precision: str) -> ExportedProgram:
     for node in graph.nodes:
         if node.op == "call_function" and node.kwargs.get("dtype") == torch.float32:
             node.kwargs = {**node.kwargs, "dtype": dtype}
+    quantization.dequantize_to(graph, dtype)  # a dequantize makes float32 unless told
     output = graph.output_node()
     user_out = {
         i for i, s in enumerate(sig.output_specs) if s.kind == OutputKind.USER_OUTPUT

@@ -2,8 +2,8 @@
 
 Some ops reach the ONNX exporter in a form it cannot translate (median, adaptive 3-D
 pooling, amax/amin over all dims) or translates into ONNX that TensorRT's parser refuses
-(ArgMax of a 1-D tensor, MaxPool with dilation, ScatterND with a reduction, ONNX sequences
-for embedding_bag). Each rule here replaces such a node with an equivalent graph of plain
+(ArgMax of a 1-D tensor, MaxPool with dilation, ScatterND and ScatterElements with a
+reduction, ONNX sequences for embedding_bag). Each rule here replaces such a node with an equivalent graph of plain
 ATen ops that export to ONNX TensorRT parses (TopK, Reduce*, Slice, MatMul, Pad, ...).
 They are not TensorRT converters: TensorRT's parser still decides, through the partitioner,
 whether the result is supported, and a rule that does not apply leaves the node alone.
@@ -80,7 +80,8 @@ def _used_outputs(node: torch.fx.Node) -> Optional[set[int]]:
     for u in node.users:
         if u.target is not operator.getitem:
             return None
-        used.add(u.args[1])
+        if u.users:  # a getitem nobody reads reads nothing (torch.export keeps them)
+            used.add(u.args[1])
     return used
 
 
@@ -428,6 +429,46 @@ def _embedding_bag(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
     return None
 
 
+# The largest one-hot matrix (elements) _scatter_add builds; beyond it the op is left as
+# it is (and to ExecuTorch, where TensorRT refuses it).
+_SCATTER_ONEHOT_MAX = 1 << 24
+
+
+def _scatter_add(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
+    """scatter_add(self, dim, index, src) exports as ScatterElements with reduction='add',
+    which TensorRT refuses (so the op split programs into engines around it). The sum
+    over duplicate indices is a matrix product instead: with ``dim`` moved last, each row
+    of src (K values) times the one-hot matrix of its indices (K x N) gives the N sums
+    added to self. For floating point tensors whose index covers self in every other dim
+    (src may be larger: only its leading block is read, as torch does)."""
+    a = _bound(node)
+    x, index, src = a["self"], a["index"], a["src"]
+    shape, ishape, sshape, v = _static_shape(x), _static_shape(index), _static_shape(src), _val(x)
+    if shape is None or ishape is None or sshape is None or not shape or not v.dtype.is_floating_point:
+        return None
+    rank, d = len(shape), a["dim"] % len(shape)
+    if len(ishape) != rank or len(sshape) != rank or _val(src).dtype != v.dtype:
+        return None
+    if any(ishape[i] != shape[i] for i in range(rank) if i != d) or any(s < i for s, i in zip(sshape, ishape)):
+        return None
+    k, n = ishape[d], shape[d]
+    if math.prod(ishape) * n > _SCATTER_ONEHOT_MAX or k == 0:
+        return None
+    for i, (have, want) in enumerate(zip(sshape, ishape)):
+        if have != want:
+            src = emit(aten.slice.Tensor, src, i, 0, want)
+    order = [i for i in range(rank) if i != d] + [d]
+    back = [order.index(i) for i in range(rank)]
+    idx_last = emit(aten.permute.default, index, order)  # [..., K]
+    src_last = emit(aten.permute.default, src, order)  # [..., K]
+    positions = emit(aten.arange.start_step, 0, n, 1, dtype=_val(index).dtype)
+    onehot = emit(aten.eq.Tensor, emit(aten.unsqueeze.default, idx_last, -1), positions)  # [..., K, N]
+    weights = emit(aten._to_copy.default, onehot, dtype=v.dtype)
+    sums = emit(aten.matmul.default, emit(aten.unsqueeze.default, src_last, -2), weights)  # [..., 1, N]
+    delta = emit(aten.permute.default, emit(aten.squeeze.dim, sums, -2), back)
+    return emit(aten.add.Tensor, x, delta)
+
+
 def _broadcast_copy(node: torch.fx.Node, emit: _Emitter) -> Optional[Outputs]:
     """copy(self, src) whose src broadcasts to self's shape (a scalar or a lower-rank tensor
     copied into a slice, as slice assignment is functionalized): the exporter translates
@@ -464,19 +505,22 @@ RULES: dict[Any, Callable[[torch.fx.Node, _Emitter], Optional[Outputs]]] = {
     aten.max_pool3d_with_indices.default: _max_pool,
     aten.index_put.default: _index_put_accumulate,
     aten._embedding_bag.default: _embedding_bag,
+    aten.scatter_add.default: _scatter_add,
     aten.copy.default: _broadcast_copy,
 }
 
 
-def rewrite(gm: torch.fx.GraphModule, origin_key: str) -> Optional[dict[str, str]]:
-    """Apply RULES to ``gm`` in place. Returns None when no rule applied (``gm`` untouched),
-    else {name of a replaced node: name of its replacement} for nodes that may be program
-    outputs. New nodes have no meta['val'] yet: the caller propagates shapes."""
+def rewrite(gm: torch.fx.GraphModule, origin_key: str, rules: Optional[dict] = None) -> Optional[dict[str, str]]:
+    """Apply RULES (or ``rules``, keyed the same way) to ``gm`` in place. Returns None when
+    no rule applied (``gm`` untouched), else {name of a replaced node: name of its
+    replacement} for nodes that may be program outputs. New nodes have no meta['val'] yet:
+    the caller propagates shapes."""
     graph = gm.graph
+    rules = RULES if rules is None else rules
     renamed: dict[str, str] = {}
     changed = False
     for node in list(graph.nodes):
-        rule = RULES.get(node.target) if node.op == "call_function" else None
+        rule = rules.get(node.target) if node.op == "call_function" else None
         if rule is None:
             continue
         emit = _Emitter(graph, node, origin_key)
@@ -487,6 +531,9 @@ def rewrite(gm: torch.fx.GraphModule, origin_key: str) -> Optional[dict[str, str
         if isinstance(result, tuple):
             for u in list(node.users):
                 replacement = result[u.args[1]]
+                if replacement is None and not u.users:
+                    graph.erase_node(u)
+                    continue
                 assert replacement is not None, f"{node.target}: result {u.args[1]} is read"
                 renamed[u.name] = replacement.name
                 u.replace_all_uses_with(replacement)

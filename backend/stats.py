@@ -22,8 +22,9 @@ class PartitionStats:
     onnx_s: float
     verify_s: float
     build_s: float
-    verify_max_abs_diff: float | None = None
-    verify_max_rel_diff: float | None = None
+    # verify.VerifyResult: each output's scale, worst error and margin, or why the
+    # partition could not be verified (its ``unverified``); None with verify=False.
+    verification: Any = None
     # The ONNX model TensorRT parsed, kept only when the partitioner was made with
     # keep_onnx=True (the conformance suite runs it with onnxruntime in place of the engine).
     onnx_model: bytes | None = None
@@ -33,6 +34,24 @@ class PartitionStats:
     stored_bytes: int = 0  # its payloads as stored (named data, compressed where it pays)
     # The partition whose engine this one runs (engine_sharing.py), or None: its own.
     shares_engine_of: str | None = None
+
+    @property
+    def verified(self) -> bool:
+        return self.verification is not None and self.verification.unverified is None
+
+    @property
+    def verify_max_abs_diff(self) -> float | None:
+        return getattr(self.verification, "max_abs", None)
+
+    @property
+    def verify_max_rel_diff(self) -> float | None:
+        return getattr(self.verification, "max_rel", None)
+
+    @property
+    def verify_max_lsb(self) -> float | None:
+        """The largest error in quantization steps of its output (a partition that
+        quantizes activations, backend/quant_verify.py); None otherwise."""
+        return getattr(self.verification, "max_lsb", None)
 
 
 @dataclass

@@ -21,7 +21,8 @@ import torch
 from torch.export import ExportedProgram
 
 from executorch_tensorrt.serialization.blob import TensorInfo
-from .profiles import example_inputs, index_ranges
+from . import quant_verify
+from .verify_inputs import ATTEMPTS, divisor_inputs, drawn_integers, example_inputs, index_ranges
 
 log = logging.getLogger(__name__)
 
@@ -35,9 +36,10 @@ _REDUCED = {"fp16": onnx.TensorProto.FLOAT16, "bf16": onnx.TensorProto.BFLOAT16}
 
 
 def resolve_tolerances(precision: str, tolerances: tuple | None = None) -> tuple[float, float]:
-    """(rtol, atol): the given ones where not None, else the precision's defaults."""
+    """(rtol, atol): the given ones where not None, else the precision's defaults.
+    ``tolerances``: (rtol, atol) or (rtol, atol, lsb)."""
     default_rtol, default_atol = TOLERANCES[precision]
-    rtol, atol = tolerances if tolerances is not None else (None, None)
+    rtol, atol = tuple(tolerances)[:2] if tolerances is not None else (None, None)
     return (default_rtol if rtol is None else rtol, default_atol if atol is None else atol)
 
 
@@ -51,9 +53,59 @@ class VerificationError(AssertionError):
 
 
 @dataclass(frozen=True)
+class OutputCheck:
+    """How one output of a partition compared. ``margin``: the worst element's
+    |got - expected| / allowed (allowed = atol * scale + rtol * |expected|): it passes at
+    1 or below. Integer and bool outputs must be equal (``exact``; margin 0)."""
+
+    name: str
+    scale: float  # the output's largest finite |expected|
+    max_abs: float  # largest |got - expected|
+    margin: float
+    exact: bool = False
+
+
+@dataclass(frozen=True)
 class VerifyResult:
-    max_abs: float  # largest |got - expected| over all floating outputs
-    max_rel: float  # largest |got - expected| / max(|expected|, 1e-3 * scale)
+    """A partition's verification: its outputs' checks, the tolerances and precision they
+    were judged with and how the integer inputs were drawn; or why it could not be
+    verified (``unverified``: the partition itself fails on every draw of inputs)."""
+
+    outputs: tuple = ()  # of OutputCheck
+    rtol: float = 0.0
+    atol: float = 0.0
+    precision: str = "fp32"
+    inputs: str = ""
+    unverified: str | None = None
+
+    # Largest |got - expected| / max(|expected|, 1e-3 * scale) over the float outputs: a
+    # diagnostic for reports; the pass rule is each output's margin.
+    max_rel: float | None = None
+    # A partition that quantizes activations (backend/quant_verify.py): the largest
+    # |got - expected| in quantization steps of its output; None otherwise.
+    max_lsb: float | None = None
+
+    @property
+    def max_abs(self) -> float | None:
+        return max((o.max_abs for o in self.outputs), default=0.0) if self.unverified is None else None
+
+
+def worse(a: "VerifyResult | None", b: "VerifyResult | None") -> "VerifyResult | None":
+    """Of two verification results (e.g. of two optimization profiles), the one to report:
+    an unverified one, else the one with the larger relative error."""
+    if a is None:
+        return b
+    if b is None or a.unverified is not None:
+        return a
+    if b.unverified is not None:
+        return b
+    return b if (b.max_rel or 0.0) > (a.max_rel or 0.0) else a
+
+
+PASS_RULE = (
+    "an element passes when |got - expected| <= atol * scale + rtol * |expected|, scale being "
+    "the output's largest |expected|; integer and bool outputs must be equal"
+)
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
@@ -253,33 +305,55 @@ def verify_partition(
     precision: str = "fp32",
     tolerances: tuple | None = None,
     model_bytes: Optional[bytes] = None,
-) -> VerifyResult | None:
-    """Runs the ONNX model and the partition on the same inputs; raises VerificationError
-    on a mismatch, else returns the largest errors.
+    input_ranges: dict[int, tuple] | None = None,
+) -> VerifyResult:
+    """Runs the ONNX model and the partition on the same inputs (verify_inputs.py); raises
+    VerificationError on a mismatch, else returns each output's figures.
 
-    ``tolerances`` is (rtol, atol); either may be None for the precision's default.
-    Returns None (and logs a warning) when the partition itself, run eagerly, fails on the
-    inputs: nothing can be compared then. ``model_bytes``: ``model`` serialized, if at hand."""
+    ``tolerances`` is (rtol, atol) or (rtol, atol, lsb); any may be None for the default
+    (lsb: quant_verify.DEFAULT_LSB). A partition that quantizes activations is compared
+    as backend/quant_verify.py says: its quantized tensors code for code, then eager run on
+    onnxruntime's codes, each output also passing within lsb quantization steps.
+    ``input_ranges``: {input position: (lo, hi)} the user gave. When the partition itself,
+    run eagerly, fails on every draw of inputs, nothing can be compared: the result says
+    so (``unverified``) and a warning is logged. ``model_bytes``: ``model`` serialized,
+    if at hand."""
     if precision == "fp32":
         # A program in fp16/bf16 (a .half() model) computes in that precision whatever
         # the option says: its tolerances are that precision's.
         precision = next((p for p, t in _REDUCED.items() if _holds(model, t)), precision)
     rtol, atol = resolve_tolerances(precision, tolerances)
-    args = example_inputs(inputs, index_sizes=index_ranges(eager_ep))
-    try:
-        expected = run_eager(eager_ep, args)
-    except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
-        # Generated inputs are not valid for every partition: integer inputs used as
-        # divisors or as indices the graph does not show can be zero or out of range. The
-        # partition computes nothing to compare on them, so the check is inconclusive, not
-        # failed; say so loudly.
+    index_sizes, ranges = index_ranges(eager_ep), input_ranges or {}
+    divisors = divisor_inputs(eager_ep)
+    tried = []
+    for attempt in ATTEMPTS:
+        args = example_inputs(inputs, index_sizes=index_sizes, divisors=divisors, ranges=ranges, attempt=attempt)
+        try:
+            expected = run_eager(eager_ep, args)
+            break
+        except Exception as e:  # noqa: BLE001 - the inputs, not the lowering, are at fault
+            # Generated inputs are not valid for every partition (integers used as
+            # indices the graph does not show can be out of range): draw again, narrower.
+            tried.append(f"{attempt.what}: {type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}")
+            if not drawn_integers(inputs, index_sizes, ranges):
+                break
+    else:
+        expected = None
+    if expected is None:
+        reason = "the partition itself fails eagerly on generated inputs (" + "; ".join(tried) + ")"
         log.warning(
-            "partition %s not verified: the partition itself fails on generated inputs (%s: %s)",
-            name, type(e).__name__, str(e).splitlines()[0][:200] if str(e) else "",
+            "partition %s not verified: %s; give its integer inputs valid values with verify_input_ranges",
+            name, reason,
         )
-        return None
+        return VerifyResult(rtol=rtol, atol=atol, precision=precision, unverified=reason)
+    # A partition that quantizes activations: onnxruntime also returns every quantized
+    # tensor, and eager runs again with them (backend/quant_verify.py).
+    code_values = quant_verify.code_values(model, eager_ep) if quant_verify.quantizes_activations(eager_ep) else {}
     try:
-        session = _session_for(model, model_bytes)
+        if code_values:
+            session = _session_for(quant_verify.with_outputs(model, list(code_values.values())))
+        else:
+            session = _session_for(model, model_bytes)
         feeds = {i.name: _to_numpy(a) for i, a in zip(session.get_inputs(), args)}
         got = session.run(None, feeds)
     except Exception as e:  # noqa: BLE001 - onnxruntime's errors name no partition
@@ -288,9 +362,17 @@ def verify_partition(
             f"(precision {precision}): {type(e).__name__}: {str(e).strip()[:400]}"
         ) from e
     out_names = [o.name for o in model.graph.output]
+    if code_values:
+        got, expected = _forced(name, model, eager_ep, args, session, got, code_values, precision)
     if len(got) != len(expected):
         raise VerificationError(f"partition {name}: ONNX gives {len(got)} outputs, eager {len(expected)}")
-    worst_abs = worst_rel = 0.0
+    lsb = tuple(tolerances)[2] if tolerances is not None and len(tolerances) > 2 else None
+    lsb = quant_verify.DEFAULT_LSB if lsb is None else lsb
+    steps = quant_verify.output_steps(eager_ep, [_to_numpy(e) for e in expected])
+    worst_lsb: float | None = None if steps is None else 0.0
+    checks = []
+    worst_rel = 0.0
+    drawn = attempt.what if drawn_integers(inputs, index_sizes, ranges) else ""
     for k, (g, e) in enumerate(zip(got, expected)):
         onnx_name = out_names[k] if k < len(out_names) else str(k)
         where = f"partition {name}, output {k} ({onnx_name!r})"
@@ -308,7 +390,10 @@ def verify_partition(
 
         def fail(message: str) -> VerificationError:
             node = node_at_fault()
-            return VerificationError(message + (f" First diverging ONNX node: {node}." if node else ""), node)
+            inputs_text = f" Inputs: {drawn}." if drawn else ""
+            return VerificationError(
+                message + inputs_text + (f" First diverging ONNX node: {node}." if node else ""), node
+            )
 
         e = e.detach().float().numpy() if e.dtype.is_floating_point else e.numpy()
         if g.shape != e.shape:
@@ -325,6 +410,8 @@ def verify_partition(
                     f"of {e.size} elements differ; integer and bool outputs must be equal, "
                     f"{TOLERANCE_OPTIONS} do not apply)."
                 )
+            scale = float(np.abs(e.astype(np.float64)).max(initial=0.0)) if e.dtype.kind in "iu" else 1.0
+            checks.append(OutputCheck(onnx_name, scale, 0.0, 0.0, exact=True))
             continue
         g64, e64 = g.astype(np.float64), e.astype(np.float64)
         finite = np.isfinite(e64)
@@ -336,20 +423,47 @@ def verify_partition(
         diff = np.where(both_nan | same_inf, 0.0, diff)
         diff = np.where(np.isnan(diff), np.inf, diff)  # a NaN on one side only
         allowed = atol * scale + rtol * np.abs(np.where(finite, e64, 0.0))
+        step = steps[k] if steps is not None else None
+        if step is not None:  # a quantized output: also within lsb quantization steps
+            allowed = np.maximum(allowed, lsb * step)
+            worst_lsb = max(worst_lsb or 0.0, quant_verify.lsb_errors(diff, step))
         rel = diff / np.maximum(np.abs(np.where(finite, e64, 0.0)), 1e-3 * scale)
+        ratio = np.where(allowed > 0, diff / np.where(allowed > 0, allowed, 1.0), np.where(diff > 0, np.inf, 0.0))
         max_abs = float(diff.max(initial=0.0))
         max_rel = float(rel.max(initial=0.0))
-        worst_abs, worst_rel = max(worst_abs, max_abs), max(worst_rel, max_rel)
+        margin = float(ratio.max(initial=0.0))
+        worst_rel = max(worst_rel, max_rel)
         bad = diff > allowed
         if bad.any():
             idx = tuple(int(i) for i in np.unravel_index(np.argmax(np.where(bad, diff - allowed, -np.inf)), e.shape))
             raise fail(
                 f"{where}: ONNX differs from eager by more than the tolerance at {int(bad.sum())} of "
                 f"{e.size} elements; at index {idx} the ONNX model gives {_fmt(g64[idx])}, the "
-                f"partition run eagerly {_fmt(e64[idx])}. Max abs error {max_abs:.3g}, max rel "
-                f"error {max_rel:.3g}; allowed |got - expected| <= atol * scale + rtol * |expected| "
-                f"with rtol={rtol:g}, atol={atol:g}, scale={scale:.3g} (the output's largest "
-                f"|expected|), precision {precision}. If this difference is acceptable, set the "
-                f"options {TOLERANCE_OPTIONS}."
+                f"partition run eagerly {_fmt(e64[idx])}. Worst |got - expected| / allowed {margin:.3g} "
+                f"(max abs error {max_abs:.3g}); allowed |got - expected| <= atol * scale + rtol * "
+                f"|expected| with rtol={rtol:g}, atol={atol:g}, scale={scale:.3g} (the output's largest "
+                f"|expected|){', ' + quant_verify.describe(step, lsb) if step is not None else ''}, "
+                f"precision {precision}. If this difference is acceptable, set the options "
+                f"{TOLERANCE_OPTIONS}{' / verify_lsb' if step is not None else ''}."
             )
-    return VerifyResult(worst_abs, worst_rel)
+        checks.append(OutputCheck(onnx_name, scale, max_abs, margin))
+    return VerifyResult(tuple(checks), rtol, atol, precision, drawn, None, worst_rel, worst_lsb)
+
+
+def _forced(name: str, model: onnx.ModelProto, eager_ep: ExportedProgram, args, session, got, code_values: dict,
+            precision: str):
+    """(the ONNX outputs, eager's outputs run on onnxruntime's quantized codes), after
+    checking those codes against eager's (quant_verify.forced_eager)."""
+    out_names = [o.name for o in model.graph.output]
+    by_value = dict(zip([o.name for o in session.get_outputs()], got))
+    codes = {fx: (value, by_value[value]) for fx, value in code_values.items() if value in by_value}
+    expected, checks = quant_verify.forced_eager(eager_ep, _flat_inputs(eager_ep, args), codes, precision)
+    bad = next((c for c in checks if not c.ok), None)
+    if bad is not None:
+        raise VerificationError(
+            f"partition {name}: the ONNX model quantizes {bad.fx_node} (ONNX value {bad.onnx_value!r}) "
+            f"differently from eager: {bad.differ} of {bad.size} codes differ, by up to {bad.max_diff:g} "
+            f"steps (allowed: {bad.allowed()}).",
+            _producer(model, bad.onnx_value),
+        )
+    return got[: len(out_names)], expected

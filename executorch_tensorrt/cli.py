@@ -1,4 +1,11 @@
-"""python -m executorch_tensorrt export|inspect|profile"""
+"""python -m executorch_tensorrt export|inspect|profile
+
+Each subcommand is an ``add_<name>(subparsers)`` declaring its arguments and a
+``cmd_<name>(args)`` running it (``SUBCOMMANDS`` lists them). Heavy modules (torch,
+ExecuTorch, onnx) are imported inside the ``cmd_`` function that needs them, under
+``_quiet_imports``: this module and the option names it offers import none, so
+``--help`` answers at once and ``inspect`` reads a .pte without torch.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +18,16 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Iterator
+from typing import Callable, Iterator
+
+from executorch_tensorrt.backend.options import COMPRESSIONS, ENGINE_MODES, ON_FAILURE, PRECISIONS
+
+# executorch_tensorrt.quantize.SCHEMES (a test checks they agree): that module imports torch.
+QUANTIZE_SCHEMES = ("int8", "int8-weight-only", "int4-weight-only")
 
 
 @contextlib.contextmanager
-def _quiet_import_logs() -> Iterator[None]:
+def _quiet_imports() -> Iterator[None]:
     """torchao (imported by ExecuTorch) registers an Enum as a pytree constant, and torch
     2.14 logs a deprecation warning for it on every start: nothing a user can act on."""
     pytree_log = logging.getLogger("torch.utils._pytree")
@@ -27,10 +39,6 @@ def _quiet_import_logs() -> Iterator[None]:
         pytree_log.setLevel(level)
 
 
-with _quiet_import_logs():
-    from executorch_tensorrt.backend.options import COMPRESSIONS, ENGINE_MODES, PRECISIONS
-
-
 def _table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header] + rows) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
@@ -38,12 +46,22 @@ def _table(rows: list[list[str]], header: list[str]) -> str:
 
 
 def check_output_path(path: str, example: str = "model.pte") -> None:
-    """Refuse an output path the file cannot be written to, before any lowering."""
+    """Refuse an output path the file cannot be written to, before any lowering, saying
+    what is in the way."""
     if os.path.isdir(path):
         raise OSError(f"output path {path!r} is a directory: give a file name, e.g. {os.path.join(path, example)!r}")
     parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.exists(parent):
-        raise OSError(f"output directory {parent!r} does not exist: create it first (mkdir -p {parent})")
+    try:
+        os.stat(parent)
+    except FileNotFoundError:
+        raise OSError(f"output directory {parent!r} does not exist: create it first (mkdir -p {parent})") from None
+    except NotADirectoryError:
+        raise OSError(f"output path {path!r}: a part of {parent!r} is not a directory") from None
+    except PermissionError as e:
+        raise OSError(
+            f"output directory {parent!r} cannot be reached: permission to search a directory on its "
+            f"path is denied ({e.strerror})"
+        ) from None
     if not os.path.isdir(parent):
         raise OSError(f"output path {path!r}: {parent!r} is not a directory")
     if os.path.exists(path) and not os.access(path, os.W_OK):
@@ -52,24 +70,116 @@ def check_output_path(path: str, example: str = "model.pte") -> None:
         with tempfile.NamedTemporaryFile(dir=parent, prefix=".executorch_tensorrt_", suffix=".tmp"):
             pass
     except OSError as e:
-        raise OSError(f"cannot write to output directory {parent!r}: {e.strerror or e}") from e
+        # The directory exists (checked above): whatever the system calls the refusal (a
+        # pseudo file system such as /proc answers "No such file or directory"), it is
+        # this directory refusing a new file.
+        raise OSError(
+            f"cannot write to output directory {parent!r}: it exists but refuses new files "
+            f"({e.strerror or e})"
+        ) from e
 
 
-def _diff(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2e}"
+# -- export ---------------------------------------------------------------------------
+def add_export(sub) -> None:
+    e = sub.add_parser("export", help="export a model to a .pte with TensorRT delegates")
+    e.add_argument(
+        "model",
+        help="built-in example (mlp, cnn, transformer_block, llama_tiny), a torchvision model name, "
+        "package.module:factory, or llm (a Llama-family checkpoint through --llm-config)",
+    )
+    e.add_argument("-o", "--output", required=True)
+    e.add_argument("--dynamic", action="store_true", help="export with the example's dynamic dims")
+    e.add_argument("--precision", default="fp32", choices=PRECISIONS)
+    e.add_argument("--device-id", type=int, default=0)
+    e.add_argument("--min-block-size", type=int, default=1)
+    e.add_argument(
+        "--exclude-ops", metavar="OPS", action="append", default=[],
+        help="ops kept outside TensorRT, comma-separated (relu, aten.linear, aten.add.Tensor); repeatable",
+    )
+    e.add_argument(
+        "--on-failure", default="fallback", choices=ON_FAILURE,
+        help="a partition TensorRT's builder or verification refuses: leave it to ExecuTorch (fallback) or fail",
+    )
+    e.add_argument(
+        "--verify",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="check each partition's ONNX with onnxruntime against eager (default: on)",
+    )
+    e.add_argument(
+        "--verify-range", metavar="INPUT=LO:HI", action="append", default=[],
+        help="values of a program input for verification, e.g. tokens=0:31999; repeatable",
+    )
+    e.add_argument(
+        "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
+        help="prebuilt: engines; portable: the ONNX models, built on the target; both",
+    )
+    e.add_argument(
+        "--quantize", default=None, choices=QUANTIZE_SCHEMES,
+        help="int8: PT2E with TensorRTQuantizer (INT8 activations and weights, calibrated); "
+        "int8-weight-only / int4-weight-only: torchao, the Linear layers' weights",
+    )
+    e.add_argument(
+        "--calibration", metavar="FILE.pt", default=None,
+        help="for --quantize int8: a torch.save'd list of input batches (a tensor or a tuple of tensors "
+        "each); default: the example's own inputs",
+    )
+    e.add_argument(
+        "--etrecord", metavar="FILE", default=None,
+        help="also write ExecuTorch's ETRecord, which maps profiling events to the ops (see profile)",
+    )
+    e.add_argument(
+        "--profiles", metavar="JSON", default=None,
+        help="optimization profiles by Dim name, e.g. '[{\"seq\": 1}, {\"seq\": [1, 64]}]'",
+    )
+    e.add_argument(
+        "--decode-profile", action="store_true",
+        help="LLMs: a one-token profile before the prefill one (faster decode kernels, a larger engine)",
+    )
+    e.add_argument("--compression", default="auto", choices=COMPRESSIONS, help="how engines are stored")
+    e.add_argument(
+        "--external-data", metavar="NAME", default=None,
+        help="keep engines in NAME.ptd beside the .pte (ExecuTorch's external data)",
+    )
+    e.add_argument("--max-seq-len", type=int, default=None, help="LLMs: the KV cache's length (llama_tiny, llm)")
+    e.add_argument(
+        "--llm-config", metavar="FILE", default=None,
+        help="model 'llm': ExecuTorch's LLM export config (YAML: base.model_class, base.checkpoint, base.params, ...)",
+    )
+    e.add_argument(
+        "--set", action="append", metavar="KEY=VALUE",
+        help="model 'llm': an LlmConfig field, e.g. base.checkpoint=model.pth (repeatable)",
+    )
+    e.set_defaults(func=cmd_export)
+
+
+def _verify_ranges(texts: list[str]) -> dict:
+    ranges = {}
+    for text in texts:
+        name, sep, span = text.partition("=")
+        lo, sep2, hi = span.partition(":")
+        try:
+            if not (sep and sep2 and name):
+                raise ValueError
+            ranges[name] = tuple(int(v) if v.strip().lstrip("-").isdigit() else float(v) for v in (lo, hi))
+        except ValueError:
+            raise ValueError(f"--verify-range {text!r}: write INPUT=LO:HI, e.g. tokens=0:31999") from None
+    return ranges
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from executorch_tensorrt.backend.options import TensorRTOptions
-    from executorch_tensorrt.backend.trt import load
-    from executorch_tensorrt.pipeline import export_to_pte
+    with _quiet_imports():
+        from executorch_tensorrt.backend.options import TensorRTOptions
 
     def make_options(profiles=None):
         return TensorRTOptions.create(
             precision=args.precision,
             device_id=args.device_id,
             min_block_size=args.min_block_size,
+            exclude_ops=[op.strip() for ops in args.exclude_ops for op in ops.split(",") if op.strip()],
+            on_failure=args.on_failure,
             verify=args.verify,
+            verify_input_ranges=_verify_ranges(args.verify_range),
             engine_mode=args.engine_mode,
             profiles=profiles,
             compression=args.compression,
@@ -78,19 +188,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     options = make_options(_profiles_arg(args))
     check_output_path(args.output)
+    if args.calibration is not None and args.quantize != "int8":
+        raise ValueError("--calibration is for --quantize int8 (PT2E); weight-only schemes need no calibration")
     if args.etrecord is not None:
         check_output_path(args.etrecord, "model.etrecord")
         if os.path.abspath(args.etrecord) == os.path.abspath(args.output):
             raise OSError(f"--etrecord {args.etrecord!r} is the .pte's own path (-o): give another file")
-    trt = load()
+    with _quiet_imports():
+        from executorch_tensorrt.backend.trt import load
+        from executorch_tensorrt.pipeline import export_to_pte
+
+        trt = load()
     say = lambda s: print(f"[{time.perf_counter() - t0:7.1f}s] {s}", flush=True)  # noqa: E731
     t0 = time.perf_counter()
     say(f"{trt.flavor.label} {trt.version}; model {args.model}{' (dynamic)' if args.dynamic else ''}")
     ex = _example(args)
     if args.decode_profile:
         options = make_options(_decode_profiles(ex))
+    program = (ex.module, ex.args, ex.dynamic_shapes)
+    if args.quantize:
+        program = (_quantized(ex, args, say), ex.args, ex.dynamic_shapes)
     et, report = export_to_pte(
-        {"forward": (ex.module, ex.args, ex.dynamic_shapes)}, options, progress=say,
+        {"forward": program}, options, progress=say,
         etrecord=args.etrecord is not None, constant_methods=ex.metadata,
     )
     with open(args.output, "wb") as f:
@@ -106,24 +225,81 @@ def cmd_export(args: argparse.Namespace) -> int:
         et.get_etrecord().save(args.etrecord)
         say(f"wrote {args.etrecord} (ETRecord: python -m executorch_tensorrt profile --etdump FILE --etrecord {args.etrecord})")
     print()
+    print(export_summary(report, args.verify))
+    return 0
+
+
+def _quantized(ex, args: argparse.Namespace, say: Callable[[str], None]):
+    """The example quantized as --quantize says (an ExportedProgram)."""
+    with _quiet_imports():
+        from executorch_tensorrt.quantize import load_calibration, quantize_example
+
+    calibration = None
+    if args.quantize == "int8":
+        calibration = load_calibration(args.calibration, ex.args) if args.calibration else [ex.args]
+        source = args.calibration or "the example's inputs"
+        say(f"quantize int8 (PT2E, TensorRTQuantizer), calibrating on {len(calibration)} batch(es) of {source} ...")
+    else:
+        say(f"quantize {args.quantize} (torchao, Linear layers) ...")
+    return quantize_example(ex.module, ex.args, args.quantize, ex.dynamic_shapes, calibration)
+
+
+def export_summary(report, verify: bool) -> str:
+    """What an export made: its partitions, how each verified (per output: scale, worst
+    error, margin to the tolerance, under the pass rule printed once), what was left to
+    ExecuTorch, timings and sizes."""
+    from executorch_tensorrt.backend.verify import PASS_RULE
+
+    lines = []
     if not report.partitions:
-        print(_nothing_delegated(report))
-        print()
+        lines += [_nothing_delegated(report), ""]
     rows = [
         [p.name, p.ops, f"{p.engine_bytes:,}", f"{p.onnx_s:.2f}", f"{p.build_s:.2f}"]
-        + ([_diff(p.verify_max_abs_diff), _diff(p.verify_max_rel_diff)] if args.verify else [])
+        + ([_verified(p)] if verify else [])
         for p in report.partitions
     ]
-    header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verify max abs err", "max rel err"] if args.verify else [])
     if rows:
-        print(_table(rows, header))
-        print()
-    print(f"ops delegated / total: {report.ops_delegated} / {report.ops_total}")
+        header = ["partition", "ops", "engine bytes", "onnx s", "build s"] + (["verified"] if verify else [])
+        lines += [_table(rows, header), ""]
+    checks = [
+        [p.name, o.name, f"{o.scale:.3g}", "exact" if o.exact else f"{o.max_abs:.3g}",
+         "equal" if o.exact else f"{o.margin:.3g}", f"{p.verification.rtol:g}", f"{p.verification.atol:g}"]
+        for p in report.partitions
+        if verify and p.verified
+        for o in p.verification.outputs
+    ]
+    if checks:
+        lines.append(f"verification (onnxruntime on each partition's ONNX model against the partition run eagerly): {PASS_RULE}.")
+        lines += [_table(checks, ["partition", "output", "scale", "worst |err|", "worst / allowed", "rtol", "atol"]), ""]
+    for p in report.partitions:
+        if verify and p.verified and p.verify_max_lsb is not None:
+            lines.append(
+                f"{p.name} quantizes activations: each quantized tensor as eager's (one step at <= 1% of "
+                f"elements), outputs within {p.verify_max_lsb:.3g} quantization steps of eager's (allowed: verify_lsb)"
+            )
+    for p in report.partitions:
+        if verify and not p.verified and p.verification is not None:
+            lines.append(f"UNVERIFIED {p.name}: {p.verification.unverified}")
+    if any(verify and not p.verified for p in report.partitions):
+        lines.append("  (give the inputs valid values with TensorRTOptions(verify_input_ranges=...) or --verify-range)")
+        lines.append("")
+    for f in report.lowering.fallbacks:
+        lines.append(f"fallback: {f['partition']} ({f['stage']}): {len(f['nodes'])} node(s) left to ExecuTorch")
+    lines.append(f"ops delegated / total: {report.ops_delegated} / {report.ops_total}")
     if report.undelegated:
-        print("left to ExecuTorch:    " + ", ".join(f"{k} x{v}" for k, v in sorted(report.undelegated.items())))
-    print("seconds per stage:     " + ", ".join(f"{k} {v:.2f}" for k, v in report.stages.items()))
-    print(f".pte size:             {report.pte_bytes:,} bytes ({report.engine_bytes:,} in engines)")
-    return 0
+        lines.append("left to ExecuTorch:    " + ", ".join(f"{k} x{v}" for k, v in sorted(report.undelegated.items())))
+    lines.append("seconds per stage:     " + ", ".join(f"{k} {v:.2f}" for k, v in report.stages.items()))
+    lines.append(f".pte size:             {report.pte_bytes:,} bytes ({report.engine_bytes:,} in engines)")
+    return "\n".join(lines)
+
+
+def _verified(p) -> str:
+    v = p.verification
+    if v is None:
+        return "-"
+    if v.unverified is not None:
+        return "UNVERIFIED"
+    return "yes" + (f" ({v.inputs})" if v.inputs else "")
 
 
 def _profiles_arg(args: argparse.Namespace):
@@ -152,10 +328,12 @@ def _decode_profiles(ex) -> list:
 
 
 def _example(args: argparse.Namespace):
-    from executorch_tensorrt.examples import Example, llama_tiny_example, load_example
+    with _quiet_imports():
+        from executorch_tensorrt.examples import Example, llama_tiny_example, load_example
 
     if args.model == "llm":
-        from executorch_tensorrt.llm import from_llm_config, load_llm_config
+        with _quiet_imports():
+            from executorch_tensorrt.llm import from_llm_config, load_llm_config
 
         if args.llm_config is None and not args.set:
             raise ValueError("export llm needs --llm-config FILE.yaml (ExecuTorch's LlmConfig) and/or --set KEY=VALUE")
@@ -179,10 +357,20 @@ def _nothing_delegated(report) -> str:
     )
 
 
-def _dims_text(t: dict) -> str:
-    return ", ".join(
-        str(x["min"]) if x["min"] == x["max"] else f"{x['min']}..{x['max']} (opt {x['opt']})" for x in t["dims"]
+# -- inspect --------------------------------------------------------------------------
+def add_inspect(sub) -> None:
+    i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
+    i.add_argument("file")
+    i.add_argument("--json", action="store_true")
+    i.add_argument(
+        "--data", action="append", metavar="PTD",
+        help="an external data file (.ptd) of the program, to read payloads kept there",
     )
+    i.set_defaults(func=cmd_inspect)
+
+
+def _dims_text(t: dict) -> str:
+    return _range_text(t["dims"])
 
 
 def _ops_text(counts: dict) -> str:
@@ -207,7 +395,7 @@ def _payload_text(p: dict | None) -> str:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from executorch_tensorrt.pte import inspect_json
+    from executorch_tensorrt.pte import inspect_json  # no torch: the .pte is read with flatbuffers
 
     with open(args.file, "rb") as f:
         data = f.read()
@@ -262,10 +450,22 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_profile(args: argparse.Namespace) -> int:
-    from executorch_tensorrt.profiling import format_table, open_inspector, profile_rows
+# -- profile --------------------------------------------------------------------------
+def add_profile(sub) -> None:
+    p = sub.add_parser(
+        "profile", help="the delegates' profiling events of an ETDump, with the ops each covers (ExecuTorch's Inspector)"
+    )
+    p.add_argument("--etdump", required=True, metavar="FILE", help="ETDump of a run (tensorrt_runner --etdump)")
+    p.add_argument("--etrecord", required=True, metavar="FILE", help="ETRecord of the .pte that ran (export --etrecord)")
+    p.add_argument("--all", action="store_true", help="every event, not only the delegates' and DELEGATE_CALL")
+    p.set_defaults(func=cmd_profile)
 
-    rows = profile_rows(open_inspector(args.etdump, args.etrecord), everything=args.all)
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    with _quiet_imports():
+        from executorch_tensorrt.profiling import format_table, open_inspector, profile_rows
+
+        rows = profile_rows(open_inspector(args.etdump, args.etrecord), everything=args.all)
     if not rows:
         print(f"{args.etdump}: no delegate events (run the .pte with an event tracer, e.g. tensorrt_runner --etdump)")
         return 0
@@ -288,79 +488,26 @@ _RUNTIME_EPILOG = """runtime commands (python -m executorch_tensorrt.runtime, no
                                          program ahead of its first inference"""
 
 
-def main(argv: list[str] | None = None) -> int:
+# The subcommands, in the order --help lists them.
+SUBCOMMANDS: list[Callable] = [add_export, add_inspect, add_profile]
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m executorch_tensorrt", description=__doc__, epilog=_RUNTIME_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        prog="python -m executorch_tensorrt", description=__doc__.splitlines()[0], epilog=_RUNTIME_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--traceback", action="store_true", help="print the full Python trace of a failure")
     sub = parser.add_subparsers(dest="command", required=True)
-    e = sub.add_parser("export", help="export a model to a .pte with TensorRT delegates")
-    e.add_argument(
-        "model",
-        help="built-in example (mlp, cnn, transformer_block, llama_tiny), a torchvision model name, "
-        "package.module:factory, or llm (a Llama-family checkpoint through --llm-config)",
-    )
-    e.add_argument("-o", "--output", required=True)
-    e.add_argument("--dynamic", action="store_true", help="export with the example's dynamic dims")
-    e.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    e.add_argument("--device-id", type=int, default=0)
-    e.add_argument("--min-block-size", type=int, default=1)
-    e.add_argument(
-        "--verify",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="check each partition's ONNX with onnxruntime against eager (default: on)",
-    )
-    e.add_argument(
-        "--engine-mode", default="prebuilt", choices=ENGINE_MODES,
-        help="prebuilt: engines; portable: the ONNX models, built on the target; both",
-    )
-    e.add_argument(
-        "--etrecord", metavar="FILE", default=None,
-        help="also write ExecuTorch's ETRecord, which maps profiling events to the ops (see profile)",
-    )
-    e.add_argument(
-        "--profiles", metavar="JSON", default=None,
-        help="optimization profiles by Dim name, e.g. '[{\"seq\": 1}, {\"seq\": [1, 64]}]'",
-    )
-    e.add_argument(
-        "--decode-profile", action="store_true",
-        help="LLMs: a one-token profile before the prefill one (faster decode kernels, a larger engine)",
-    )
-    e.add_argument("--compression", default="auto", choices=COMPRESSIONS, help="how engines are stored")
-    e.add_argument(
-        "--external-data", metavar="NAME", default=None,
-        help="keep engines in NAME.ptd beside the .pte (ExecuTorch's external data)",
-    )
-    e.add_argument("--max-seq-len", type=int, default=None, help="LLMs: the KV cache's length (llama_tiny, llm)")
-    e.add_argument(
-        "--llm-config", metavar="FILE", default=None,
-        help="model 'llm': ExecuTorch's LLM export config (YAML: base.model_class, base.checkpoint, base.params, ...)",
-    )
-    e.add_argument(
-        "--set", action="append", metavar="KEY=VALUE",
-        help="model 'llm': an LlmConfig field, e.g. base.checkpoint=model.pth (repeatable)",
-    )
-    e.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    e.set_defaults(func=cmd_export)
-    i = sub.add_parser("inspect", help="show every method, delegate and blob field of a .pte")
-    i.add_argument("file")
-    i.add_argument("--json", action="store_true")
-    i.add_argument(
-        "--data", action="append", metavar="PTD",
-        help="an external data file (.ptd) of the program, to read payloads kept there",
-    )
-    i.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    i.set_defaults(func=cmd_inspect)
-    p = sub.add_parser(
-        "profile", help="the delegates' profiling events of an ETDump, with the ops each covers (ExecuTorch's Inspector)"
-    )
-    p.add_argument("--etdump", required=True, metavar="FILE", help="ETDump of a run (tensorrt_runner --etdump)")
-    p.add_argument("--etrecord", required=True, metavar="FILE", help="ETRecord of the .pte that ran (export --etrecord)")
-    p.add_argument("--all", action="store_true", help="every event, not only the delegates' and DELEGATE_CALL")
-    p.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_profile)
-    args = parser.parse_args(argv)
+    for add in SUBCOMMANDS:
+        add(sub)
+    for command in sub.choices.values():  # also accepted after the subcommand
+        command.add_argument("--traceback", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
@@ -377,17 +524,24 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+# Our own errors (which name the partition, option or dim), by module and name: only an
+# imported module's can be in a chain, so none is imported to look for it.
+_OURS = (
+    ("executorch_tensorrt.backend.profiles", "UnboundedDimError"),
+    ("executorch_tensorrt.backend.errors", "LoweringError"),
+    ("executorch_tensorrt.backend.engine", "EngineBuildError"),
+    ("executorch_tensorrt.backend.verify", "VerificationError"),
+    ("executorch_tensorrt.backend.trt", "TensorRTNotFoundError"),
+    ("executorch_tensorrt.serialization.blob", "BlobFormatError"),
+)
+
+
 def _message(e: BaseException) -> str:
     """The most telling message in an exception chain: our own errors (which name the
     partition, option or dim) over the wrappers around them."""
-    from executorch_tensorrt.serialization.blob import BlobFormatError
-    from executorch_tensorrt.backend.engine import EngineBuildError
-    from executorch_tensorrt.backend.errors import LoweringError
-    from executorch_tensorrt.backend.profiles import UnboundedDimError
-    from executorch_tensorrt.backend.trt import TensorRTNotFoundError
-    from executorch_tensorrt.backend.verify import VerificationError
-
-    ours = (UnboundedDimError, LoweringError, EngineBuildError, VerificationError, TensorRTNotFoundError, BlobFormatError)
+    ours = tuple(
+        getattr(sys.modules[mod], name) for mod, name in _OURS if hasattr(sys.modules.get(mod), name)
+    )
     chain, seen = [], set()
     x: BaseException | None = e
     while x is not None and id(x) not in seen:

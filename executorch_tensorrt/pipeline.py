@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
+from torch.export import ExportedProgram
 from executorch.exir import ExecutorchBackendConfig, ExecutorchProgramManager, to_edge_transform_and_lower
 
 from executorch_tensorrt.backend.aten import compute_nodes
@@ -50,7 +51,8 @@ def export_to_pte(
     etrecord: bool = False,
     constant_methods: Optional[dict] = None,
 ) -> tuple[ExecutorchProgramManager, ExportReport]:
-    """``programs`` maps method name -> (module, example args, dynamic_shapes or None).
+    """``programs`` maps method name -> (module, example args, dynamic_shapes or None);
+    the module may be an ExportedProgram already (a quantized one), which is used as is.
     ``etrecord``: also make ExecuTorch's ETRecord (the returned manager's
     ``get_etrecord()``), which maps the delegates' profiling events to the ops.
     ``constant_methods``: methods returning constants (an LLM's metadata, llm.py).
@@ -62,7 +64,7 @@ def export_to_pte(
     t = time.perf_counter()
     progress("torch.export ...")
     eps = {
-        name: torch.export.export(module, args, dynamic_shapes=dyn)
+        name: module if isinstance(module, ExportedProgram) else torch.export.export(module, args, dynamic_shapes=dyn)
         for name, (module, args, dyn) in programs.items()
     }
     report.stages["torch.export"] = time.perf_counter() - t

@@ -1,4 +1,8 @@
-"""Reading TensorRT delegates back out of a .pte file (for ``inspect`` and tests)."""
+"""Reading TensorRT delegates back out of a .pte file (for ``inspect`` and tests).
+
+Imports nothing heavy: the .pte is read with flatc's Python for ExecuTorch's schema
+(serialization/program.py) and blobs with the blob codec, dtypes as names.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence, Union
 
-from executorch.exir._serialize._program import deserialize_pte_binary
-from executorch.exir.schema import DataLocation, KernelCall
-
+from executorch_tensorrt.backend.options import BACKEND_ID
+from executorch_tensorrt.backend.partition_spec import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
 from executorch_tensorrt.serialization import blob as blob_mod
-from executorch_tensorrt.backend.options import DIM_NAMES_KEY, DIM_RANGES_KEY, PARTITION_OPS_KEY, spec_value
-from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
-
-BACKEND_ID = TensorRTBackend.__name__
+from executorch_tensorrt.serialization.program import PteMethod, read_named_data, read_program
 
 
 @dataclass
@@ -49,17 +49,8 @@ class MethodOps:
     unrecorded: int = 0  # TensorRT delegates written before partitions recorded their ops
 
 
-def _program(data: bytes):
-    # An ExecuTorch program is a flatbuffer with file identifier "ET" + 2 version digits.
-    if len(data) < 8 or data[4:6] != b"ET":
-        raise ValueError("not an ExecuTorch .pte file (no 'ET..' flatbuffer identifier)")
-    try:
-        program = deserialize_pte_binary(data).program
-    except Exception as e:  # the deserializer raises whatever its parser hits
-        raise ValueError(f"malformed .pte file: {type(e).__name__}: {e}") from e
-    if program is None or program.execution_plan is None:
-        raise ValueError("malformed .pte file: no execution plan")
-    return program
+def _methods(data: bytes) -> list[PteMethod]:
+    return read_program(bytes(data))
 
 
 DataFile = Union[str, Path, bytes]
@@ -67,45 +58,39 @@ DataFile = Union[str, Path, bytes]
 
 def named_data(data: bytes, data_files: Sequence[DataFile] = ()) -> dict[str, bytes]:
     """The program's named data, {key: bytes}: the .pte's own and that of the external
-    data files (.ptd) given (paths or bytes)."""
-    from executorch.exir._serialize._program import deserialize_pte_binary
-    from executorch.extension.flat_tensor.serialize.serialize import FlatTensorSerializer
+    data files (.ptd) given (paths or bytes; read with ExecuTorch's FlatTensor reader)."""
+    out = read_named_data(bytes(data))
+    if data_files:
+        from executorch.extension.flat_tensor.serialize.serialize import FlatTensorSerializer
 
-    out: dict[str, bytes] = {}
-    try:
-        pte = deserialize_pte_binary(data)
-    except Exception as e:  # the deserializer raises whatever its parser hits
-        raise ValueError(f"malformed .pte file: {type(e).__name__}: {e}") from e
-    stores = [pte.named_data] if pte.named_data is not None else []
-    for f in data_files:
-        raw = f if isinstance(f, bytes) else Path(f).read_bytes()
-        try:
-            stores.append(FlatTensorSerializer().deserialize_to_named_data_store_output(raw, "ptd"))
-        except Exception as e:  # noqa: BLE001 - its reader raises whatever it hits
-            raise ValueError(f"not an ExecuTorch data file (.ptd): {type(e).__name__}: {e}") from e
-    for store in stores:
-        for entries in (store.pte_data, *store.external_data.values()):
-            for key, entry in entries.items():
-                out[key] = bytes(store.buffers[entry.buffer_index])
+        for f in data_files:
+            raw = f if isinstance(f, bytes) else Path(f).read_bytes()
+            try:
+                store = FlatTensorSerializer().deserialize_to_named_data_store_output(raw, "ptd")
+            except Exception as e:  # noqa: BLE001 - its reader raises whatever it hits
+                raise ValueError(f"not an ExecuTorch data file (.ptd): {type(e).__name__}: {e}") from e
+            for entries in (store.pte_data, *store.external_data.values()):
+                for key, entry in entries.items():
+                    out[key] = bytes(store.buffers[entry.buffer_index])
     return out
 
 
-def read_delegates(data: bytes, data_files: Sequence[DataFile] = ()) -> list[DelegateEntry]:
+def read_delegates(data: bytes, data_files: Sequence[DataFile] = (), dtype_names: bool = False) -> list[DelegateEntry]:
     """Every delegate of every method; TensorRT blobs parsed, their payloads read from the
     program's named data (and ``data_files``, the .ptd files beside it) where they are
     kept there (a payload whose data is not at hand is left empty: its Payload says
-    where it is)."""
-    program = _program(data)
+    where it is). ``dtype_names``: tensor dtypes as names, without importing torch."""
     named = named_data(data, data_files)
     out = []
-    for plan in program.execution_plan:
-        for i, d in enumerate(plan.delegates):
-            if d.processed.location != DataLocation.INLINE:  # deserialize inlines segments
-                raise ValueError(f"{plan.name} delegate {i}: unexpected data location {d.processed.location}")
-            raw = bytes(program.backend_delegate_data[d.processed.index].data)
-            specs = {c.key: bytes(c.value).decode(errors="replace") for c in d.compile_specs}
-            parsed = blob_mod.deserialize(raw, named_data=named) if d.id == BACKEND_ID else None
-            out.append(DelegateEntry(plan.name, i, d.id, specs, parsed, len(raw)))
+    for method in _methods(data):
+        for d in method.delegates:
+            specs = {k: v.decode(errors="replace") for k, v in d.compile_specs.items()}
+            parsed = (
+                blob_mod.deserialize(d.data, named_data=named, dtype_names=dtype_names)
+                if d.backend_id == BACKEND_ID
+                else None
+            )
+            out.append(DelegateEntry(method.name, d.index, d.backend_id, specs, parsed, len(d.data)))
     return out
 
 
@@ -115,54 +100,34 @@ def mutable_buffers(data: bytes) -> dict[str, list[dict]]:
     does; unnamed ones cannot be told from other planned tensors). They belong to the
     program, not to any engine: an engine that updates one takes it as an input and
     returns the new value, which the program copies back."""
-    from executorch.exir.schema import Tensor
-
-    program = _program(data)
-    out: dict[str, list[dict]] = {}
-    for plan in program.execution_plan:
-        found = []
-        for v in plan.values:
-            t = v.val
-            extra = getattr(t, "extra_tensor_info", None)
-            if not isinstance(t, Tensor) or extra is None or not extra.fully_qualified_name:
-                continue
-            found.append({"name": extra.fully_qualified_name, "dtype": t.scalar_type.name.lower(), "sizes": list(t.sizes)})
-        out[plan.name] = found
-    return out
+    return {m.name: list(m.mutable_buffers) for m in _methods(data)}
 
 
 def methods(data: bytes) -> list[str]:
-    return [p.name for p in _program(data).execution_plan]
+    return [m.name for m in _methods(data)]
 
 
 def method_ops(data: bytes) -> dict[str, MethodOps]:
     """Per method, the ops inside TensorRT (what each partition recorded in its compile
     specs) and the kernel calls left to ExecuTorch (from the execution plan)."""
-    program = _program(data)
-    out: dict[str, MethodOps] = {}
-    for plan in program.execution_plan:
-        ops = MethodOps()
-        for d in plan.delegates:
-            if d.id != BACKEND_ID:
-                ops.other_delegates += 1
-                continue
-            recorded = [c for c in d.compile_specs if c.key == PARTITION_OPS_KEY]
-            ops.unrecorded += not recorded
-            for c in recorded:
-                for op, k in json.loads(bytes(c.value)).items():
-                    ops.in_tensorrt[op] = ops.in_tensorrt.get(op, 0) + int(k)
-        # 'aten::mul' + 'out' -> 'aten.mul.out' (the ops inside are named 'aten.mul.Tensor')
-        names = [o.name.replace("::", ".") + (f".{o.overload}" if o.overload else "") for o in plan.operators]
-        for chain in plan.chains:
-            for ins in chain.instructions:
-                if not isinstance(ins.instr_args, KernelCall):
-                    continue
-                name = names[ins.instr_args.op_index]
-                if name.startswith(_EMITTER_OP_PREFIXES):
-                    continue
-                ops.outside[name] = ops.outside.get(name, 0) + 1
-        out[plan.name] = ops
-    return out
+    return {m.name: _method_ops(m) for m in _methods(data)}
+
+
+def _method_ops(method: PteMethod) -> MethodOps:
+    ops = MethodOps()
+    for d in method.delegates:
+        if d.backend_id != BACKEND_ID:
+            ops.other_delegates += 1
+            continue
+        recorded = d.compile_specs.get(PARTITION_OPS_KEY)
+        ops.unrecorded += recorded is None
+        for op, k in (json.loads(recorded) if recorded is not None else {}).items():
+            ops.in_tensorrt[op] = ops.in_tensorrt.get(op, 0) + int(k)
+    # 'aten::mul' + 'out' -> 'aten.mul.out' (the ops inside are named 'aten.mul.Tensor')
+    for name in method.kernel_calls:
+        if not name.startswith(_EMITTER_OP_PREFIXES):
+            ops.outside[name] = ops.outside.get(name, 0) + 1
+    return ops
 
 
 def _tensor_json(t: blob_mod.TensorInfo) -> dict:
@@ -230,33 +195,36 @@ def _dynamic_dims(specs: dict) -> dict:
 
 
 def inspect_json(data: bytes, data_files: Sequence[DataFile] = ()) -> dict:
-    delegates = read_delegates(data, data_files)
-    ops = method_ops(data)
+    parsed = _methods(data)
+    named = named_data(data, data_files)
     out: dict = {"pte_bytes": len(data), "methods": {}}
-    for m in methods(data):
+    for m in parsed:
         entries = []
-        for d in delegates:
-            if d.method != m:
-                continue
-            specs = d.spec_values
+        for d in m.delegates:
+            specs = {k: spec_value(k, v) for k, v in d.compile_specs.items()}
             partition_ops = specs.pop(PARTITION_OPS_KEY, None)
             dynamic_dims = _dynamic_dims(specs)
             specs.pop(DIM_RANGES_KEY, None)  # keyed by torch's symbols: shown as dynamic_dims
             specs.pop(DIM_NAMES_KEY, None)
+            blob = (
+                blob_mod.deserialize(d.data, named_data=named, dtype_names=True)
+                if d.backend_id == BACKEND_ID
+                else None
+            )
             entries.append(
                 {
                     "index": d.index,
                     "backend_id": d.backend_id,
-                    "blob_bytes": d.size,
+                    "blob_bytes": len(d.data),
                     "compile_specs": specs,
                     "dynamic_dims": dynamic_dims,
                     "ops": sum(partition_ops.values()) if partition_ops is not None else None,
                     "ops_by_name": partition_ops,
-                    "blob": blob_json(d.blob) if d.blob is not None else None,
+                    "blob": blob_json(blob) if blob is not None else None,
                 }
             )
-        o = ops[m]
-        out["methods"][m] = {
+        o = _method_ops(m)
+        out["methods"][m.name] = {
             "ops_in_tensorrt": sum(o.in_tensorrt.values()) if not o.unrecorded else None,
             "ops_outside_tensorrt": sum(o.outside.values()),
             "ops_in_tensorrt_by_name": o.in_tensorrt,
@@ -264,5 +232,5 @@ def inspect_json(data: bytes, data_files: Sequence[DataFile] = ()) -> dict:
             "other_backend_delegates": o.other_delegates,
             "delegates": entries,
         }
-    out["mutable_buffers"] = mutable_buffers(data)
+    out["mutable_buffers"] = {m.name: list(m.mutable_buffers) for m in parsed}
     return out

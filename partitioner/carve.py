@@ -28,6 +28,10 @@ from executorch_tensorrt.backend.aten import is_fake
 
 log = logging.getLogger(__name__)
 
+# node.meta key, in carved partitions: the name of the node of the program a node (or the
+# placeholder standing for it) was carved from.
+CARVED_FROM_KEY = "etrt_carved_from"
+
 
 def real_tensors(ep: ExportedProgram) -> Optional[dict[int, torch.Tensor]]:
     """{id(fake weight): the real tensor it was made from} for ``ep``'s fake weights;
@@ -79,6 +83,10 @@ def carve_partitions(
     work = copy.deepcopy(ep, shared)
     gm = work.graph_module
     by_name = {n.name: n for n in gm.graph.nodes}
+    for n in gm.graph.nodes:
+        # ExecuTorch names a placeholder fed by another partition after the getitem of
+        # that partition's call; the node's meta, copied along, keeps its first name.
+        n.meta[CARVED_FROM_KEY] = n.name
     for tag, nodes in parts.items():
         for n in nodes:
             by_name[n.name].meta["delegation_tag"] = tag

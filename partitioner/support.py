@@ -15,6 +15,7 @@ Two ways of asking, both through the same edge -> ATen -> ONNX path the backend 
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 from torch.fx.experimental.symbolic_shapes import free_unbacked_symbols
 
-from executorch_tensorrt.backend import onnx_export
+from executorch_tensorrt.backend import onnx_export, quantized_onnx
 from executorch_tensorrt.backend.aten import edge_to_aten_target, is_fake, to_aten
 from executorch_tensorrt.backend.engine import describe_parser_error, onnx_parser, parse_errors
 from executorch_tensorrt.backend.lowering import LoweringError, export_onnx, export_onnx_program
@@ -75,7 +76,20 @@ def signature(node: torch.fx.Node, precision: str) -> tuple:
         arg_sig(node.args),
         tuple(sorted((k, arg_sig(v)) for k, v in node.kwargs.items())),
         precision,
+        read_outputs(node),
     )
+
+
+def read_outputs(node: torch.fx.Node) -> Optional[tuple[int, ...]]:
+    """The results of a multi-output node the program reads (through getitem), or None
+    when it reads the node some other way (or the node has one result). A probe returns
+    only these: a rewrite may apply only when the others are unused (embedding_bag's
+    offsets and bag sizes, max pooling's indices), as in the program itself."""
+    if not isinstance(node.meta.get("val"), (tuple, list)) or not node.users:
+        return None
+    if any(u.target is not operator.getitem for u in node.users):
+        return None
+    return tuple(sorted({int(u.args[1]) for u in node.users}))
 
 
 def data_dependent(node: torch.fx.Node) -> bool:
@@ -129,9 +143,9 @@ class _OneOp(torch.nn.Module):
     """Calls one ATen op; tensors that were weights in the source program are buffers here
     (so they become ONNX initializers, as in the real lowering), the rest are inputs."""
 
-    def __init__(self, target, args, kwargs, weights: dict) -> None:
+    def __init__(self, target, args, kwargs, weights: dict, outputs: Optional[tuple[int, ...]] = None) -> None:
         super().__init__()
-        self.target, self.args_t, self.kwargs_t = target, args, kwargs
+        self.target, self.args_t, self.kwargs_t, self.outputs = target, args, kwargs, outputs
         for k, t in weights.items():
             self.register_buffer(k, t)
 
@@ -150,7 +164,7 @@ class _OneOp(torch.nn.Module):
             return a
 
         out = self.target(*fill(self.args_t), **{k: fill(v) for k, v in self.kwargs_t.items()})
-        return out
+        return out if self.outputs is None else tuple(out[i] for i in self.outputs)
 
 
 class ParserSupport:
@@ -212,7 +226,7 @@ class ParserSupport:
         try:
             args = template(node.args)
             kwargs = {k: template(v) for k, v in node.kwargs.items()}
-            module = _OneOp(edge_to_aten_target(node.target), args, kwargs, weights).eval()
+            module = _OneOp(edge_to_aten_target(node.target), args, kwargs, weights, read_outputs(node)).eval()
             with onnx_export.quiet():
                 one = torch.export.export(module, tuple(inputs), strict=False)
             one = apply_precision(one, precision)
@@ -296,12 +310,16 @@ def _parses_with_zero_weights(parser, program) -> bool:
     if not hasattr(parser, "load_model_proto") or not hasattr(parser, "load_initializer"):
         return False
     sizes: dict[str, int] = {}
+    scales = quantized_onnx.positive_initializers(program.model.graph)
+    ones: dict[str, torch.Tensor] = {}  # a quantization scale must be positive for the parser
 
     def placeholder(name: str, const: Any) -> Any:
         raw = const.raw
         if raw.numel() == 0:
             return None
         sizes[name] = raw.numel() * raw.element_size()
+        if name in scales:
+            ones[name] = torch.ones(raw.shape, dtype=raw.dtype)
         return ir.ExternalTensor("__etrt_weights__", 0, sizes[name], const.dtype, shape=const.shape, name=name)
 
     with onnx_export.initializers_as(program, placeholder):
@@ -314,7 +332,8 @@ def _parses_with_zero_weights(parser, program) -> bool:
         if not parser.load_model_proto(data):
             return False
         for i, (name, size) in enumerate(sizes.items()):
-            if not parser.load_initializer(name, base + _WEIGHT_ALIGNMENT * i, size):
+            address = ones[name].data_ptr() if name in ones else base + _WEIGHT_ALIGNMENT * i
+            if not parser.load_initializer(name, address, size):
                 return False
         return bool(parser.parse_model_proto())
 

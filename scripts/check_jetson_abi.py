@@ -31,6 +31,7 @@ JETPACK = {
 }
 EXECUTORCH_WHEEL = {
     "libexecutorch.so", "libexecutorch_threadpool.so", "libexecutorch_kernels_optimized.so",
+    "libexecutorch_kernels_quantized.so",  # quantize/dequantize ops left outside TensorRT
     "libexecutorch_etdump.so",  # the runner's --etdump (ExecuTorch's profiler)
 }
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
 import flatbuffers
-import torch
 
 from executorch_tensorrt.serialization.generated import (
     BlobHeader as fb_BlobHeader,
@@ -87,41 +86,59 @@ COMPRESSIONS: dict[str, int] = {
     "zlib": Compression.Zlib,
 }
 
-# torch dtype <-> the schema's ScalarType (ExecuTorch's numbering).
-DTYPE_CODES: dict[torch.dtype, int] = {
-    torch.uint8: ScalarType.Byte,
-    torch.int8: ScalarType.Char,
-    torch.int16: ScalarType.Short,
-    torch.int32: ScalarType.Int,
-    torch.int64: ScalarType.Long,
-    torch.float16: ScalarType.Half,
-    torch.float32: ScalarType.Float,
-    torch.float64: ScalarType.Double,
-    torch.bool: ScalarType.Bool,
-    torch.bfloat16: ScalarType.BFloat16,
+# The schema's ScalarType (ExecuTorch's numbering) <-> torch's dtype names. torch is
+# imported only where a torch dtype is made or read: `inspect` reads blobs without it.
+DTYPE_NAMES: dict[int, str] = {
+    ScalarType.Byte: "uint8",
+    ScalarType.Char: "int8",
+    ScalarType.Short: "int16",
+    ScalarType.Int: "int32",
+    ScalarType.Long: "int64",
+    ScalarType.Half: "float16",
+    ScalarType.Float: "float32",
+    ScalarType.Double: "float64",
+    ScalarType.Bool: "bool",
+    ScalarType.BFloat16: "bfloat16",
 }
-_CODE_DTYPES = {v: k for k, v in DTYPE_CODES.items()}
+
+
+def __getattr__(name: str):
+    # DTYPE_CODES (torch dtype -> code) is made on first use, importing torch then.
+    if name == "DTYPE_CODES":
+        import torch
+
+        codes = {getattr(torch, n): code for code, n in DTYPE_NAMES.items()}
+        globals()["DTYPE_CODES"] = codes
+        return codes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class BlobFormatError(ValueError):
     """The bytes are not a blob this reader understands; the message says why."""
 
 
-def dtype_code(dtype: torch.dtype) -> int:
+def dtype_code(dtype: "torch.dtype") -> int:
+    codes = globals().get("DTYPE_CODES") or __getattr__("DTYPE_CODES")
     try:
-        return DTYPE_CODES[dtype]
+        return codes[dtype]
     except KeyError:
         raise ValueError(
             f"dtype {dtype} cannot cross a TensorRT delegate boundary; supported: "
-            + ", ".join(str(d) for d in DTYPE_CODES)
+            + ", ".join(str(d) for d in codes)
         ) from None
 
 
-def dtype_from_code(code: int) -> torch.dtype:
+def dtype_from_code(code: int, as_name: bool = False) -> "torch.dtype | str":
+    """The torch dtype of a ScalarType code (its name, e.g. 'float32', with ``as_name``)."""
     try:
-        return _CODE_DTYPES[code]
+        name = DTYPE_NAMES[code]
     except KeyError:
         raise BlobFormatError(f"unknown ScalarType code {code} in blob") from None
+    if as_name:
+        return name
+    import torch
+
+    return getattr(torch, name)
 
 
 @dataclass(frozen=True)
@@ -138,7 +155,7 @@ class Dim:
 @dataclass(frozen=True)
 class TensorInfo:
     name: str
-    dtype: torch.dtype
+    dtype: "torch.dtype | str"  # a name ('float32') in blobs read with dtype_names=True
     dims: tuple  # of Dim
 
     @property
@@ -525,13 +542,13 @@ def _onnx_offset_position(header: bytearray) -> int:
     return root._tab.Pos + field
 
 
-def _read_tensor(t) -> TensorInfo:
+def _read_tensor(t, dtype_names: bool = False) -> TensorInfo:
     dims = []
     for i in range(t.DimsLength()):
         d = t.Dims(i)
         dims.append(Dim(d.Min(), d.Opt(), d.Max()))
     name = t.Name()
-    return TensorInfo(name.decode() if name else "", dtype_from_code(t.Dtype()), tuple(dims))
+    return TensorInfo(name.decode() if name else "", dtype_from_code(t.Dtype(), dtype_names), tuple(dims))
 
 
 def _code(codes: dict[str, int], text: str, what: str) -> int:
@@ -549,11 +566,15 @@ def _enum_text(codes: dict[str, int], code: int, what: str) -> str:
 
 
 def deserialize(
-    data: bytes, check_engine: bool = True, named_data: Optional[Mapping[str, "bytes | memoryview"]] = None
+    data: bytes,
+    check_engine: bool = True,
+    named_data: Optional[Mapping[str, "bytes | memoryview"]] = None,
+    dtype_names: bool = False,
 ) -> Blob:
     """Parse a blob. Raises BlobFormatError naming what is wrong. ``named_data``: the
     program's named data ({key: bytes}), to read payloads the blob keeps there; without
-    it (or without the key) such a payload is left empty and its Payload says where."""
+    it (or without the key) such a payload is left empty and its Payload says where.
+    ``dtype_names``: tensor dtypes as their names ('float32'), without importing torch."""
     view = memoryview(data)
     if len(view) < PREFIX.size:
         raise BlobFormatError(f"blob is {len(view)} bytes, shorter than its {PREFIX.size}-byte prefix")
@@ -590,13 +611,13 @@ def deserialize(
                 path.decode() if path else None,
             )
         text = lambda v: v.decode() if v else ""  # noqa: E731
-        inputs = tuple(_read_tensor(h.Inputs(i)) for i in range(h.InputsLength()))
+        inputs = tuple(_read_tensor(h.Inputs(i), dtype_names) for i in range(h.InputsLength()))
         info = BlobInfo(
             flavor=Flavor(flavor_code),
             trt_version=text(h.TrtVersion()),
             device_id=h.DeviceId(),
             inputs=inputs,
-            outputs=tuple(_read_tensor(h.Outputs(i)) for i in range(h.OutputsLength())),
+            outputs=tuple(_read_tensor(h.Outputs(i), dtype_names) for i in range(h.OutputsLength())),
             compute_capabilities=tuple(
                 (h.ComputeCapabilities(i).Major(), h.ComputeCapabilities(i).Minor())
                 for i in range(h.ComputeCapabilitiesLength())

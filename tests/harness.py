@@ -3,6 +3,8 @@ TensorRT-RTX build and is checked with onnxruntime against eager (verify=True)."
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import operator
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -50,6 +52,43 @@ class Lowered:
 
         with torch.no_grad():
             return _DelegatesOnOnnxRuntime(self.runnable, self.onnx_models).run(*inputs)
+
+
+@contextlib.contextmanager
+def logged_warnings(logger: str = "executorch_tensorrt"):
+    """The warning messages logged under ``logger`` while the block runs (pytest's logging
+    plugin is off in this project)."""
+    records: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    log = logging.getLogger(logger)
+    handler = Keep(logging.WARNING)
+    log.addHandler(handler)
+    try:
+        yield records
+    finally:
+        log.removeHandler(handler)
+
+
+def refuse_verification_of(monkeypatch, fx_word: str) -> None:
+    """Verification (for the rest of the test) refuses every partition holding a node
+    whose FX name contains ``fx_word``, naming that node's ONNX node as verification does;
+    other partitions are verified as usual."""
+    from executorch_tensorrt.backend import verify
+    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
+
+    real = verify.verify_partition
+
+    def refusing(name, eager_ep, model, *args, **kwargs):
+        for node in model.graph.node:
+            if fx_word in (onnx_node_fx_name(node) or ""):
+                raise verify.VerificationError(f"partition {name}: output differs (forced)", node_name=node.name)
+        return real(name, eager_ep, model, *args, **kwargs)
+
+    monkeypatch.setattr(verify, "verify_partition", refusing)
 
 
 def _ops(gm) -> list[str]:

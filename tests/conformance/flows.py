@@ -190,10 +190,10 @@ class _DelegatesOnOnnxRuntime(torch.fx.Interpreter):
         self.sessions: dict[str, Any] = {}
 
     def _session(self, lowered) -> Any:
-        from executorch_tensorrt.backend.options import partition_name_from_specs
+        from executorch_tensorrt.backend.partition_spec import PartitionSpec
         from executorch_tensorrt.backend.verify import onnxruntime_session
 
-        name = partition_name_from_specs(lowered.compile_specs)
+        name = PartitionSpec.from_compile_specs(lowered.compile_specs).name
         if name not in self.sessions:
             model = self.onnx_models.get(name)
             if model is None:
@@ -270,18 +270,52 @@ class TensorRTTester(Tester):
         return self
 
 
-def _flow(name: str, precision: str, **partitioner_options: Any) -> TestFlow:
+def _flow(name: str, precision: str, quantizer: Any = None, **partitioner_options: Any) -> TestFlow:
+    """A TensorRT flow; ``quantizer``: a factory of the PT2E quantizer of a quantized flow
+    (the suite runs its Quantize stage, prepare/calibrate/convert, before export)."""
+    stage = None
+    if quantizer is not None:
+        from executorch.backends.test.harness.stages import Quantize
+
+        stage = lambda: Quantize(quantizer=quantizer())  # noqa: E731
     return TestFlow(
         name,
         backend="tensorrt",
         tester_factory=partial(TensorRTTester, flow_name=name, precision=precision, **partitioner_options),
+        quantize=stage is not None,
+        quantize_stage_factory=stage,
     )
+
+
+def _tensorrt_quantizer() -> Any:
+    from executorch_tensorrt.quantizer import TensorRTQuantizer
+
+    return TensorRTQuantizer()
+
+
+def _xnnpack_quantizer() -> Any:
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+
+    return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+
+
+# PT2E flows: INT8 with TensorRTQuantizer, and a program quantized by XNNPACK's quantizer
+# (asymmetric activations) lowered to TensorRT. Not in CI (--tensorrt-flows selects them).
+QUANTIZED_FLOWS = ("tensorrt_int8", "tensorrt_xnnpack_int8")
 
 
 def tensorrt_flows() -> list[TestFlow]:
     from .known_failures import xfail_patterns
 
-    flows = [_flow("tensorrt", "fp32"), _flow("tensorrt_fp16", "fp16")]
+    flows = [
+        _flow("tensorrt", "fp32"),
+        _flow("tensorrt_fp16", "fp16"),
+        _flow("tensorrt_int8", "fp32", _tensorrt_quantizer),
+        _flow("tensorrt_xnnpack_int8", "fp32", _xnnpack_quantizer),
+    ]
     for f in flows:
         f.xfail_patterns = xfail_patterns(f.name)
     return flows

@@ -1,4 +1,4 @@
-"""pytest plugin: adds the ``tensorrt`` and ``tensorrt_fp16`` flows to ExecuTorch's backend
+"""pytest plugin: adds the TensorRT flows (``tensorrt``, ``tensorrt_fp16`` and the PT2E ``tensorrt_int8``, ``tensorrt_xnnpack_int8``) to ExecuTorch's backend
 test suite, without changing any ExecuTorch file.
 
 Load it with ``-p tests.conformance.plugin`` (from the repository root) and point pytest at
@@ -20,7 +20,9 @@ Options:
       (executorch_tensorrt.runtime.load() must succeed); it runs the suite's own runtime
       comparison.
   --tensorrt-flows  comma-separated flows to keep (default: tensorrt,tensorrt_fp16); the
-      suite's other flows (portable, xnnpack, ...) are deselected.
+      suite's other flows (portable, xnnpack, ...) are deselected. The PT2E flows
+      tensorrt_int8 (TensorRTQuantizer) and tensorrt_xnnpack_int8 (XNNPACK's quantizer,
+      lowered to TensorRT) run when named.
   --tensorrt-results FILE  one JSON line per test case (for report.py).
   --tensorrt-allow-partial  do not fail a case that leaves compute ops outside TensorRT.
   --tensorrt-seed N  the suite's input seed (default 0, so runs are reproducible).
@@ -142,9 +144,9 @@ def pytest_configure(config):
     path = config.getoption("--tensorrt-results")
     config._tensorrt_results = open(path, "w") if path else None  # noqa: SIM115
     wanted = {f.strip() for f in config.getoption("--tensorrt-flows").split(",") if f.strip()}
-    unknown = wanted - set(TENSORRT_FLOWS)
+    unknown = wanted - set(_OUR_FLOWS)
     if unknown:
-        raise pytest.UsageError(f"unknown TensorRT flow(s) {sorted(unknown)}; known: {TENSORRT_FLOWS}")
+        raise pytest.UsageError(f"unknown TensorRT flow(s) {sorted(unknown)}; known: {tuple(_OUR_FLOWS)}")
     config._tensorrt_flows = wanted
 
 

@@ -130,6 +130,16 @@ if grep -qE "test_profiles_gpu .*Passed" "$LOGS/ctest.log"; then
 fi
 # Engines in a .ptd (ExecuTorch's external data), two methods loading one engine.
 ctest_line test_named_data "engines in a .ptd, two methods, one engine"
+# Quantized programs: the runner runs one whose quantize/dequantize ops stay on ExecuTorch,
+# on ExecuTorch's quantized kernels it links (tests/unit/cpp/runner_quantized.py; no GPU
+# needed: skipped only where the AOT stack is missing).
+if grep -qE "runner_quantized .*Passed" "$LOGS/ctest.log"; then
+  record PASS "runner: quantized program, Q/DQ on ExecuTorch's kernels (runner_quantized)"
+elif grep -qE "runner_quantized .*Skipped" "$LOGS/ctest.log"; then
+  record SKIP "runner: quantized program (runner_quantized)" "no AOT stack (torch, executorch) in $PYTHON"
+else
+  record FAIL "runner: quantized program (runner_quantized)" "see $LOGS/ctest.log"
+fi
 
 # --- .pte files -------------------------------------------------------------------------
 if [ ! -f "$PTES/manifest.json" ]; then

@@ -28,3 +28,19 @@ class _Identity(torch.nn.Module):
 def identity():
     """Nothing to compute: nothing to delegate."""
     return _Identity(), (torch.randn(4, 8),)
+
+
+def two_outputs():
+    """Two outputs of different magnitudes (the summary gives each its own scale)."""
+
+    class Two(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            torch.manual_seed(0)
+            self.fc = torch.nn.Linear(8, 8)
+
+        def forward(self, x):
+            h = self.fc(x)
+            return h.tanh(), h * 100
+
+    return Two().eval(), (torch.randn(4, 8),)

@@ -58,7 +58,7 @@ def test_export_resnet18_is_one_delegate_holding_every_op(tmp_path):
 def test_export_dynamic_fp16_with_device_id(tmp_path):
     out = tmp_path / "cnn.pte"
     proc = run_cli("export", "cnn", "-o", str(out), "--dynamic", "--precision", "fp16", "--device-id", "1", "--verify")
-    assert "verify" in proc.stdout
+    assert "worst / allowed" in proc.stdout and "yes" in proc.stdout  # verified, with its figures
     assert proc.stderr == "", proc.stderr
     info = json.loads(run_cli("inspect", str(out), "--json").stdout)
     (delegate,) = info["methods"]["forward"]["delegates"]
@@ -130,8 +130,8 @@ def test_expected_failures_are_one_error_line(tmp_path):
     # Verification is on by default; bf16 verifies (onnxruntime runs an fp32 copy rounded
     # to bf16) and the summary shows its errors; --no-verify turns it off.
     proc = run_cli("export", "mlp", "--precision", "bf16", "-o", out)
-    assert "max rel err" in proc.stdout and proc.stderr == "", (proc.stdout, proc.stderr)
-    assert "max rel err" not in run_cli("export", "mlp", "--no-verify", "-o", out).stdout
+    assert "worst / allowed" in proc.stdout and proc.stderr == "", (proc.stdout, proc.stderr)
+    assert "worst / allowed" not in run_cli("export", "mlp", "--no-verify", "-o", out).stdout
     # A lowering failure deep inside ExecuTorch: one line, and --traceback shows the rest.
     proc = run_cli("export", "harness_models:unbounded_batch", "--dynamic", "-o", out, "--traceback", check=False)
     assert proc.returncode == 2 and "Traceback" in proc.stderr and "error: " in proc.stderr
@@ -197,3 +197,83 @@ def test_unwritable_output_directory_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
     with pytest.raises(OSError, match="cannot write to output directory .*Permission denied"):
         check_output_path(str(tmp_path / "r.pte"))
+
+
+def test_summary_gives_each_outputs_margin_under_the_pass_rule_stated_once(tmp_path):
+    from executorch_tensorrt.backend.verify import PASS_RULE
+
+    proc = run_cli("export", "harness_models:two_outputs", "-o", str(tmp_path / "t.pte"))
+    out = proc.stdout
+    assert out.count(PASS_RULE) == 1, out
+    assert "max rel err" not in out
+    header = next(line for line in out.splitlines() if "worst / allowed" in line)
+    assert header.split() == ["partition", "output", "scale", "worst", "|err|", "worst", "/", "allowed", "rtol", "atol"]
+    rows = [line.split() for line in out.splitlines() if line.startswith("partition_") and len(line.split()) == 7]
+    assert len(rows) == 2, out  # one row per output
+    for _, _, scale, worst, margin, rtol, atol in rows:
+        assert float(scale) > 0.1 and 0 <= float(worst) and 0 <= float(margin) <= 1
+        assert (float(rtol), float(atol)) == (1e-3, 1e-4)  # the fp32 defaults
+    assert "UNVERIFIED" not in out and proc.stderr == ""
+
+
+def test_exclude_ops_and_on_failure_flags(tmp_path):
+    out = tmp_path / "m.pte"
+    proc = run_cli("export", "mlp", "-o", str(out), "--exclude-ops", "relu", "--on-failure", "error")
+    assert "left to ExecuTorch:    aten.relu.default x1" in proc.stdout, proc.stdout
+    text = run_cli("inspect", str(out)).stdout
+    assert 'spec tensorrt.exclude_ops = ["aten.relu"]' in text and "spec tensorrt.on_failure = error" in text
+    bad = run_cli("export", "mlp", "-o", str(out), "--on-failure", "maybe", check=False)
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr
+    assert_one_error_line(
+        run_cli("export", "mlp", "-o", str(out), "--exclude-ops", "no_such_op", check=False), "unknown operator"
+    )
+    assert_one_error_line(run_cli("export", "mlp", "-o", str(out), "--verify-range", "x", check=False), "INPUT=LO:HI")
+
+
+def test_output_directory_that_exists_but_refuses_files_is_named_truly(monkeypatch):
+    """A directory that exists but takes no new file (here /proc, which answers "No such
+    file or directory") is not called missing; one that cannot be reached says why."""
+    from executorch_tensorrt.cli import check_output_path
+
+    with pytest.raises(OSError, match="cannot write to output directory '/proc': it exists but refuses new files") as e:
+        check_output_path("/proc/model.pte")
+    assert "does not exist" not in str(e.value)
+
+    import os
+
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if str(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", stat)
+    with pytest.raises(OSError, match="cannot be reached: permission to search a directory on its path is denied"):
+        check_output_path("/tmp/locked/model.pte")
+
+
+_NO_HEAVY_IMPORTS = (
+    "import sys, time; t0 = time.perf_counter(); from executorch_tensorrt.cli import main; rc = main({argv!r}); "
+    "heavy = [m for m in ('torch', 'executorch', 'onnx', 'onnxruntime') if m in sys.modules]; "
+    "print('SECONDS', time.perf_counter() - t0, file=sys.stderr); assert not heavy, heavy; sys.exit(rc)"
+)
+
+
+def test_help_and_inspect_import_nothing_heavy_and_report_their_time(tmp_path, record_property):
+    """--help and inspect import neither torch, ExecuTorch nor onnx; their wall time is
+    reported (as figures, not asserted: the machine is shared)."""
+    pte = tmp_path / "mlp.pte"
+    run_cli("export", "mlp", "-o", str(pte))
+    figures = {}
+    for name, argv in (("help", ["--help"]), ("export --help", ["export", "--help"]), ("inspect", ["inspect", str(pte)])):
+        t0 = __import__("time").perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", _NO_HEAVY_IMPORTS.format(argv=argv)], capture_output=True, text=True, timeout=120
+        )
+        figures[name] = __import__("time").perf_counter() - t0
+        assert proc.returncode == 0, proc.stderr
+        assert "method forward" in proc.stdout or "usage" in proc.stdout
+    for name, seconds in figures.items():
+        record_property(f"{name} seconds", round(seconds, 3))
+        print(f"\n{name}: {seconds:.2f} s (process start to exit, {pte.stat().st_size:,}-byte .pte)")

@@ -126,7 +126,7 @@ def test_unbounded_dim_is_named_as_the_user_named_it():
 
 
 def test_dim_names_are_recorded_per_partition():
-    from executorch_tensorrt.backend.options import DIM_NAMES_KEY
+    from executorch_tensorrt.backend.partition_spec import DIM_NAMES_KEY
 
     low = lower(Doubler(), (torch.randn(4, 8),), dynamic_shapes=({0: Dim("rows", min=1, max=32)},))
     (d,) = low.delegates

@@ -1,15 +1,13 @@
 """A partition TensorRT's parser accepts but its builder (or verification) refuses falls
 back to ExecuTorch instead of failing the export (on_failure='fallback', the default)."""
 
-import contextlib
-import logging
 
 import onnx
 import pytest
 import torch
 
 from executorch_tensorrt.backend.engine import EngineBuildError, TensorRTEngineBuilder
-from harness import lower
+from harness import logged_warnings, lower, refuse_verification_of
 
 
 class WindowMaskAttention(torch.nn.Module):
@@ -19,10 +17,11 @@ class WindowMaskAttention(torch.nn.Module):
     broadcasts); otherwise a number is added to it (no copy)."""
 
     def __init__(
-        self, dim: int = 16, window: int = 4, size: int = 8, shift: int = 2, scalar_copy: bool = True
+        self, dim: int = 16, window: int = 4, size: int = 8, shift: int = 2, scalar_copy: bool = True,
+        input_mask: bool = False,
     ) -> None:
         super().__init__()
-        self.scalar_copy = scalar_copy
+        self.scalar_copy, self.input_mask = scalar_copy, input_mask
         self.qkv = torch.nn.Linear(dim, 3 * dim)
         self.proj = torch.nn.Linear(dim, dim)
         self.window, self.size, self.shift = window, size, shift
@@ -30,6 +29,10 @@ class WindowMaskAttention(torch.nn.Module):
     def mask(self, x: torch.Tensor) -> torch.Tensor:
         s, w, sh = self.size, self.window, self.shift
         img = x.new_zeros((1, s, s, 1))
+        if self.input_mask:
+            # A mask that depends on the input cannot be folded into a constant by the ONNX
+            # export: its slice assignments reach TensorRT as ScatterND.
+            img = img + x[:1, :1, :1].reshape(1, 1, 1, 1) * 0.0
         cnt = 0
         for h in (slice(0, -w), slice(-w, -sh), slice(-sh, None)):
             for v in (slice(0, -w), slice(-w, -sh), slice(-sh, None)):
@@ -46,25 +49,6 @@ class WindowMaskAttention(torch.nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         attn = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5 + self.mask(x)
         return self.proj(attn.softmax(-1) @ v)
-
-
-@contextlib.contextmanager
-def _warnings():
-    """The partitioner's warning messages while the block runs (pytest's logging plugin
-    is off in this project)."""
-    records: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record):
-            records.append(record.getMessage())
-
-    logger = logging.getLogger("executorch_tensorrt.partitioner.tensorrt_partitioner")
-    handler = Keep(logging.WARNING)
-    logger.addHandler(handler)
-    try:
-        yield records
-    finally:
-        logger.removeHandler(handler)
 
 
 def _args():
@@ -118,8 +102,8 @@ def _assert_close(got, want, rtol=1e-4, atol=1e-5):
 
 def test_window_mask_scatter_refused_by_builder_falls_back(refusing_builder):
     builder = refusing_builder("refuses_scatternd", "ScatterND")
-    model = WindowMaskAttention(scalar_copy=False).eval()
-    with _warnings() as logged:
+    model = WindowMaskAttention(scalar_copy=False, input_mask=True).eval()
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
         low = lower(model, _args(), engine_builder="refuses_scatternd", keep_onnx=True)
     assert builder.refused >= 1
     # the mask's slice assignments run on ExecuTorch, the rest stays in TensorRT
@@ -134,7 +118,7 @@ def test_window_mask_scatter_refused_by_builder_falls_back(refusing_builder):
     assert len(warnings) == len(low.partitioner.stats.fallbacks) >= 1
     build = [f for f in low.partitioner.fallbacks if f["stage"] == "build"]
     assert build and all("IScatterLayer" in f["message"] for f in build)
-    assert any("aten_slice_scatter" in " ".join(f["nodes"]) for f in build)
+    assert any("slice_scatter" in " ".join(f["nodes"]) for f in build)
     # nothing built twice: every delegate's blob is the one the partitioner built
     assert sum(p.prebuilt for p in low.partitions) == len(low.delegates) == len(low.partitions) >= 1
     for x in (torch.randn(4, 16, 16), torch.rand(4, 16, 16) * 10):
@@ -155,7 +139,7 @@ def test_on_failure_error_keeps_the_strict_behaviour(refusing_builder):
     refusing_builder("refuses_scatternd_strict", "ScatterND")
     with pytest.raises(EngineBuildError, match="IScatterLayer node_ScatterND"):
         lower(
-            WindowMaskAttention(scalar_copy=False).eval(),
+            WindowMaskAttention(scalar_copy=False, input_mask=True).eval(),
             _args(),
             engine_builder="refuses_scatternd_strict",
             on_failure="error",
@@ -174,7 +158,7 @@ class MatTanh(torch.nn.Module):
 def test_verification_failure_falls_back():
     # fp16 cannot match fp32 eager exactly: with zero tolerances the nodes verification
     # names (the first diverging ones) leave TensorRT, one warning per refused partition
-    with _warnings() as logged:
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
         low = lower(MatTanh().eval(), (torch.randn(2, 8),), precision="fp16", verify_rtol=0.0, verify_atol=0.0)
     fallbacks = low.partitioner.fallbacks
     assert fallbacks and all(f["stage"] == "verify" and "rtol=0," in f["message"] for f in fallbacks)
@@ -183,34 +167,27 @@ def test_verification_failure_falls_back():
     assert len([m for m in logged if "verification refused partition" in m]) == len(fallbacks)
 
 
-def test_kept_op_that_cannot_be_built_names_the_way_out(refusing_builder):
-    # linear is kept whole for TensorRT and has no ExecuTorch kernel: if TensorRT cannot
-    # build it either, the error says how to have it decomposed for ExecuTorch
+def test_kept_op_that_cannot_be_built_is_decomposed_for_executorch(refusing_builder):
+    # linear is kept whole for TensorRT, and as it is has no ExecuTorch kernel: when
+    # TensorRT cannot build it, it falls back decomposed (addmm), one warning
     refusing_builder("refuses_gemm", "Gemm", "MatMul")
     mlp = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 4)).eval()
-    with pytest.raises(RuntimeError, match="exclude_ops"):
-        lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm")
-    low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm", exclude_ops=["linear"])
+    with logged_warnings("executorch_tensorrt.partitioner.fallback") as logged:
+        low = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm")
+    assert len([m for m in logged if "refused partition" in m]) == 1
     assert low.remaining_ops().count("aten.addmm.default") == 2
+    assert "aten.linear.default" not in low.remaining_ops()
     assert low.delegated_ops["forward"] == ["aten.relu.default"]
+    excluded = lower(mlp, (torch.randn(2, 8),), engine_builder="refuses_gemm", exclude_ops=["linear"])
+    assert excluded.remaining_ops().count("aten.addmm.default") == 2
+    assert excluded.delegated_ops["forward"] == ["aten.relu.default"]
 
 
 def test_verification_naming_a_node_narrows_to_it(monkeypatch):
     """A verification error that names the failing ONNX node (``node_name``, as
     verification sets it) moves only the FX node it came from to ExecuTorch; the partition
     is split around it and built again."""
-    from executorch_tensorrt.backend import verify
-    from executorch_tensorrt.backend.provenance import onnx_node_fx_name
-
-    real_verify = verify.verify_partition
-
-    def refuse_tanh(name, eager_ep, model, *args, **kwargs):
-        for node in model.graph.node:
-            if "tanh" in (onnx_node_fx_name(node) or ""):
-                raise verify.VerificationError(f"partition {name}: output differs", node_name=node.name)
-        return real_verify(name, eager_ep, model, *args, **kwargs)
-
-    monkeypatch.setattr(verify, "verify_partition", refuse_tanh)
+    refuse_verification_of(monkeypatch, "tanh")
 
     class Chain(torch.nn.Module):
         def forward(self, x):

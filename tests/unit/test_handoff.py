@@ -15,7 +15,7 @@ from executorch.exir.backend.backend_api import to_backend
 
 from executorch_tensorrt.backend.options import TensorRTOptions
 from executorch_tensorrt.backend.stats import PartitionStats, partition_stats
-from executorch_tensorrt.backend.tensorrt_backend import HANDOFF_META_KEY, PartitionHandoff
+from executorch_tensorrt.backend.handoff import HANDOFF_META_KEY, PartitionHandoff
 from executorch_tensorrt.examples import SmallCNN
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 

@@ -34,6 +34,8 @@ BREAKS = [
     ("backend/options.py", "from executorch_tensorrt.partitioner import support", "Layers:"),
     ("partitioner/carve.py", "from executorch_tensorrt import pipeline", "Layers:"),
     ("pipeline.py", "from executorch_tensorrt import cli", "Layers:"),
+    ("quantizer/tensorrt_quantizer.py", "from executorch_tensorrt.partitioner import support", "Layers:"),
+    ("backend/quantization.py", "from executorch_tensorrt.quantizer import TensorRTQuantizer", "The lowering core"),
     ("profiling.py", "from executorch_tensorrt import cli", "Layers:"),
     ("backend/verify.py", "from executorch_tensorrt.partitioner import support", "The lowering core"),
     ("backend/stats.py", "import executorch_tensorrt.cli", "The lowering core"),

@@ -17,6 +17,13 @@ def test_target_device_key_is_executorchs():
     assert TARGET_DEVICE_COMPILE_SPEC_KEY == ET_KEY
 
 
+def test_backend_id_is_the_backend_class_name():
+    from executorch_tensorrt.backend.options import BACKEND_ID
+    from executorch_tensorrt.backend.tensorrt_backend import TensorRTBackend
+
+    assert TensorRTBackend.__name__ == BACKEND_ID
+
+
 def test_compile_spec_round_trip():
     opts = TensorRTOptions(
         min_block_size=3,

@@ -1,6 +1,6 @@
 """Optimization profiles from an exported program (backend/profiles.py): the user's names
-of dynamic dims, each delegate input's Dim(min, opt, max), which integer inputs index a
-dim, and the example inputs verification feeds an engine."""
+of dynamic dims, each delegate input's Dim(min, opt, max), and the ``profiles`` option
+(several profiles in one engine)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ from executorch_tensorrt.serialization import blob
 from executorch_tensorrt.backend.profiles import (
     UnboundedDimError,
     dim_names,
-    example_inputs,
-    index_ranges,
     io_infos,
     program_shape_env,
 )
@@ -88,68 +86,6 @@ def test_unbounded_dim_names_the_dim_and_how_to_bound_it():
     text = str(e.value)
     assert "'batch'" in text and "input 'x' dim 0" in text, text
     assert "torch.export.Dim('batch', min=1, max=1024)" in text, text
-
-
-class Lookups(torch.nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.emb = torch.nn.Embedding(10, 4)
-        self.table = torch.nn.Parameter(torch.randn(7, 3))
-
-    def forward(self, ids, cols, rows, x):
-        a = self.emb(ids.view(-1))  # through a view: indexes 10 rows
-        b = torch.gather(self.table, 1, cols)  # dim 1 of a [7, 3] table
-        c = torch.index_select(self.table, 0, rows)  # dim 0: 7 rows
-        return a.sum() + b.sum() + c.sum() + x.sum()
-
-
-def test_index_ranges_follow_integer_inputs_to_the_dim_they_index():
-    args = (
-        torch.zeros(2, 3, dtype=torch.int64),
-        torch.zeros(7, 2, dtype=torch.int64),
-        torch.zeros(5, dtype=torch.int64),
-        torch.randn(4),
-    )
-    ep = _export(Lookups(), args)
-    assert index_ranges(ep) == {0: 10, 1: 3, 2: 7}
-
-
-def test_index_ranges_take_the_smallest_dim_an_input_indexes():
-    class Both(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.big = torch.nn.Embedding(50, 2)
-            self.small = torch.nn.Embedding(6, 2)
-
-        def forward(self, ids):
-            return self.big(ids) + self.small(ids)
-
-    ep = _export(Both(), (torch.zeros(4, dtype=torch.int64),))
-    assert index_ranges(ep) == {0: 6}
-
-
-def _info(dtype, *shape):
-    return blob.TensorInfo("t", dtype, tuple(blob.Dim(1, s, s + 4) for s in shape))
-
-
-def test_example_inputs_at_opt_shapes_with_indices_in_range():
-    infos = [_info(torch.float16, 2, 3), _info(torch.int64, 40), _info(torch.int32, 5), _info(torch.bool, 64)]
-    f, idx, other, flags = example_inputs(infos, seed=3, index_sizes={1: 9})
-    assert f.shape == (2, 3) and f.dtype == torch.float16
-    assert f.float().std() > 0.1  # not all zeros: standard normal
-    assert idx.dtype == torch.int64 and idx.shape == (40,)
-    assert int(idx.min()) == 0 and int(idx.max()) == 8  # [0, 9) with both ends present
-    assert other.dtype == torch.int32 and set(other.tolist()) == {0, 1}
-    assert flags.dtype == torch.bool and flags.any() and not flags.all()
-
-
-def test_example_inputs_are_seeded():
-    infos = [_info(torch.float32, 4, 4), _info(torch.int64, 16)]
-    a = example_inputs(infos, seed=1, index_sizes={1: 100})
-    b = example_inputs(infos, seed=1, index_sizes={1: 100})
-    c = example_inputs(infos, seed=2, index_sizes={1: 100})
-    assert all(torch.equal(x, y) for x, y in zip(a, b))
-    assert not torch.equal(a[0], c[0])
 
 
 # -- the profiles option (backend/profile_spec.py, partition_profiles) -------------------

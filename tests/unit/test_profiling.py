@@ -24,7 +24,7 @@ from executorch.exir.lowered_backend_module import get_lowered_submodules
 
 from executorch_tensorrt.backend.provenance import onnx_node_fx_name
 from executorch_tensorrt.backend.stats import partition_stats
-from executorch_tensorrt.backend.tensorrt_backend import ENGINE_EVENTS
+from executorch_tensorrt.backend.partition_build import ENGINE_EVENTS
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from tests.gpu import make_ptes
 
@@ -65,6 +65,28 @@ def _handles(nodes) -> set:
     return {n.meta["debug_handle"] for n in nodes}
 
 
+def _by_name(nodes) -> dict:
+    """Each node by its name and by the names it had in the programs it was made from
+    (torch's from_node provenance): a blob built while partitioning, before ExecuTorch's
+    last decomposition (partitioner/fallback.py), names the nodes as they were then."""
+    out = {}
+    for n in nodes:
+        src = n.meta.get("from_node")
+        while src:
+            out.setdefault(src[0].name, n)
+            src = src[0].from_node
+    out.update({n.name: n for n in nodes})
+    return out
+
+
+def _layer_maps(dmap: dict) -> tuple:
+    """A debug handle map as what it maps: the engine events' handles, and the handles its
+    layers cover. (Layer names follow the program the engine was built from: built while
+    partitioning, before ExecuTorch's last decomposition, a scalar is still an argument
+    and not yet a lifted constant with its own ONNX node.)"""
+    return {k: dmap[k] for k in ENGINE_EVENTS}, set().union(*(v for k, v in dmap.items() if k not in ENGINE_EVENTS))
+
+
 @pytest.fixture(scope="module")
 def split_lowering():
     ep = torch.export.export(_Split().eval(), (torch.randn(2, 16),))
@@ -96,7 +118,7 @@ def test_each_partition_maps_engine_events_and_onnx_nodes_to_its_own_nodes(split
         # Every other key is an ONNX node of this partition's model, mapped to the FX node
         # the provenance marker names; every compute node is covered by one.
         model = onnx_models[lowered.meta["_delegate_info_meta"].name]
-        by_name = {n.name: n for n in nodes}
+        by_name = _by_name(nodes)
         onnx_nodes = {n.name: n for n in model.graph.node}
         layer_keys = set(dmap) - set(ENGINE_EVENTS)
         assert layer_keys <= set(onnx_nodes)
@@ -322,6 +344,6 @@ def test_preprocess_builds_the_same_map_as_the_partitioner(split_lowering):
     )
     assert not any(s.prebuilt for s in partition_stats(edge))
     assert all(s.prebuilt for s in partition_stats(split_lowering))  # built ahead there
-    built = [lowered.meta["debug_handle_map"] for lowered, _ in _delegates(edge)]
-    ahead = [lowered.meta["debug_handle_map"] for lowered, _ in _delegates(split_lowering)]
+    built = [_layer_maps(lowered.meta["debug_handle_map"]) for lowered, _ in _delegates(edge)]
+    ahead = [_layer_maps(lowered.meta["debug_handle_map"]) for lowered, _ in _delegates(split_lowering)]
     assert built == ahead and len(built) == 2

@@ -9,7 +9,7 @@ import torch
 from executorch.exir import to_edge_transform_and_lower
 from torch.export import Dim
 
-from executorch_tensorrt.backend.options import PARTITION_NAME_KEY, PARTITION_OPS_KEY
+from executorch_tensorrt.backend.partition_spec import PARTITION_NAME_KEY, PARTITION_OPS_KEY
 from executorch_tensorrt.partitioner import TensorRTPartitioner
 from executorch_tensorrt.pte import inspect_json, method_ops, methods, read_delegates
 
@@ -106,3 +106,57 @@ def test_truncated_pte_is_a_clear_error(pte):
     cut = pte[: len(pte) // 3]
     with pytest.raises(ValueError, match=r"^malformed \.pte file"):
         read_delegates(cut)
+
+
+def test_reader_agrees_with_executorchs_deserializer(pte):
+    """The flatbuffers reader (no torch) gives what ExecuTorch's own deserializer gives:
+    every delegate's bytes (stored in segments) and compile specs, and the kernel calls."""
+    from executorch.exir._serialize._program import deserialize_pte_binary
+    from executorch.exir.schema import KernelCall
+
+    from executorch_tensorrt.serialization.program import read_program
+
+    program = deserialize_pte_binary(pte).program
+    (method,) = read_program(pte)
+    (plan,) = program.execution_plan
+    assert method.name == plan.name and len(method.delegates) == len(plan.delegates) == 2
+    for ours, theirs in zip(method.delegates, plan.delegates):
+        assert ours.backend_id == theirs.id
+        assert ours.data == bytes(program.backend_delegate_data[theirs.processed.index].data)
+        assert ours.compile_specs == {c.key: bytes(c.value) for c in theirs.compile_specs}
+    names = [o.name.replace("::", ".") + (f".{o.overload}" if o.overload else "") for o in plan.operators]
+    calls = [names[i.instr_args.op_index] for c in plan.chains for i in c.instructions if isinstance(i.instr_args, KernelCall)]
+    assert method.kernel_calls == calls and "aten.bitwise_xor.Scalar_out" in calls
+
+
+def test_mutable_buffers_are_read_with_their_names():
+    from executorch.exir import ExecutorchBackendConfig
+
+    class Counter(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.register_buffer("total", torch.zeros(3))
+
+        def forward(self, x):
+            self.total.add_(x)
+            return self.total * 2
+
+    ep = torch.export.export(Counter(), (torch.ones(3),))
+    edge = to_edge_transform_and_lower(ep, partitioner=[TensorRTPartitioner()])
+    data = edge.to_executorch(ExecutorchBackendConfig(emit_mutable_buffer_names=True)).buffer
+    assert inspect_json(data)["mutable_buffers"]["forward"] == [{"name": "total", "dtype": "float", "sizes": [3]}]
+
+
+@pytest.mark.skipif(__import__("shutil").which("flatc") is None, reason="flatc not installed (apt-get install flatbuffers-compiler)")
+def test_program_reader_code_matches_executorchs_schema(tmp_path):
+    import filecmp
+    import os
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    subprocess.run(["bash", os.path.join(root, "scripts/generate_program_schema.sh"), str(tmp_path)], check=True)
+    committed = os.path.join(root, "serialization", "program_generated")
+    made = sorted(os.listdir(tmp_path))
+    assert made == sorted(f for f in os.listdir(committed) if f.endswith(".py"))
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path, committed, made, shallow=False)
+    assert not mismatch and not errors, (mismatch, errors)

@@ -104,6 +104,20 @@ CASES = {
         )
         for mode in ("sum", "mean", "max")
     },
+    "scatter_add_dim0": (
+        Fn(lambda x, i, s: torch.scatter_add(x, 0, i, s)),
+        (_r(5, 3), torch.tensor([[0, 1, 2], [4, 4, 0], [0, 0, 0], [1, 3, 4]]), _r(4, 3)),
+    ),
+    # src larger than the index: only its leading block is read
+    "scatter_add_dim1_src_larger": (
+        Fn(lambda x, i, s: torch.scatter_add(x, -1, i, s)),
+        (_r(3, 6), torch.tensor([[0, 5, 5, 1], [2, 2, 2, 2], [3, 0, 4, 1]]), _r(3, 5)),
+    ),
+    # message passing: each edge's features summed into its target node
+    "scatter_add_expanded_index": (
+        Fn(lambda h, e: torch.zeros(7, 4).scatter_add(0, e.unsqueeze(-1).expand(-1, 4), h.relu()) * 2),
+        (_r(20, 4), torch.tensor([0, 6, 3, 3, 1, 0, 6, 6, 2, 5, 4, 3, 3, 0, 1, 1, 2, 6, 5, 5])),
+    ),
     "embedding_bag_mean_padding": (Bag(mode="mean", padding_idx=2), (_IDX, torch.tensor([0, 1, 5]))),
     "embedding_bag_weights_padding": (
         Bag(mode="sum", padding_idx=4),
@@ -151,10 +165,74 @@ def test_rule_that_does_not_apply_leaves_the_op():
 
 @pytest.mark.parametrize(
     "name",
-    ["median_dim", "argmax_all", "adaptive_max_pool2d_indices", "max_pool2d_dilation_ceil", "adaptive_max_pool3d", "embedding_bag_max", "index_put_accumulate"],
+    ["median_dim", "argmax_all", "adaptive_max_pool2d_indices", "max_pool2d_dilation_ceil", "adaptive_max_pool3d", "embedding_bag_max", "index_put_accumulate", "scatter_add_expanded_index"],
 )
 def test_rewritten_ops_become_one_delegate(name):
     module, args = CASES[name]
     low = lower(module, args, compile_config=EdgeCompileConfig(_check_ir_validity=False))
     assert len(low.partitions) == 1
     assert low.remaining_ops() == []
+
+
+def test_scatter_add_without_its_rule_is_refused_by_tensorrt(monkeypatch):
+    """What the rule is for: the exporter's ScatterElements(reduction='add') is refused by
+    TensorRT's parser, which split programs into engines around the op."""
+    module, args = CASES["scatter_add_expanded_index"]
+    monkeypatch.delitem(rewrites.RULES, torch.ops.aten.scatter_add.default)
+    _, model, _ = _onnx_and_eager(module, args)
+    assert any(n.op_type == "ScatterElements" for n in model.graph.node)
+    assert parse_errors(model.SerializeToString()) != []
+
+
+class BagScatterAndRefused(torch.nn.Module):
+    """embedding_bag and scatter_add (both rewritten) beside an op TensorRT's exporter
+    cannot translate (cummax): the program does not export to ONNX as a whole, so each
+    node is asked about on its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.bag = torch.nn.EmbeddingBag(10, 4, mode="sum")
+
+    def forward(self, idx, offsets, edges, m):
+        bags = self.bag(idx, offsets)  # [3, 4]
+        nodes = torch.zeros(5, 4).scatter_add(0, edges.unsqueeze(-1).expand(-1, 4), bags.repeat(2, 1))
+        return nodes.tanh() * 2, torch.cummax(m, 0)[0] + 1
+
+
+def test_embedding_bag_and_scatter_add_beside_a_refused_op_are_delegated():
+    from executorch_tensorrt.pte import method_ops
+
+    module = BagScatterAndRefused().eval()
+    args = (_IDX, torch.tensor([0, 3, 3]), torch.tensor([0, 4, 4, 1, 2, 0]), _r(4, 3))
+    low = lower(module, args, keep_onnx=True, compile_config=EdgeCompileConfig(_check_ir_validity=False))
+    delegated = set(low.delegated_ops["forward"])
+    assert {"aten.scatter_add.default", "aten.tanh.default"} <= delegated, delegated
+    ops = method_ops(low.et.buffer)["forward"]
+    assert "aten._embedding_bag.default" in ops.in_tensorrt, ops.in_tensorrt
+    assert ops.outside == {"aten.cummax.out": 1}, ops.outside  # only the op TensorRT refuses
+    assert len(low.partitions) == 1 and low.partitioner.fallbacks == []
+    got = low.run_on_onnxruntime(*args)
+    want = module(*args)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_bicubic_interpolation_is_kept_whole_as_a_cubic_resize(align_corners):
+    """One ONNX Resize (cubic, a = -0.75 as torch) instead of its ~150-op decomposition."""
+    import onnx
+
+    module = Fn(lambda x: F.interpolate(x.relu(), scale_factor=2, mode="bicubic", align_corners=align_corners) * 2)
+    x = _r(1, 3, 8, 8)
+    low = lower(module, (x,), keep_onnx=True)
+    assert len(low.partitions) == 1 and low.remaining_ops() == []
+    assert "aten.upsample_bicubic2d.vec" in low.delegated_ops["forward"]
+    (model_bytes,) = low.onnx_models.values()
+    model = onnx.load_from_string(model_bytes)
+    (resize,) = [n for n in model.graph.node if n.op_type == "Resize"]
+    attrs = {a.name: onnx.helper.get_attribute_value(a) for a in resize.attribute}
+    assert attrs["mode"] == b"cubic" and attrs["cubic_coeff_a"] == pytest.approx(-0.75)
+    assert attrs["coordinate_transformation_mode"] == (b"align_corners" if align_corners else b"half_pixel")
+    assert len(model.graph.node) < 10
+    torch.testing.assert_close(low.run_on_onnxruntime(x), module(x), rtol=1e-4, atol=1e-5)
