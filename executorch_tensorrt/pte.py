@@ -69,9 +69,19 @@ def named_data(data: bytes, data_files: Sequence[DataFile] = ()) -> dict[str, by
                 store = FlatTensorSerializer().deserialize_to_named_data_store_output(raw, "ptd")
             except Exception as e:  # noqa: BLE001 - its reader raises whatever it hits
                 raise ValueError(f"not an ExecuTorch data file (.ptd): {type(e).__name__}: {e}") from e
-            for entries in (store.pte_data, *store.external_data.values()):
-                for key, entry in entries.items():
-                    out[key] = bytes(store.buffers[entry.buffer_index])
+            out.update(store_entries(store))
+    return out
+
+
+def store_entries(store: Any) -> dict[str, bytes]:
+    """{key: bytes} of an ExecuTorch NamedDataStoreOutput (a lowered module's
+    ``named_data_store_output``, or a .ptd as read back), wherever it places each entry."""
+    out: dict[str, bytes] = {}
+    if store is None:
+        return out
+    for entries in (store.pte_data, *store.external_data.values()):
+        for key, entry in entries.items():
+            out[key] = bytes(store.buffers[entry.buffer_index])
     return out
 
 

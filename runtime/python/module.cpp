@@ -414,6 +414,7 @@ NB_MODULE(_runtime, m) {
   opts[kOptionEngineCacheDir] = nb::borrow(reinterpret_cast<PyObject*>(&PyUnicode_Type));
   opts[kOptionEngineCacheMaxMib] = nb::borrow(reinterpret_cast<PyObject*>(&PyLong_Type));
   opts[kOptionProfileLayers] = nb::borrow(reinterpret_cast<PyObject*>(&PyBool_Type));
+  opts[kOptionEngineHostCode] = nb::borrow(reinterpret_cast<PyObject*>(&PyBool_Type));
   m.attr("BACKEND_OPTIONS") = opts;
 
   nb::class_<Program>(m, "Program")

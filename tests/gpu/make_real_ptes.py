@@ -11,7 +11,8 @@ host-planned (tag_target_device=False: the runtime stages). Written to OUT_DIR:
   <name>.<mode>.pte     the program (mode: device or host)
   <name>.<mode>.case    what tests/gpu/real_program_check.cpp runs and compares
   <name>.*.bin          the calls' inputs and eager PyTorch's outputs (raw, little-endian)
-  manifest.json         per case: engines, calls, dtypes, tolerances, errors predicted here
+  manifest.json         per case: engines (distinct), delegates, calls, dtypes, tolerances,
+                        errors predicted here
 and OUT_DIR.tar.xz holding all of it (xz -9: the two modes' engines dedupe), the one file
 to carry to the GPU machine (tests/gpu/run_real_programs.sh unpacks it).
 
@@ -62,7 +63,7 @@ from executorch_tensorrt.examples import (  # noqa: E402
     tiny_llama,
 )
 from executorch_tensorrt.partitioner import TensorRTPartitioner  # noqa: E402
-from executorch_tensorrt.pte import mutable_buffers  # noqa: E402
+from executorch_tensorrt.pte import mutable_buffers, store_entries  # noqa: E402
 from executorch_tensorrt.serialization import blob as blob_mod  # noqa: E402
 
 MODES = ("device", "host")
@@ -283,9 +284,26 @@ def lower(p: Program, mode: str, tensorrt: bool = True):
     return edge.to_executorch(ExecutorchBackendConfig(**config)), modules
 
 
+def _tensorrt_blobs(program) -> list:
+    ep = program.executorch_program
+    return [blob_mod.deserialize(bytes(ep.backend_delegate_data[d.processed.index].data), check_engine=False)
+            for plan in ep.execution_plan for d in plan.delegates if d.id == "TensorRTBackend"]
+
+
+def delegates(program) -> int:
+    """The program's TensorRT delegates (each stages its own host I/O)."""
+    return len(_tensorrt_blobs(program))
+
+
 def engines(program) -> int:
-    return sum(1 for plan in program.executorch_program.execution_plan for d in plan.delegates
-               if d.id == "TensorRTBackend")
+    """The distinct engines the program's TensorRT delegates run: delegates whose payloads
+    are one named-data entry (engine sharing across methods) run one engine, built or
+    deserialized once per process."""
+    keys = set()
+    for i, b in enumerate(_tensorrt_blobs(program)):
+        named = tuple(p.key for p in (b.engine_payload, b.onnx_payload) if p is not None and p.key)
+        keys.add(named or i)
+    return len(keys)
 
 
 class _OrtDelegates(torch.fx.Interpreter):
@@ -302,7 +320,9 @@ class _OrtDelegates(torch.fx.Interpreter):
         if "executorch_call_delegate" not in str(target):
             return super().call_function(target, args, kwargs)
         lowered, *inputs = args
-        blob = blob_mod.deserialize(bytes(lowered.processed_bytes))
+        # Payloads are kept in the program's named data (the lowered module's, here).
+        named = store_entries(lowered.named_data_store_output)
+        blob = blob_mod.deserialize(bytes(lowered.processed_bytes), named_data=named)
         if id(lowered) not in self.sessions:
             self.sessions[id(lowered)] = _session_for(onnx.load_from_string(bytes(blob.onnx)))
         session = self.sessions[id(lowered)]
@@ -475,6 +495,7 @@ def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) 
                 lines += [f"buffer {n}" for n in names if "cache" in n]
         (out / f"{case}.case").write_text("\n".join(lines + data_lines) + "\n")
         manifest[case] = {**entry, "program": f"{case}.pte", "mode": mode, "engines": engines(program),
+                          "delegates": delegates(program),
                           "planned": "device (zero-copy)" if mode == "device" else "host (staged)",
                           "bytes": len(program.buffer)}
         print(f"wrote {case}.pte ({len(program.buffer) / 2**20:.1f} MiB, {engines(program)} engine(s); "

@@ -7,8 +7,9 @@
 //   program mobilenet.device.pte       (paths relative to the case file)
 //   arenas shared|separate             methods share planned memory (shared
 //                                      mutable buffers) or not; default separate
-//   engines N                          TensorRT delegates the program holds: each
-//                                      must be built and deserialized by the stand-in
+//   engines N                          distinct TensorRT engines the program holds
+//                                      (delegates may share one): each must be built
+//                                      and deserialized by the stand-in once
 //   repeat N                           each call runs N times (stateless programs)
 //   call METHOD                        one execution; then its tensors:
 //   in DTYPE DIMS FILE                 DIMS "1,3,64,64", or "-" for a scalar tensor

@@ -445,9 +445,11 @@ elif [ ! -f "$PTES/portable.pte" ]; then
 else
   PCACHE="$LOGS/prebuild_cache"; rm -rf "$PCACHE"
   pre() { # log-name: prebuild portable.pte into $PCACHE; its exit status
-    EXECUTORCH_TENSORRT_LIB="$LIB" TRT_DOUBLE_BUILD_DELAY_MS=2000 \
+    # From the logs folder: in the repository's root, its executorch_tensorrt/ folder
+    # (which has no runtime/ beside it) would shadow the installed package or the shim.
+    (cd "$LOGS" && EXECUTORCH_TENSORRT_LIB="$LIB" TRT_DOUBLE_BUILD_DELAY_MS=2000 \
       "$PYTHON" -m executorch_tensorrt.runtime prebuild "$PTES/portable.pte" --cache-dir "$PCACHE" \
-      >"$LOGS/prebuild_$1.log" 2>&1
+      >"$LOGS/prebuild_$1.log" 2>&1)
   }
   pre_s() { grep -o "loaded in [0-9.]* s" "$LOGS/prebuild_$1.log" | grep -o "[0-9.]*" | head -1; }
   pre first; R1=$?

@@ -119,7 +119,9 @@ run_case() { # case log [VAR=value...]: the checker's exit status (no engine cac
 for case in $CASES; do
   log="$LOGS/$case.log"
   mode=$(manifest "$case" mode)
-  engines=$(manifest "$case" engines)
+  engines=$(manifest "$case" engines)  # distinct: delegates may share one engine
+  delegates=$(manifest "$case" delegates)
+  delegates=${delegates:-$engines}
   run_case "$case" "$log"
   rc=$?
   result=$(grep -m1 "^RESULT" "$log" | sed 's/^RESULT [A-Z]* [^:]*: //')
@@ -140,13 +142,15 @@ for case in $CASES; do
     fail "$what: $engines engine(s), $rebuilt rebuilt from the blob's ONNX model, $built built by the stand-in"
   elif [ "$mode" = device ] && [ "$staging" -ne 0 ]; then
     fail "$what: $staging staging line(s), expected none"; grep "stages" "$log"
-  elif [ "$mode" = host ] && { [ "$staging" -ne "$engines" ] || [ "$staged_engines" -ne "$engines" ]; }; then
-    fail "$what: $staging staging line(s) from $staged_engines engine(s), expected one per engine x $engines"
+  elif [ "$mode" = host ] && { [ "$staging" -ne "$delegates" ] || [ "$staged_engines" -ne "$delegates" ]; }; then
+    fail "$what: $staging staging line(s) from $staged_engines delegate(s), expected one per delegate x $delegates"
     grep "stages" "$log"
   else
     staged_note=""
-    [ "$mode" = host ] && staged_note=", one staging line per engine"
-    pass "$what, $engines engine(s)$staged_note: $result vs eager$greedy"
+    [ "$mode" = host ] && staged_note=", one staging line per delegate"
+    shared_note=""
+    [ "$delegates" -gt "$engines" ] && shared_note=" for $delegates delegates (engines shared across methods)"
+    pass "$what, $engines engine(s)$shared_note$staged_note: $result vs eager$greedy"
   fi
 done
 

@@ -218,12 +218,17 @@ def test_portable_builds_at_load_then_hits_the_engine_cache(rt, torch_cuda, mani
     second program reads the cache."""
     case, inputs, expected = _case(manifest, "portable")
     options = {"engine_cache_dir": str(tmp_path)}
-    (out,) = _program(rt, "portable", backend_options=options).run(*inputs)
+    first = _program(rt, "portable", backend_options=options)
+    (out,) = first.run(*inputs)
     _close(np.from_dlpack(out), expected[0])
     err = capfd.readouterr().err
     assert "built and cached the engine of" in err, err
     assert "building the engine of partition" in err, err
     assert f"from ONNX sha256 {case['onnx_sha256'][0]}" in err, err
+    # While the first program lives, its engine serves a second load of the same
+    # program (engines are shared within a process); once it is gone, the cache does.
+    del out, first
+    gc.collect()
     (out,) = _program(rt, "portable", backend_options=options).run(*inputs)
     _close(np.from_dlpack(out), expected[0])
     err = capfd.readouterr().err

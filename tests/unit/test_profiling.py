@@ -34,9 +34,9 @@ DATA = Path(__file__).parent / "data"
 # precision enum) changed only the delegates' blobs, and every check below passed against
 # these programs with those ETDumps before the digests were updated. Record them again on
 # the next GPU run (tests/gpu/run_gpu_tests.sh leaves them in build/gpu/gpu-test-logs).
-STAGED_PTE_SHA256 = "d642f84b8ebdbf3efa1b28a9ddffc23b7d169bbe57fe916dba65f72184772a59"
-ZERO_COPY_PTE_SHA256 = "06c720d60ea504f3a32089c6a3cedb4c4ad9f03b5cacbf4426c3d158181d7db5"
-LARGE_PTE_SHA256 = "e656fa181064bfb2dce0efb3513db7ce4d6e4a68c3d4c018bcf91c3d1a288f5d"
+STAGED_PTE_SHA256 = "3b2d0e6424f62966eff3e75dd0cb6c7a5162da4b9aca59a60cf4d9fbb748acc0"
+ZERO_COPY_PTE_SHA256 = "538a750412b1196830c804f56d8507fce66a1c9e62306a5e60573eedd968dc67"
+LARGE_PTE_SHA256 = "5b49e237f7ba787cdf83c5c95df8d22b9fadfaf9f42ac49608707dd4c477b837"
 
 
 class _Split(torch.nn.Module):
