@@ -132,7 +132,11 @@ class Method:
     """A loaded method of a Program (``Program.method(name)``)."""
 
     def __init__(self, program: "Program", name: str):
-        self._program = program
+        # WHY the native program and not `program`: the Program holds its Methods, so a
+        # reference back to it would make a cycle that only the garbage collector frees.
+        # Without it `del program` frees the program's GPU memory and engines at once
+        # (unless the caller still holds one of its Methods, which keeps them alive).
+        self._native = program._native
         self.name = name
         self._bound_stream = 0
         desc = program._native.describe(name)
@@ -159,7 +163,7 @@ class Method:
             else:
                 streams.clear_stream(self.tensorrt_method_id, streams.ALL_DELEGATES)
             self._bound_stream = handle
-        return self._program._native.run(self.name, inputs, handle)
+        return self._native.run(self.name, inputs, handle)
 
     __call__ = run
 

@@ -95,7 +95,8 @@ ctest_line() { # ctest-name label
   if grep -qE "$t .*Passed" "$LOGS/ctest.log"; then
     record PASS "$label"
   elif grep -qE "$t .*Skipped" "$LOGS/ctest.log"; then
-    record SKIP "$label" "no GPU"
+    # No GPU, or (tests driven from Python) no AOT stack in $PYTHON: the test says which.
+    record SKIP "$label" "skipped by the test: no GPU, or no torch+executorch AOT stack in $PYTHON"
   else
     record FAIL "$label" "see $LOGS/ctest.log"
     "$REPO/$BUILD_DIR/tests/gpu/$t" 2>&1 | grep -E '^\[(PASS|FAIL)\]|FAILED' | head -30

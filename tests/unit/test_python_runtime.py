@@ -102,3 +102,60 @@ def test_no_tracked_build_file_reads_a_folder_beside_the_clone():
     offenders = [f for f in build_files
                  if any(n in (REPO / f).read_text(errors="replace") for n in needles)]
     assert not offenders, offenders
+
+
+def test_a_program_is_freed_at_del_without_the_garbage_collector(monkeypatch):
+    """No reference cycle between a Program and its Methods: dropping the last
+    reference frees the native program (its GPU memory and engines) at once, not at
+    the next garbage collection; a Method the caller keeps keeps it alive."""
+    import gc
+    import weakref
+
+    freed = []
+
+    class FakeNative:  # the extension's Program, as program.Program uses it
+        def __init__(self, path, files, options, etdump):
+            pass
+
+        def method_names(self):
+            return ["forward"]
+
+        def backends(self, name):
+            return []
+
+        def plans_device_memory(self, name):
+            return False
+
+        def describe(self, name):
+            return {"inputs": [], "outputs": []}
+
+        def tensorrt_method_id(self, name):
+            return 0
+
+        def run(self, name, inputs, stream):
+            return [sum(inputs)]
+
+    class FakeExtension:
+        Program = FakeNative
+
+    monkeypatch.setattr(program, "_ext", lambda: FakeExtension)
+    pte = Path(__file__)  # any existing file: the fake native program reads nothing
+    gc.disable()
+    try:
+        p = program.Program(pte)
+        assert p.run(1, 2) == [3]
+        ref = weakref.ref(p._native)
+        weakref.finalize(p._native, freed.append, "native")
+        del p
+        assert ref() is None and freed == ["native"]
+
+        p = program.Program(pte)
+        method = p.method("forward")
+        ref = weakref.ref(p._native)
+        del p
+        assert ref() is not None  # the kept Method still runs
+        assert method.run(4, 5) == [9]
+        del method
+        assert ref() is None
+    finally:
+        gc.enable()
