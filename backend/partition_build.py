@@ -215,10 +215,10 @@ def build_partition(
             # Each profile's shapes (its opt point): a profile is a separate set of
             # TensorRT kernels, so each is checked; the worst result is reported.
             for profile_inputs, _ in signature.profiles:
-                result = verify_partition(
+                checked = verify_partition(
                     name, reference, model, profile_inputs, options.precision, tolerances, onnx_bytes, ranges
                 )
-                verification = worse(verification, result)
+                verification = worse(verification, checked)
         except Exception as e:
             if not isinstance(e, VerificationError) and not _is_onnxruntime_error(e):
                 raise
