@@ -284,26 +284,18 @@ def lower(p: Program, mode: str, tensorrt: bool = True):
     return edge.to_executorch(ExecutorchBackendConfig(**config)), modules
 
 
-def _tensorrt_blobs(program) -> list:
+def engine_counts(program) -> tuple[int, int]:
+    """(distinct engines, TensorRT delegates) of the program. Delegates whose payloads are
+    one named-data entry (engine sharing across methods) run one engine, built or
+    deserialized once per process; each delegate stages its own host I/O."""
     ep = program.executorch_program
-    return [blob_mod.deserialize(bytes(ep.backend_delegate_data[d.processed.index].data), check_engine=False)
-            for plan in ep.execution_plan for d in plan.delegates if d.id == "TensorRTBackend"]
-
-
-def delegates(program) -> int:
-    """The program's TensorRT delegates (each stages its own host I/O)."""
-    return len(_tensorrt_blobs(program))
-
-
-def engines(program) -> int:
-    """The distinct engines the program's TensorRT delegates run: delegates whose payloads
-    are one named-data entry (engine sharing across methods) run one engine, built or
-    deserialized once per process."""
+    blobs = [blob_mod.deserialize(bytes(ep.backend_delegate_data[d.processed.index].data), check_engine=False)
+             for plan in ep.execution_plan for d in plan.delegates if d.id == "TensorRTBackend"]
     keys = set()
-    for i, b in enumerate(_tensorrt_blobs(program)):
+    for i, b in enumerate(blobs):
         named = tuple(p.key for p in (b.engine_payload, b.onnx_payload) if p is not None and p.key)
         keys.add(named or i)
-    return len(keys)
+    return len(keys), len(blobs)
 
 
 class _OrtDelegates(torch.fx.Interpreter):
@@ -484,7 +476,8 @@ def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) 
         program = lowered[mode][0]
         case = f"{p.name}.{mode}"
         (out / f"{case}.pte").write_bytes(program.buffer)
-        lines = [f"# {p.note}", f"program {case}.pte", f"engines {engines(program)}"]
+        n_engines, n_delegates = engine_counts(program)
+        lines = [f"# {p.note}", f"program {case}.pte", f"engines {n_engines}"]
         if p.llama is not None:
             names = sorted({b["name"] for bufs in mutable_buffers(program.buffer).values() for b in bufs})
             if mode == "host":
@@ -494,11 +487,11 @@ def write_program(out: Path, p: Program, manifest: dict, tensorrt: bool = True) 
                 # tensors are planned in device memory: decode gets prefill's caches copied.
                 lines += [f"buffer {n}" for n in names if "cache" in n]
         (out / f"{case}.case").write_text("\n".join(lines + data_lines) + "\n")
-        manifest[case] = {**entry, "program": f"{case}.pte", "mode": mode, "engines": engines(program),
-                          "delegates": delegates(program),
+        manifest[case] = {**entry, "program": f"{case}.pte", "mode": mode, "engines": n_engines,
+                          "delegates": n_delegates,
                           "planned": "device (zero-copy)" if mode == "device" else "host (staged)",
                           "bytes": len(program.buffer)}
-        print(f"wrote {case}.pte ({len(program.buffer) / 2**20:.1f} MiB, {engines(program)} engine(s); "
+        print(f"wrote {case}.pte ({len(program.buffer) / 2**20:.1f} MiB, {n_engines} engine(s); "
               f"predicted max abs err {worst_abs:.3g}, max rel err {worst_rel:.3g})", flush=True)
 
 
