@@ -138,36 +138,29 @@ def _computes_the_same(leader: _Entry, member: _Entry) -> Optional[Any]:
     import onnx
 
     from .aten import to_aten
-    from .verify import VerificationError, verify_partition, worse
-    from .verify_inputs import input_ranges
+    from .verify import VerificationError, verify_profiles
 
     model = onnx.load_from_string(leader.shareable.onnx_bytes)
     reference = to_aten(member.program)
-    options = member.options
-    tolerances = (options.verify_rtol, options.verify_atol, options.verify_lsb)
-    ranges = input_ranges(member.program, {n: (lo, hi) for n, lo, hi in options.verify_input_ranges})
-    profiles = member.blob.info.profiles or (tuple(t.dims for t in member.blob.info.inputs),)
-    worst = None
-    for dims in profiles:
-        inputs = tuple(blob_mod.TensorInfo(t.name, t.dtype, d) for t, d in zip(member.blob.info.inputs, dims))
-        try:
-            diff = verify_partition(
-                member.name, reference, model, inputs, options.precision, tolerances,
-                leader.shareable.onnx_bytes, ranges,
-            )
-        except VerificationError as e:
-            log.info("partition %s keeps its own engine: %s's does not compute it (%s)", member.name, leader.name, e)
-            return None
-        except Exception as e:  # noqa: BLE001 - onnxruntime refusing the inputs: not the same function
-            log.info("partition %s keeps its own engine: %s's could not be run on its inputs (%s)",
-                     member.name, leader.name, e)
-            return None
-        if diff is not None and diff.unverified is not None:
-            log.info("partition %s keeps its own engine: %s's cannot be compared on its inputs (%s)",
-                     member.name, leader.name, diff.unverified)
-            return None
-        worst = worse(worst, diff)
-    return worst if worst is not None else True
+    info = member.blob.info
+    profiles = info.profiles or (tuple(t.dims for t in info.inputs),)
+    inputs = [tuple(blob_mod.TensorInfo(t.name, t.dtype, d) for t, d in zip(info.inputs, dims)) for dims in profiles]
+    try:
+        check = verify_profiles(
+            member.name, member.program, model, inputs, member.options, leader.shareable.onnx_bytes, reference
+        )
+    except VerificationError as e:
+        log.info("partition %s keeps its own engine: %s's does not compute it (%s)", member.name, leader.name, e)
+        return None
+    except Exception as e:  # noqa: BLE001 - onnxruntime refusing the inputs: not the same function
+        log.info("partition %s keeps its own engine: %s's could not be run on its inputs (%s)",
+                 member.name, leader.name, e)
+        return None
+    if check is not None and check.unverified is not None:
+        log.info("partition %s keeps its own engine: %s's cannot be compared on its inputs (%s)",
+                 member.name, leader.name, check.unverified)
+        return None
+    return check if check is not None else True
 
 
 def _reference(leader: _Entry, member: _Entry, check: Any, engine_events: tuple) -> None:

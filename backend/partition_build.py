@@ -205,20 +205,13 @@ def build_partition(
     onnx_bytes = onnx_payload_bytes(model)
     verification = None
     if options.verify:
-        from .verify import VerificationError, verify_partition, worse
-        from .verify_inputs import input_ranges
+        from .verify import VerificationError, verify_profiles
 
         reference = to_aten(edge_program)  # fp32 eager reference, whatever the precision
-        tolerances = (options.verify_rtol, options.verify_atol, options.verify_lsb)
-        ranges = input_ranges(edge_program, {n: (lo, hi) for n, lo, hi in options.verify_input_ranges})
         try:
-            # Each profile's shapes (its opt point): a profile is a separate set of
-            # TensorRT kernels, so each is checked; the worst result is reported.
-            for profile_inputs, _ in signature.profiles:
-                checked = verify_partition(
-                    name, reference, model, profile_inputs, options.precision, tolerances, onnx_bytes, ranges
-                )
-                verification = worse(verification, checked)
+            verification = verify_profiles(
+                name, edge_program, model, [ins for ins, _ in signature.profiles], options, onnx_bytes, reference
+            )
         except Exception as e:
             if not isinstance(e, VerificationError) and not _is_onnxruntime_error(e):
                 raise

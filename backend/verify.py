@@ -22,7 +22,7 @@ from torch.export import ExportedProgram
 
 from executorch_tensorrt.serialization.blob import TensorInfo
 from . import quant_verify
-from .verify_inputs import ATTEMPTS, divisor_inputs, drawn_integers, example_inputs, index_ranges
+from .verify_inputs import ATTEMPTS, divisor_inputs, drawn_integers, example_inputs, index_ranges, input_ranges
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +100,35 @@ def worse(a: "VerifyResult | None", b: "VerifyResult | None") -> "VerifyResult |
     if b.unverified is not None:
         return b
     return b if (b.max_rel or 0.0) > (a.max_rel or 0.0) else a
+
+
+def verify_profiles(
+    name: str,
+    edge_program: ExportedProgram,
+    model: onnx.ModelProto,
+    profile_inputs: Sequence[Sequence[TensorInfo]],
+    options,
+    model_bytes: Optional[bytes] = None,
+    reference: Optional[ExportedProgram] = None,
+) -> "VerifyResult | None":
+    """``verify_partition`` of ``model`` against ``edge_program`` run eagerly (in fp32,
+    whatever the precision), at each optimization profile's inputs (a profile is a
+    separate set of TensorRT kernels), with the tolerances and input ranges of
+    ``options`` (TensorRTOptions); the worse result. Raises as verify_partition.
+    ``reference``: ``edge_program`` in ATen, if the caller has it."""
+    from .aten import to_aten
+
+    if reference is None:
+        reference = to_aten(edge_program)
+    tolerances = (options.verify_rtol, options.verify_atol, options.verify_lsb)
+    ranges = input_ranges(edge_program, {n: (lo, hi) for n, lo, hi in options.verify_input_ranges})
+    result = None
+    for inputs in profile_inputs:
+        result = worse(
+            result,
+            verify_partition(name, reference, model, inputs, options.precision, tolerances, model_bytes, ranges),
+        )
+    return result
 
 
 PASS_RULE = (
