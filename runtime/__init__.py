@@ -59,7 +59,8 @@ def candidate_paths() -> list[Path]:
         p = Path(env).expanduser()
         out.append(p / LIBRARY_NAME if p.is_dir() else p)
     for pattern in ("build", "build/*", "build-*", "cmake-build-*"):
-        for d in sorted(_REPO.glob(pattern)):
+        # Folders only: a build folder also holds logs, which are not library folders.
+        for d in sorted(d for d in _REPO.glob(pattern) if d.is_dir()):
             out.append(d / LIBRARY_NAME)
     out.append(_HERE / LIBRARY_NAME)
     out.append(_HERE / "lib" / LIBRARY_NAME)

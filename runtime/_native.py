@@ -54,8 +54,11 @@ def candidate_paths() -> list[Path]:
 
 
 def find_extension() -> Optional[Path]:
+    env = os.environ.get(ENV_EXTENSION)
     for c in candidate_paths():
-        if c.is_file():
+        # Only $EXECUTORCH_TENSORRT_PYEXT may name the module file itself; the other
+        # candidates are folders.
+        if c.is_file() and env and c == Path(env).expanduser():
             return c
         found = _in_folder(c) if c.is_dir() else None
         if found is not None:

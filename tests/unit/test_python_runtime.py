@@ -56,6 +56,21 @@ def test_missing_extension_says_how_to_get_it(fresh_native, monkeypatch):
         fresh_native.load()
 
 
+def test_files_in_build_folders_are_not_taken_for_the_runtime(monkeypatch, tmp_path):
+    """A log file beside the build folders is neither a library folder nor the
+    extension module (it was once imported as the module: "invalid ELF header")."""
+    import executorch_tensorrt.runtime as rt
+
+    (tmp_path / "build" / "cpu").mkdir(parents=True)
+    (tmp_path / "build" / "configure.log").write_text("not a library folder")
+    monkeypatch.setattr(rt, "_REPO", tmp_path)
+    monkeypatch.delenv(rt.ENV_LIBRARY, raising=False)
+    monkeypatch.delenv(_native.ENV_EXTENSION, raising=False)
+    assert not any("configure.log" in str(p) for p in rt.candidate_paths())
+    assert not any("configure.log" in str(p) for p in _native.candidate_paths())
+    assert _native.find_extension() is None or "configure.log" not in str(_native.find_extension())
+
+
 def test_stream_handles():
     class TorchLike:
         cuda_stream = 1234
