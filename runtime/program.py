@@ -151,6 +151,8 @@ class Method:
 
     def run(self, *inputs, stream: Any = None) -> list:
         """Runs the method on ``inputs`` (DLPack arrays or Python scalars, in order)."""
+        if stream is None and not self._bound_stream:
+            return self._native.run(self.name, inputs, 0)  # the common call, kept short
         handle = _stream_handle(stream)
         if handle != self._bound_stream and self.tensorrt_method_id:
             from . import streams
@@ -250,7 +252,8 @@ class Program:
         return m
 
     def run(self, *inputs, method: str = "forward", stream: Any = None) -> list:
-        return self.method(method).run(*inputs, stream=stream)
+        m = self._methods.get(method)
+        return (m if m is not None else self.method(method)).run(*inputs, stream=stream)
 
     __call__ = run
 

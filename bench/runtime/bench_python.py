@@ -50,13 +50,13 @@ def runner_median_us(runner: str, pte: Path, calls: int, inputs: Path) -> float:
     return float(m.group(1)) * 1000.0
 
 
-def python_median_us(program, inputs, calls: int) -> float:
+def median_us(call, calls: int) -> float:
     for _ in range(200):
-        program.run(*inputs)
+        call()
     times = []
     for _ in range(calls):
         t0 = time.perf_counter()
-        program.run(*inputs)
+        call()
         times.append(time.perf_counter() - t0)
     return statistics.median(times) * 1e6
 
@@ -87,12 +87,16 @@ def main() -> int:
         inputs.append(flat[at : at + n].reshape(shape))
         at += n
     program = rt.Program(pte_dir / "zero_copy.pte")
-    runner_us, python_us = [], []
+    runner_us, python_us, native_us = [], [], []
+    args_tuple = tuple(inputs)
     for _ in range(args.rounds):
         runner_us.append(runner_median_us(args.runner, pte_dir / "zero_copy.pte", args.calls,
                                           pte_dir / "zero_copy.inputs.bin"))
-        python_us.append(python_median_us(program, inputs, args.calls))
+        python_us.append(median_us(lambda: program.run(*inputs), args.calls))
+        # The extension's call alone: what the Python layer (program.py) adds is the rest.
+        native_us.append(median_us(lambda: program._native.run("forward", args_tuple, 0), args.calls))
     r, p = statistics.median(runner_us), statistics.median(python_us)
+    print(f"python-runtime per-call, the extension's run alone: {statistics.median(native_us):.2f} us")
     ratio, added = p / r, p - r
     print(f"python-runtime per-call (zero_copy.pte, host inputs, {args.calls} calls x {args.rounds} rounds): "
           f"python {p:.2f} us, C++ runner {r:.2f} us (rounds: python "

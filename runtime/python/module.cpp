@@ -240,8 +240,6 @@ class Program {
     CallOutputs outputs(m.outputs);
     Error err = Error::Ok;
     std::string why;
-    std::string what = "running '" + name + "' of " + path_;
-    std::optional<LogCapture> failed_log;
     {
       nb::gil_scoped_release nogil;
       std::lock_guard<std::mutex> lock(run_mutex_);
@@ -258,7 +256,7 @@ class Program {
     }
     if (err != Error::Ok) {
       LogCapture none;
-      fail(what, err, why, none);
+      fail("running '" + name + "' of " + path_, err, why, none);
     }
     return outputs.to_python();
   }

@@ -1,5 +1,6 @@
 #include "tensor_io.h"
 
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -389,16 +390,24 @@ Error CallInputs::bind(Method& method, Staging& scratch, std::string& why) {
       where = spec.device.type();
       where_index = a.device_id;
     }
-    std::vector<SizesType> sizes(a.sizes.begin(), a.sizes.end());
-    std::vector<::executorch::aten::DimOrderType> order(spec.dim_order.begin(), spec.dim_order.end());
-    if (order.size() != sizes.size()) {
-      order.resize(sizes.size());
-      for (size_t d = 0; d < order.size(); ++d) order[d] = static_cast<uint8_t>(d);
+    // On the stack: no allocation per input and call.
+    const size_t rank = a.sizes.size();
+    if (rank > ::executorch::runtime::kTensorDimensionLimit) {
+      why = arg_name(i, spec) + " has rank " + std::to_string(rank) + ", above ExecuTorch's limit " +
+          std::to_string(::executorch::runtime::kTensorDimensionLimit);
+      return Error::InvalidArgument;
     }
-    std::vector<::executorch::aten::StridesType> strides(sizes.size());
+    std::array<SizesType, ::executorch::runtime::kTensorDimensionLimit> sizes{};
+    std::array<::executorch::aten::DimOrderType, ::executorch::runtime::kTensorDimensionLimit> order{};
+    std::array<::executorch::aten::StridesType, ::executorch::runtime::kTensorDimensionLimit> strides{};
+    const bool spec_order = spec.dim_order.size() == rank;
+    for (size_t d = 0; d < rank; ++d) {
+      sizes[d] = static_cast<SizesType>(a.sizes[d]);
+      order[d] = spec_order ? spec.dim_order[d] : static_cast<uint8_t>(d);
+    }
     ::executorch::runtime::dim_order_to_stride_nocheck(
-        sizes.data(), order.data(), sizes.size(), strides.data());
-    TensorImpl impl(spec.dtype, static_cast<ssize_t>(sizes.size()), sizes.data(), data,
+        sizes.data(), order.data(), rank, strides.data());
+    TensorImpl impl(spec.dtype, static_cast<ssize_t>(rank), sizes.data(), data,
                     order.data(), strides.data(),
                     ::executorch::aten::TensorShapeDynamism::STATIC, where,
                     static_cast<::executorch::runtime::etensor::DeviceIndex>(where_index));
