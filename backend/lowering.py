@@ -26,7 +26,9 @@ def aten_in_precision(edge_ep: ExportedProgram, precision: str) -> ExportedProgr
 def export_onnx_program(aten_ep: ExportedProgram):
     """The exporter's ONNXProgram of an ATen program after the rewrite rules, not yet
     optimized, its weights as the program has them (fake in the partitioner's)."""
-    return onnx_export.export(apply_rewrites(aten_ep))
+    program = onnx_export.export(apply_rewrites(aten_ep))
+    onnx_export.pin_fixed_dims(program, aten_ep)
+    return program
 
 
 def export_onnx(aten_ep: ExportedProgram) -> onnx.ModelProto:

@@ -240,6 +240,29 @@ def finish(program, weights: Optional[dict] = None) -> onnx.ModelProto:
     return strip_source_locations(quantized_onnx.settle(program.model_proto))
 
 
+def pin_fixed_dims(program, aten_ep: torch.export.ExportedProgram) -> None:
+    """Give the graph's inputs and outputs the numbers the program's ShapeEnv has fixed
+    symbolic dims to, in place. A guard can turn a dynamic dim into a constant after the
+    program was traced (ExecuTorch's edge verifier does, for a split's outputs: see
+    partitioner/reports.py); its tensors keep the symbol, which the exporter writes as a
+    dynamic dim, while the partition's signature (and the engine's optimization profile)
+    has the constant."""
+    vals = {n.name: n.meta.get("val") for n in aten_ep.graph.nodes if n.op == "placeholder"}
+    for n in aten_ep.graph.nodes:
+        if n.op == "output":
+            for arg in torch.utils._pytree.tree_leaves(n.args[0]):
+                if isinstance(arg, torch.fx.Node):
+                    vals[arg.name] = arg.meta.get("val")
+    for value in list(program.model.graph.inputs) + list(program.model.graph.outputs):
+        val = vals.get(value.name)
+        if not isinstance(val, torch.Tensor) or value.shape is None or len(value.shape) != val.dim():
+            continue
+        dims = list(value.shape)
+        fixed = [d.node.maybe_as_int() if isinstance(d, torch.SymInt) else None for d in val.shape]
+        if any(f is not None and not isinstance(dims[i], int) for i, f in enumerate(fixed)):
+            value.shape = type(value.shape)([f if f is not None else d for d, f in zip(dims, fixed)])
+
+
 # Node metadata in which the exporter records where the exporting code lives: each
 # node's Python stack ('File "/home/<user>/project/model.py", line 6, in forward').
 # Nothing downstream reads it (verification and profiling go by node name and the

@@ -14,6 +14,7 @@ from torch.export import ExportedProgram
 from torch.export.graph_signature import InputKind
 
 from executorch_tensorrt.backend.options import TensorRTOptions, exclude_matches
+from executorch_tensorrt.backend.profiles import dim_names, program_shape_env
 
 from .proposal import compute_op_count, origin_ops, proposed_partitions
 
@@ -43,6 +44,34 @@ def _exported_as(entry: str, nodes: list[torch.fx.Node]) -> Optional[str]:
         )
         return f"the program computes it as {packet}{where}: {alternatives}"
     return None
+
+
+def report_fixed_dims(ep: ExportedProgram, declared: dict, reported: set) -> None:
+    """One warning per dim declared dynamic at export that the program's ShapeEnv has
+    since fixed to one size: the program, its TensorRT engines included, then takes only
+    that size. ExecuTorch's edge IR check (to_edge's verifier) does this to a dim that
+    leads the first output of an op returning a list of tensors (split, chunk, unbind):
+    it takes len() of that tensor, which torch records as a guard on the dim."""
+    env = program_shape_env(ep)
+    if env is None:
+        return
+    names = None
+    for sym, value in list(getattr(env, "replacements", {}).items()):
+        rng = declared.get(str(sym))
+        if rng is None or rng[0] == rng[1] or not getattr(value, "is_Integer", False):
+            continue
+        if ("fixed_dim", str(sym)) in reported:
+            continue
+        reported.add(("fixed_dim", str(sym)))
+        names = names if names is not None else dim_names(ep)
+        log.warning(
+            "dynamic dim %r (declared %d..%d) was fixed to %d after export, before TensorRT saw "
+            "the program: the program and its TensorRT engines take only that size. ExecuTorch's "
+            "edge IR check does this when an op returning a list of tensors (split, chunk, "
+            "unbind) has this dim leading its first output. To keep the dim dynamic, lower with "
+            "to_edge_transform_and_lower(..., compile_config=EdgeCompileConfig(_check_ir_validity=False)).",
+            names.get(str(sym), str(sym)), rng[0], rng[1], int(value),
+        )
 
 
 def report_unmatched_options(
