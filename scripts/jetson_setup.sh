@@ -6,7 +6,14 @@
 #     CUDA 12.6's aarch64 runtime wheel (cuda_runtime_api.h, libcudart.so.12) and its
 #     nvcc wheel (only for include/crt/, which cuda_runtime_api.h includes), unpacked
 #     into $JETSON_DEPS (default build/jetson-deps) as the prefixes the toolchain
-#     file reads.
+#     file reads;
+#   * for the aarch64 wheel (scripts/jetson_wheel.sh): an aarch64 CPython with its
+#     headers, Debian 12's arm64 python3.11 .debs fetched with apt-get download into a
+#     private apt state (no foreign architecture is added to the host, nothing is
+#     installed) and unpacked into $JETSON_DEPS/python3.11 (a small root file system
+#     that qemu-aarch64 runs it in), and that Python's aarch64 executorch and numpy
+#     wheels in $JETSON_DEPS/wheels-cp311 (executorch unpacked into executorch-cp311,
+#     what the wheel is built against).
 # Skips with a one-line reason where a piece cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +38,67 @@ if [ -n "$need" ]; then
   fi
 fi
 
+# The aarch64 Python the wheel is built for and tested with (a version Debian 12 has
+# for arm64; JetPack 6's 3.10 is on no registry reachable here).
+WHEEL_PY=3.11
+wheel_deps() {
+  local tag="cp${WHEEL_PY/./}" root="$DEPS/python$WHEEL_PY" apt="$DEPS/apt"
+  local stamp="$DEPS/.wheel-ready-$tag-et$EXECUTORCH_VERSION"
+  [ -f "$stamp" ] && return 0
+  command -v apt-get >/dev/null 2>&1 && command -v dpkg-deb >/dev/null 2>&1 \
+    || { echo "jetson setup: no aarch64 Python (needs apt-get and dpkg-deb); the aarch64 wheel will skip"; return 0; }
+  # A private apt state for arm64 only: the host's sources, nothing of the host's
+  # package database or architectures changed.
+  rm -rf "$apt" "$root" && mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs"
+  : >"$apt/status"
+  local opts=(-o APT::Architecture=arm64 -o APT::Architectures=arm64
+              -o Dir::State::Lists="$apt/lists" -o Dir::State::status="$apt/status"
+              -o Dir::Cache="$apt/cache" -o Debug::NoLocking=1)
+  # The interpreter, its standard library and headers, and the libraries the modules
+  # the runtime imports need (ctypes: libffi; zipfile/zlib, lzma, bz2, hashlib: ssl).
+  local pkgs="python$WHEEL_PY-minimal libpython$WHEEL_PY-minimal libpython$WHEEL_PY-stdlib
+              libpython$WHEEL_PY-dev libexpat1 zlib1g libffi8 libbz2-1.0 liblzma5 libssl3
+              libuuid1 libcrypt1"
+  if ! (apt-get "${opts[@]}" -qq update && cd "$apt/debs" && apt-get "${opts[@]}" -qq download $pkgs) \
+      >"$apt/apt.log" 2>&1; then
+    echo "jetson setup: no aarch64 Python, apt-get could not download Debian's arm64 python$WHEEL_PY ($apt/apt.log)"
+    return 0
+  fi
+  for deb in "$apt"/debs/*.deb; do dpkg-deb -x "$deb" "$root"; done
+  # The loader, glibc and the C++ runtime come from the cross toolchain's target root
+  # (links, so that qemu-aarch64 -L $root finds everything in one root).
+  local target_lib
+  target_lib="$(dirname "$(realpath "$(aarch64-linux-gnu-gcc -print-file-name=libc.so.6)")")"
+  ln -sfn "$target_lib/ld-linux-aarch64.so.1" "$root/lib/ld-linux-aarch64.so.1"
+  for lib in "$target_lib"/*.so.*; do
+    [ -e "$root/lib/aarch64-linux-gnu/$(basename "$lib")" ] || ln -s "$lib" "$root/lib/aarch64-linux-gnu/"
+  done
+  # One include folder with Python.h and the aarch64 pyconfig.h (Debian's pyconfig.h
+  # only picks the multiarch one by #include <aarch64-linux-gnu/...>).
+  mkdir -p "$root/include"
+  cp -r "$root/usr/include/python$WHEEL_PY" "$root/include/python$WHEEL_PY"
+  cp "$root/usr/include/aarch64-linux-gnu/python$WHEEL_PY/pyconfig.h" "$root/include/python$WHEEL_PY/"
+  rm -rf "$apt/lists" "$apt/cache" "$apt/debs"
+  local np_version
+  np_version="$("$PY" -c "import importlib.metadata as m; print(m.version('numpy'))")"
+  rm -rf "$DEPS/wheels-$tag" "$DEPS/executorch-$tag"
+  if ! "$PY" -m pip download -q --no-deps --only-binary=:all: \
+      --platform manylinux_2_28_aarch64 --platform manylinux2014_aarch64 \
+      --implementation cp --python-version "$WHEEL_PY" --abi "$tag" --abi none \
+      -d "$DEPS/wheels-$tag" "executorch==$EXECUTORCH_VERSION" "numpy==$np_version" \
+      2>"$DEPS/pip-$tag.log"; then
+    echo "jetson setup: no $tag aarch64 wheels, pip could not download them ($DEPS/pip-$tag.log)"
+    return 0
+  fi
+  "$PY" -m zipfile -e "$DEPS"/wheels-$tag/executorch-"$EXECUTORCH_VERSION"-*aarch64.whl "$DEPS/executorch-wheel"
+  mv "$DEPS/executorch-wheel/executorch" "$DEPS/executorch-$tag" && rm -rf "$DEPS/executorch-wheel"
+  touch "$stamp"
+  echo "jetson setup: Debian's arm64 python$WHEEL_PY in $root, $tag aarch64 executorch/numpy wheels"
+}
+
 stamp="$DEPS/.ready-et$EXECUTORCH_VERSION-cudart$CUDART_VERSION"
 if [ -f "$stamp" ]; then
+  if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then wheel_deps; fi
   exit 0
 fi
 mkdir -p "$DEPS/wheels"
@@ -70,3 +136,4 @@ if [ -f /usr/include/flatbuffers/flatbuffers.h ]; then
 fi
 touch "$stamp"
 echo "jetson setup: executorch $EXECUTORCH_VERSION and CUDA runtime $CUDART_VERSION (aarch64) in $DEPS"
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then wheel_deps; fi

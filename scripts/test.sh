@@ -26,6 +26,9 @@ bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
 bash scripts/ci_tensorrt_builds.sh
 # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
 bash scripts/jetson_cross_test.sh
+# The aarch64 wheel of the Python runtime (cp311, TensorRT 10.3), cross-built with the
+# stubs above, ABI-checked, and run under qemu-aarch64 by Debian's arm64 CPython (~1 min).
+bash scripts/jetson_wheel.sh
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
 # strict xfails with their causes (tests/conformance/known_failures.py), so a regression

@@ -2,15 +2,21 @@
 torch; scripts/wheel_check.sh makes it): the Python runtime loads and runs the
 programs tests/wheel/make_programs.py lowered, and refuses what it must.
 
-    python tests/wheel/check_clean_venv.py PROGRAMS_DIR
+    python tests/wheel/check_clean_venv.py PROGRAMS_DIR [--tensorrt FLAVOR:LIBRARY]
+
+--tensorrt: the TensorRT the wheel was built for (default rtx:libtensorrt_rtx.so.1, the
+x86-64 wheel; scripts/jetson_wheel.sh runs it under qemu-aarch64 for the JetPack 6 wheel
+with standard:libnvinfer.so.10).
 
 One PASS/FAIL line per check, then "N passed, M failed"; exit status 1 on a failure.
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -54,7 +60,7 @@ def close(got, want, what):
     assert not bad.any(), f"{what}: {int(bad.sum())} element(s) off, worst {err.max():.3g}"
 
 
-def main(programs: Path) -> int:
+def main(programs: Path, flavor: str, library: str) -> int:
     from executorch_tensorrt.runtime import Program, build_info
 
     def case(name):
@@ -68,10 +74,32 @@ def main(programs: Path) -> int:
         assert importlib.util.find_spec("torch") is None, "torch is importable"
         raises(ImportError, lambda: __import__("torch"))
 
-    @check("the wheel says what it was built with (TensorRT-RTX, libtensorrt_rtx.so.1)")
+    # Before anything loads the extension (a refused import caches nothing).
+    @check("another executorch version installed: one ImportError naming both versions")
+    def _():
+        from executorch.version import __version__
+
+        with tempfile.TemporaryDirectory() as other:
+            # executorch is a namespace package: a portion earlier on sys.path with
+            # its own version.py stands for another installed release.
+            (Path(other) / "executorch").mkdir()
+            (Path(other) / "executorch" / "version.py").write_text("__version__ = '0.0.1'\n")
+            sys.path.insert(0, other)
+            sys.modules.pop("executorch.version", None)
+            try:
+                raises(ImportError, lambda: Program(programs / "plain.pte"),
+                       "built against executorch " + __version__, "executorch 0.0.1 is installed")
+            finally:
+                sys.path.remove(other)
+                sys.modules.pop("executorch.version", None)
+        from executorch.version import __version__ as again
+
+        assert again == __version__, again
+
+    @check(f"the wheel says what it was built with ({flavor}, {library})")
     def _():
         info = build_info()
-        assert info["tensorrt_flavor"] == "rtx" and info["tensorrt_library"] == "libtensorrt_rtx.so.1", info
+        assert info["tensorrt_flavor"] == flavor and info["tensorrt_library"] == library, info
         from executorch.version import __version__
 
         assert info["executorch_version"] == __version__, info
@@ -107,7 +135,7 @@ def main(programs: Path) -> int:
     @check("a .pte with a TensorRT delegate fails to load with one error naming TensorRT's library")
     def _():
         text = raises(RuntimeError, lambda: Program(programs / "tensorrt.pte"),
-                      "TensorRTBackend", "libtensorrt_rtx.so.1")
+                      "TensorRTBackend", library)
         print(f"    {text[:300]}")
 
     @check("wrong dtype, rank, shape, input count and method name are exceptions naming the expected")
@@ -138,6 +166,9 @@ def main(programs: Path) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    sys.exit(main(Path(sys.argv[1])))
+    parser = argparse.ArgumentParser(usage=__doc__)
+    parser.add_argument("programs", type=Path)
+    parser.add_argument("--tensorrt", default="rtx:libtensorrt_rtx.so.1", metavar="FLAVOR:LIBRARY")
+    args = parser.parse_args()
+    flavor, _, library = args.tensorrt.partition(":")
+    sys.exit(main(args.programs, flavor, library))
