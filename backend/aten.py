@@ -128,6 +128,7 @@ def fake_prop(gm: torch.fx.GraphModule) -> None:
     """Recompute meta['val'] after a rewrite, keeping the export's symbolic shapes."""
     placeholders = [n for n in gm.graph.nodes if n.op == "placeholder"]
     fake_mode = detect_fake_mode([n.meta.get("val") for n in placeholders])
+    from torch._dispatch.python import enable_python_dispatcher
     from torch.fx.passes.fake_tensor_prop import FakeTensorProp
 
     # ExecuTorch's own passes can leave unbacked symbols (from item()) pending in the
@@ -138,9 +139,14 @@ def fake_prop(gm: torch.fx.GraphModule) -> None:
     if leftover:
         pending.clear()
     try:
-        FakeTensorProp(gm, mode=fake_mode).propagate_dont_convert_inputs(
-            *[n.meta["val"] for n in placeholders]
-        )
+        # WHY the Python dispatcher: ops whose symbolic-shape support lives in Python
+        # (constant_pad_nd with pads computed from a dynamic dim, e.g. Swin's window
+        # padding) otherwise run their C++ kernel, which needs concrete sizes; tracing the
+        # export ran them the same way.
+        with enable_python_dispatcher():
+            FakeTensorProp(gm, mode=fake_mode).propagate_dont_convert_inputs(
+                *[n.meta["val"] for n in placeholders]
+            )
     finally:
         if leftover:
             pending.extend(s for s in leftover if s not in pending)
