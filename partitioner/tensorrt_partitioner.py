@@ -283,10 +283,7 @@ class TensorRTPartitioner(Partitioner):
         quantized.settle_outside(ep.graph_module, [n for part in settled.parts for n in part])
         self._calls += 1
         reports.report_unmatched_options(ep, self.options, self._reported)
-        env = program_shape_env(ep)
-        reports.report_fixed_dims(
-            ep, self._declared_ranges if env is None else self._declared_by_env.get(env, {}), self._reported
-        )
+        reports.report_fixed_dims(ep, program.dim_ranges, self._reported)
         if not tags:
             reports.warn_nothing_delegated(ep.graph_module, program.computes, verdicts, self.options)
         return PartitionResult(tagged_exported_program=ep, partition_tags=tags)
