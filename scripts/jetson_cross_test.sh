@@ -16,16 +16,8 @@ BUILD="${JETSON_BUILD:-$PWD/build/cross/aarch64}"
 PY="${PYTHON:-$PWD/.venv/bin/python}"
 TRT_SET=tensorrt-10.3.0
 
-skip() {
-  if [ "${CI:-}" = true ]; then
-    echo "jetson cross build: FAILED, $1" >&2
-    exit 1
-  fi
-  echo "jetson cross build: skipped, $1"
-  exit 0
-}
-command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 \
-  || skip "no aarch64-linux-gnu-g++ (scripts/jetson_setup.sh installs it as root)"
+STEP="jetson cross build"
+. scripts/jetson_common.sh  # skip(), and the cross compiler is there
 command -v qemu-aarch64-static >/dev/null 2>&1 || command -v qemu-aarch64 >/dev/null 2>&1 \
   || skip "no qemu-aarch64 (scripts/jetson_setup.sh installs it as root)"
 ls "$DEPS"/.ready-* >/dev/null 2>&1 || skip "no aarch64 wheels in $DEPS (scripts/jetson_setup.sh)"

@@ -36,16 +36,8 @@ PROGRAMS="${WHEEL_PROGRAMS:-$PWD/build/wheel-check/programs}"
 trt="$DEPS/tensorrt"
 PLATFORM=manylinux_2_35_aarch64
 
-skip() {
-  if [ "${CI:-}" = true ]; then
-    echo "jetson wheel: FAILED, $1" >&2
-    exit 1
-  fi
-  echo "jetson wheel: skipped, $1"
-  exit 0
-}
-command -v aarch64-linux-gnu-g++ >/dev/null 2>&1 \
-  || skip "no aarch64-linux-gnu-g++ (scripts/jetson_setup.sh installs it as root)"
+STEP="jetson wheel"
+. scripts/jetson_common.sh  # skip(), and the cross compiler is there
 [ -f "$PY_INCLUDE/Python.h" ] && [ -f "$PY_INCLUDE/pyconfig.h" ] \
   || skip "no aarch64 Python $PYVER headers in $PY_INCLUDE (scripts/jetson_setup.sh, or \$JETSON_PYTHON_INCLUDE)"
 [ -f "$ET_ROOT/lib/libexecutorch.so" ] \
