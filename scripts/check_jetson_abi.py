@@ -5,6 +5,11 @@ For each ELF file: the highest GLIBC_, GLIBCXX_ and CXXABI_ symbol versions it n
 (the dynamic loader refuses a binary that needs a newer one) and its NEEDED entries.
 Exits 1 naming the file and the symbol version or library when one is not allowed.
 
+With --python-exports LIB (a libpython of the CPython version the extension is for, of
+any architecture: symbol names do not depend on it), every CPython symbol a file leaves
+undefined must be one LIB exports: what importing the extension would otherwise fail on,
+checked where no interpreter of that version and architecture can run here.
+
     python scripts/check_jetson_abi.py --readelf aarch64-linux-gnu-readelf FILE...
 """
 
@@ -53,11 +58,39 @@ def inspect(readelf: str, path: Path) -> tuple[dict[str, tuple[int, ...]], list[
     return highest, needed
 
 
+def dynamic_symbols(readelf: str, path: Path) -> tuple[set[str], set[str]]:
+    """(defined, undefined) names of path's dynamic symbol table, versions stripped."""
+    out = subprocess.run([readelf, "--dyn-syms", "--wide", str(path)], check=True,
+                         capture_output=True, text=True).stdout
+    defined: set[str] = set()
+    undefined: set[str] = set()
+    # "   12: 0000000000000000     0 FUNC    GLOBAL DEFAULT  UND PyLong_FromLong"
+    for ndx, name in re.findall(r"^\s*\d+:\s+\S+\s+\S+\s+\S+\s+\S+\s+\S+\s+(\S+)\s+(\S+)", out, re.M):
+        (undefined if ndx == "UND" else defined).add(name.split("@")[0])
+    return defined, undefined
+
+
+def python_problems(readelf: str, files: list[Path], libpython: Path) -> list[str]:
+    exported, _ = dynamic_symbols(readelf, libpython)
+    problems = []
+    for f in files:
+        wanted = {s for s in dynamic_symbols(readelf, f)[1] if re.match(r"_?Py", s)}
+        missing = sorted(wanted - exported)
+        if wanted:
+            print(f"  {f.name}: {len(wanted)} CPython symbols, {len(missing)} not in {libpython.name}")
+        if missing:
+            problems.append(f"{f.name} needs CPython symbols {libpython.name} does not export: "
+                            f"{', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}")
+    return problems
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--readelf", default="aarch64-linux-gnu-readelf")
     p.add_argument("--require", action="append", default=[], metavar="FILE=LIB",
                    help="FILE must need LIB (e.g. the backend needs libnvinfer.so.10)")
+    p.add_argument("--python-exports", type=Path, metavar="LIBPYTHON",
+                   help="every CPython symbol the files need must be exported by LIBPYTHON")
     p.add_argument("files", type=Path, nargs="+")
     args = p.parse_args()
 
@@ -87,6 +120,8 @@ def main() -> int:
         for f in matches:
             if lib not in inspect(args.readelf, f)[1]:
                 problems.append(f"{name} does not need {lib}")
+    if args.python_exports:
+        problems += python_problems(args.readelf, args.files, args.python_exports)
     summary = ", ".join(f"{k}_{'.'.join(map(str, v))}" for k, v in sorted(overall.items()))
     limits = ", ".join(f"{k}_{'.'.join(map(str, v))}" for k, v in sorted(LIMITS.items()))
     print(f"jetson abi: highest needed {summary} (JetPack 6 allows {limits})")

@@ -15,19 +15,23 @@
 #      (scripts/jetson_setup.sh unpacks Debian 12's python3.11 there): the wheel, the
 #      aarch64 executorch, numpy and CUDA runtime wheels installed into a target folder
 #      and tests/wheel/check_clean_venv.py run under qemu-aarch64 on the programs
-#      tests/wheel/make_programs.py lowered (no GPU, no TensorRT library, no torch).
+#      tests/wheel/make_programs.py lowered (no GPU, no TensorRT library, no torch);
+#      where none is (3.10, JetPack 6's), every CPython symbol the extension needs must
+#      be one that version's libpython exports (what importing it would fail on).
 # Skips with a one-line reason when a piece is missing, except under CI=true.
 #
-#   bash scripts/jetson_wheel.sh                       # cp311 (the Python Debian 12 has)
-#   JETSON_PYTHON=3.10 JETSON_PYTHON_INCLUDE=<dir with Python.h and the aarch64 pyconfig.h> \
-#   JETSON_EXECUTORCH=<the cp310 aarch64 executorch package> PYTHON=<a host python3.10 venv> \
-#     bash scripts/jetson_wheel.sh                     # cp310 (JetPack 6's Python)
+#   bash scripts/jetson_wheel.sh                       # cp311, run under qemu
+#   JETSON_PYTHON=3.10 bash scripts/jetson_wheel.sh    # cp310, JetPack 6's Python
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$SECONDS
 DEPS="${JETSON_DEPS:-$PWD/build/jetson-deps}"
-PY="${PYTHON:-$PWD/.venv/bin/python}"
 PYVER="${JETSON_PYTHON:-3.11}"
+# FindPython and nanobind query the build interpreter: it must be the target's version
+# (scripts/jetson_setup.sh makes a python3.10 venv for the cp310 wheel).
+default_py="$PWD/.venv/bin/python"
+[ "$PYVER" = 3.11 ] || default_py="$DEPS/host-py${PYVER/./}/bin/python"
+PY="${PYTHON:-$default_py}"
 tag="cp${PYVER/./}"
 PY_INCLUDE="${JETSON_PYTHON_INCLUDE:-$DEPS/python$PYVER/include/python$PYVER}"
 ET_ROOT="${JETSON_EXECUTORCH:-$DEPS/executorch-$tag}"
@@ -44,8 +48,8 @@ STEP="jetson wheel"
   || skip "no $tag aarch64 executorch in $ET_ROOT (scripts/jetson_setup.sh, or \$JETSON_EXECUTORCH)"
 aarch64-linux-gnu-nm -D --defined-only "$trt/lib/libnvinfer.so.10" 2>/dev/null | grep -q createInferRuntime_INTERNAL \
   || skip "no TensorRT 10.3 link stubs in $trt/lib (scripts/jetson_cross_test.sh makes them)"
+[ -x "$PY" ] || skip "no build Python $PY (scripts/jetson_setup.sh, or PYTHON=<a host python$PYVER with scikit-build-core and nanobind>)"
 host_ver="$("$PY" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
-# FindPython and nanobind query the build interpreter: it must be the target's version.
 [ "$host_ver" = "$PYVER" ] || skip "the build Python $PY is $host_ver, not $PYVER (PYTHON=<a host python$PYVER with scikit-build-core and nanobind>)"
 
 # 1. The wheel. Objects are kept in $OUT/build: a rebuild compiles what changed.
@@ -95,9 +99,17 @@ print(f"jetson wheel: _runtime.json {info}")
 sys.exit(f"jetson wheel: FAIL: _runtime.json has {bad}, expected {want}" if bad else 0)
 PY
 
-# 3. Under qemu with an aarch64 CPython.
+# 3. Under qemu with an aarch64 CPython, or, where there is none, against the exports of
+# that version's libpython.
 root="$DEPS/python$PYVER"
 interp="$root/usr/bin/python$PYVER"
+libpython="$root/lib/libpython$PYVER.so.1.0"
+if [ ! -x "$interp" ] && [ -f "$libpython" ]; then
+  "$PY" scripts/check_jetson_abi.py --readelf aarch64-linux-gnu-readelf \
+    --python-exports "$libpython" "$OUT/unpacked/executorch_tensorrt/runtime/$ext"
+  echo "jetson wheel: built and checked (no aarch64 python$PYVER to run it: its CPython symbols checked against $(basename "$libpython")) in $((SECONDS - start)) s"
+  exit 0
+fi
 qemu="$(command -v qemu-aarch64-static || command -v qemu-aarch64 || true)"
 [ -n "$qemu" ] || skip "no qemu-aarch64 (scripts/jetson_setup.sh installs it as root); the wheel was built and checked"
 [ -x "$interp" ] || skip "no aarch64 python$PYVER in $root to import the wheel under qemu (scripts/jetson_setup.sh); the wheel was built and checked"

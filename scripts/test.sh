@@ -26,8 +26,11 @@ bash tests/fuzz/run_fuzz.sh "${FUZZ_SECONDS:-150}"
 bash scripts/ci_tensorrt_builds.sh
 # Jetson: aarch64 cross build (JetPack 6), ABI check, CPU tests under qemu (~3 min).
 bash scripts/jetson_cross_test.sh
-# The aarch64 wheel of the Python runtime (cp311, TensorRT 10.3), cross-built with the
-# stubs above, ABI-checked, and run under qemu-aarch64 by Debian's arm64 CPython (~1 min).
+# The aarch64 wheels of the Python runtime (TensorRT 10.3), cross-built with the stubs
+# above and ABI-checked: cp310 (JetPack 6's Python; its CPython symbols checked against
+# libpython3.10's exports, no aarch64 3.10 interpreter being reachable) and cp311, run
+# under qemu-aarch64 by Debian's arm64 CPython (~2 min).
+JETSON_PYTHON=3.10 bash scripts/jetson_wheel.sh
 bash scripts/jetson_wheel.sh
 # ExecuTorch's backend conformance suite, operators, at lowering level (real engine
 # builds; onnxruntime runs the parsed ONNX in place of the engine). Known failures are
