@@ -161,7 +161,7 @@ fi
 if [ -f "$PTES/manifest.json" ]; then
   if "$PYTHON" -c "import pytest" 2>/dev/null; then
     EXECUTORCH_TENSORRT_LIB="$LIB" ETRT_GPU_PTES="$PTES" \
-      "$PYTHON" -m pytest tests/gpu -v -rs -p no:cacheprovider -o addopts="" >"$LOGS/pytest.log" 2>&1
+      "$PYTHON" -m pytest tests/gpu -v -rsP -p no:cacheprovider -o addopts="" >"$LOGS/pytest.log" 2>&1
     PY_RC=$?
     grep -E "PASSED|FAILED|SKIPPED|ERROR|passed|failed" "$LOGS/pytest.log" | tail -15
     PASSED=$(grep -c " PASSED" "$LOGS/pytest.log" || true)
@@ -170,7 +170,9 @@ if [ -f "$PTES/manifest.json" ]; then
     elif [ "$PASSED" -eq 0 ]; then
       record SKIP "python runtime (pytest tests/gpu)" "$(grep -m1 SKIPPED "$LOGS/pytest.log")"
     else
-      record PASS "python runtime (pytest tests/gpu)" "$PASSED passed"
+      # -rP puts the passed tests' printed figures in the log.
+      record PASS "python runtime (pytest tests/gpu)" \
+        "$PASSED passed$(grep -m1 -o 'FIGURE python load/destroy.*' "$LOGS/pytest.log" | sed 's/^FIGURE/;/')"
     fi
   else
     record FAIL "python runtime" "pytest is not installed for $PYTHON (set WHEEL_DIR to a folder with the pytest wheels)"
