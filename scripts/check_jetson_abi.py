@@ -98,8 +98,10 @@ def main() -> int:
     own = {f.name for f in args.files}
     problems: list[str] = []
     overall: dict[str, tuple[int, ...]] = {}
+    needs: dict[Path, list[str]] = {}
     for f in args.files:
         highest, needed = inspect(args.readelf, f)
+        needs[f] = needed
         shown = ", ".join(f"{k}_{'.'.join(map(str, v))}" for k, v in sorted(highest.items()))
         print(f"  {f.name}: {shown or 'no versioned symbols'}; NEEDED {' '.join(needed)}")
         for family, v in highest.items():
@@ -118,7 +120,7 @@ def main() -> int:
         if not matches:
             problems.append(f"--require {rule}: no file {name} was checked")
         for f in matches:
-            if lib not in inspect(args.readelf, f)[1]:
+            if lib not in needs[f]:
                 problems.append(f"{name} does not need {lib}")
     if args.python_exports:
         problems += python_problems(args.readelf, args.files, args.python_exports)

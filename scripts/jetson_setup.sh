@@ -120,12 +120,14 @@ jetpack_python_deps() {
   local root="$DEPS/python3.10" venv="$DEPS/host-py310" work="$DEPS/ubuntu-python3.10"
   local stamp="$DEPS/.wheel-ready-cp310-et$EXECUTORCH_VERSION"
   [ -f "$stamp" ] && return 0
-  local check="$DEPS/python3.11/amd64-pyconfig.h" arm="$DEPS/python3.11/usr/include/aarch64-linux-gnu/python3.11/pyconfig.h"
+  local check="$DEPS/python$WHEEL_PY/amd64-pyconfig.h"
+  local arm="$DEPS/python$WHEEL_PY/usr/include/aarch64-linux-gnu/python$WHEEL_PY/pyconfig.h"
   [ -f "$check" ] && [ -f "$arm" ] \
     || { echo "jetson setup: no cp310 wheel deps, Debian's python3.11 pair is missing (the cp311 step above)"; return 0; }
   local host=""
+  # PATH's python3.10 first (pyenv's shim there fails when no 3.10 is selected), then pyenv's.
   for cand in "$(command -v python3.10 || true)" "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10*/bin/python3.10; do
-    if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c "" 2>/dev/null; then host="$cand"; fi
+    if [ -n "$cand" ] && [ -x "$cand" ] && "$cand" -c "" 2>/dev/null; then host="$cand"; break; fi
   done
   [ -n "$host" ] || { echo "jetson setup: no cp310 wheel deps, no host python3.10 to build with"; return 0; }
   rm -rf "$work" "$root" "$venv" && mkdir -p "$work"
